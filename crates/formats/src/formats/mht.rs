@@ -1,0 +1,1 @@
+//! Parser for one export format.

@@ -1,0 +1,5 @@
+//! One parser per export format.
+
+pub mod mht;
+pub mod qce;
+pub mod qq_txt;

@@ -1,0 +1,1 @@
+//! Recognising an export by its content (owned by the TXT/QCE work).
