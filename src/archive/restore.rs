@@ -1,0 +1,152 @@
+//! Restoring files from an archive: plan first (what goes where, what is refused), then execute
+//! the same plan, so that `--dry-run` shows exactly what a real run would do.
+
+use crate::archive::read::ArchiveReader;
+use crate::error::{Error, Result};
+use crate::names;
+use crate::scan::FileTime;
+use qqvault_core::Sha256Digest;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::fs;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Create,
+    Overwrite,
+    /// A file is already there and --overwrite was not given.
+    KeepExisting,
+    /// The path would leave the target folder.
+    Refuse,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PlanItem {
+    pub path: String,
+    pub dest: PathBuf,
+    pub entry: String,
+    pub size: u64,
+    pub action: Action,
+    pub reason: Option<String>,
+    #[serde(skip)]
+    pub sha256: Sha256Digest,
+    #[serde(skip)]
+    pub mtime: FileTime,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct RestoreReport {
+    pub restored: u64,
+    pub bytes: u64,
+    pub kept_existing: Vec<String>,
+    pub refused: Vec<PlanItem>,
+    pub failed: Vec<(String, String)>,
+}
+
+impl RestoreReport {
+    pub fn exit_code(&self) -> i32 {
+        if self.kept_existing.is_empty() && self.refused.is_empty() && self.failed.is_empty() {
+            0
+        } else {
+            2
+        }
+    }
+}
+
+pub fn plan(reader: &ArchiveReader, target: &Path, overwrite: bool) -> Vec<PlanItem> {
+    reader
+        .manifest
+        .files
+        .iter()
+        .map(|f| {
+            let unsafe_reason = names::unsafe_reason(&f.path).or_else(|| {
+                f.path.split('/').any(|p| p.is_empty() || p == ".").then_some("empty or '.' path component")
+            });
+            let dest = names::restore_path(target, &f.path, f.raw_path.as_ref());
+            let escapes = f.raw_path.as_ref().is_some_and(|_| !dest.starts_with(target))
+                || dest.components().any(|c| matches!(c, std::path::Component::ParentDir));
+            let (action, reason) = if let Some(r) = unsafe_reason {
+                (Action::Refuse, Some(r.to_string()))
+            } else if escapes {
+                (Action::Refuse, Some("the original name leaves the target folder".to_string()))
+            } else if dest.symlink_metadata().is_ok() {
+                if overwrite {
+                    (Action::Overwrite, None)
+                } else {
+                    (Action::KeepExisting, Some("a file is already there; pass --overwrite to replace it".to_string()))
+                }
+            } else {
+                (Action::Create, None)
+            };
+            PlanItem { path: f.path.clone(), dest, entry: f.entry.clone(), size: f.size, action, reason, sha256: f.sha256, mtime: f.mtime }
+        })
+        .collect()
+}
+
+pub fn execute(reader: &mut ArchiveReader, items: Vec<PlanItem>) -> Result<RestoreReport> {
+    let mut report = RestoreReport::default();
+    for item in items {
+        match item.action {
+            Action::Refuse => report.refused.push(item),
+            Action::KeepExisting => report.kept_existing.push(item.path),
+            Action::Create | Action::Overwrite => match restore_one(reader, &item) {
+                Ok(()) => {
+                    report.restored += 1;
+                    report.bytes += item.size;
+                }
+                Err(e) => report.failed.push((item.path.clone(), e)),
+            },
+        }
+    }
+    Ok(report)
+}
+
+fn restore_one(reader: &mut ArchiveReader, item: &PlanItem) -> std::result::Result<(), String> {
+    let parent = item.dest.parent().ok_or("no parent folder")?;
+    fs::create_dir_all(parent).map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+    let mut tmp_name = item.dest.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    tmp_name.push(".qqvault-restoring");
+    let tmp = item.dest.with_file_name(tmp_name);
+    let result = (|| -> std::result::Result<(), String> {
+        let mut entry = reader.zip.by_name(&item.entry).map_err(|e| format!("entry {}: {e}", item.entry))?;
+        let mut out = fs::File::create(&tmp).map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = match entry.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(format!("entry {} cannot be read: {e}", item.entry)),
+            };
+            hasher.update(&buf[..n]);
+            out.write_all(&buf[..n]).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+        }
+        let digest = Sha256Digest(hasher.finalize().into());
+        if digest != item.sha256 {
+            return Err(format!("entry {} does not hold the recorded content (SHA-256 {digest}); run qqvault verify", item.entry));
+        }
+        out.set_modified(item.mtime.to_system()).map_err(|e| format!("cannot set the time of {}: {e}", tmp.display()))?;
+        out.sync_all().map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+        Ok(())
+    })();
+    if let Err(e) = result {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
+    fs::rename(&tmp, &item.dest).map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        format!("cannot move into place {}: {e}", item.dest.display())
+    })
+}
+
+/// Opens the archive and restores every file below `target`.
+pub fn restore(archive: &Path, target: &Path, overwrite: bool) -> Result<RestoreReport> {
+    let mut reader = ArchiveReader::open(archive)?;
+    fs::create_dir_all(target).map_err(|e| Error::write(target, e))?;
+    let items = plan(&reader, target, overwrite);
+    execute(&mut reader, items)
+}

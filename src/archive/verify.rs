@@ -1,0 +1,479 @@
+//! Checking an archive: the one function behind both the check that every backup makes before
+//! it names its archive, and the `verify` command. It returns findings, never stops at the first:
+//! the caller decides the exit code from them.
+//!
+//! What is checked: the seal (SHA-256 of every byte before it, so any flipped byte anywhere is
+//! caught), the zip structure, each entry's local header against the central directory, each
+//! entry's CRC-32 and SHA-256 against the manifest, that the manifest lists every entry and
+//! nothing else, that every file record points at an entry of its content, and the totals.
+//! Two threads: one hashes the raw file for the seal while the other reads the entries.
+
+use crate::archive::layout;
+use crate::archive::manifest::{Manifest, Method};
+use crate::archive::read::read_seal;
+use crate::archive::seal::Seal;
+use crate::error::{Error, Result};
+use crate::progress::Progress;
+use qqvault_core::Sha256Digest;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::path::Path;
+use zip::ZipArchive;
+
+/// The kinds of problem, as stable snake_case names (documented in the README).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemKind {
+    NotAZip,
+    Truncated,
+    Structure,
+    SealMissing,
+    SealMismatch,
+    ManifestMissing,
+    ManifestUnreadable,
+    EntryMissing,
+    EntryUnlisted,
+    HeaderMismatch,
+    CrcMismatch,
+    HashMismatch,
+    SizeMismatch,
+    EntryUnreadable,
+    FileRecordMismatch,
+    TotalsMismatch,
+    MissingFromArchive,
+    ChangedSinceBackup,
+    SourceUnreadable,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Problem {
+    pub entry: Option<String>,
+    pub kind: ProblemKind,
+    pub detail: String,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct VerifyReport {
+    pub ok: bool,
+    /// Zip entries checked.
+    pub entries: u64,
+    /// Bytes of entry data checked (uncompressed).
+    pub bytes: u64,
+    pub problems: Vec<Problem>,
+    #[serde(skip)]
+    pub computed_seal: Option<Sha256Digest>,
+    #[serde(skip)]
+    pub seal_start: Option<u64>,
+    #[serde(skip)]
+    pub seal: Option<Seal>,
+    #[serde(skip)]
+    pub manifest: Option<Manifest>,
+    /// Compressed size of the entries under files/.
+    #[serde(skip)]
+    pub file_bytes_stored: u64,
+    #[serde(skip)]
+    pub manifest_offset: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct VerifyOptions {
+    /// The archive was just written and carries a placeholder seal: compute the seal, do not
+    /// compare it.
+    pub unsealed: bool,
+}
+
+impl VerifyReport {
+    fn problem(&mut self, entry: Option<&str>, kind: ProblemKind, detail: impl Into<String>) {
+        self.problems.push(Problem { entry: entry.map(str::to_string), kind, detail: detail.into() });
+    }
+}
+
+/// Checks the archive at `path`. Only a file that cannot be opened at all is an `Err`.
+pub fn verify(path: &Path, opts: VerifyOptions, progress: &dyn Progress) -> Result<VerifyReport> {
+    let mut file = File::open(path).map_err(|e| Error::read(path, e))?;
+    let meta = file.metadata().map_err(|e| Error::read(path, e))?;
+    if meta.is_dir() {
+        return Err(Error::read(path, io::Error::other("it is a folder, not an archive")));
+    }
+    let len = meta.len();
+    let mut report = VerifyReport::default();
+    let seal = read_seal(&mut file, len).map_err(|e| Error::read(path, e))?;
+    let seal_start = seal.as_ref().map(|(s, _)| *s);
+    report.seal_start = seal_start;
+    match &seal {
+        None => report.problem(None, ProblemKind::SealMissing, "no qqvault seal at the end of the file: it is truncated, damaged, or not written by qqvault"),
+        Some((_, Err(e))) => report.problem(None, ProblemKind::SealMismatch, format!("the seal cannot be read: {e}")),
+        Some((_, Ok(s))) => report.seal = Some(s.clone()),
+    }
+    progress.phase("verifying", Some(len));
+    let hash_len = seal_start.unwrap_or(len);
+    let seal_path = path.to_path_buf();
+    let (seal_hash, ()) = std::thread::scope(|s| {
+        let hasher = s.spawn(move || hash_prefix(&seal_path, hash_len, progress));
+        check_entries(path, &mut report);
+        (hasher.join().unwrap_or_else(|_| Err(io::Error::other("hash thread failed"))), ())
+    });
+    progress.finish_phase();
+    match seal_hash {
+        Ok(d) => {
+            report.computed_seal = Some(d);
+            if !opts.unsealed {
+                if let Some(s) = &report.seal {
+                    if s.sha256 != d {
+                        let detail = if report.problems.is_empty() {
+                            "the file's bytes do not match its seal: something outside the entries' data (a header, the central directory) was changed".to_string()
+                        } else {
+                            "the file's bytes do not match its seal".to_string()
+                        };
+                        report.problem(None, ProblemKind::SealMismatch, detail);
+                    }
+                }
+            }
+        }
+        Err(e) => report.problem(None, ProblemKind::Truncated, format!("cannot read the file to its end: {e}")),
+    }
+    if let (Some(s), Some(off)) = (&report.seal, report.manifest_offset) {
+        if s.manifest_offset != off {
+            report.problem(Some(layout::MANIFEST_ENTRY), ProblemKind::SealMismatch, format!("the seal says the manifest starts at {} but it starts at {off}", s.manifest_offset));
+        }
+    }
+    report.ok = report.problems.is_empty();
+    Ok(report)
+}
+
+fn hash_prefix(path: &Path, len: u64, progress: &dyn Progress) -> io::Result<Sha256Digest> {
+    let mut f = File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut left = len;
+    let mut buf = vec![0u8; 1 << 20];
+    while left > 0 {
+        let want = left.min(buf.len() as u64) as usize;
+        f.read_exact(&mut buf[..want])?;
+        hasher.update(&buf[..want]);
+        left -= want as u64;
+        progress.advance(want as u64);
+    }
+    Ok(Sha256Digest(hasher.finalize().into()))
+}
+
+fn check_entries(path: &Path, report: &mut VerifyReport) {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) => {
+            report.problem(None, ProblemKind::Structure, format!("cannot open: {e}"));
+            return;
+        }
+    };
+    let mut head = [0u8; 4];
+    let starts_like_zip = {
+        let mut f = &file;
+        f.read_exact(&mut head).is_ok() && &head == b"PK\x03\x04"
+    };
+    let mut zip = match ZipArchive::new(BufReader::with_capacity(1 << 20, file)) {
+        Ok(z) => z,
+        Err(e) => {
+            let (kind, detail) = if starts_like_zip {
+                (ProblemKind::Truncated, format!("the zip directory cannot be read ({e}): the file is truncated or its end is damaged"))
+            } else {
+                (ProblemKind::NotAZip, format!("not a zip file ({e})"))
+            };
+            report.problem(None, kind, detail);
+            return;
+        }
+    };
+    if zip.has_duplicate_names() {
+        report.problem(None, ProblemKind::Structure, "the zip directory names an entry twice");
+    }
+    let count = zip.len();
+    report.entries = count as u64;
+    // The manifest first: it says what every other entry must hold.
+    let manifest_index = zip.index_for_name(layout::MANIFEST_ENTRY);
+    let manifest = match manifest_index {
+        None => {
+            report.problem(Some(layout::MANIFEST_ENTRY), ProblemKind::ManifestMissing, "the archive has no manifest.json");
+            None
+        }
+        Some(i) => {
+            if i + 1 != count {
+                report.problem(Some(layout::MANIFEST_ENTRY), ProblemKind::Structure, "manifest.json is not the last entry");
+            }
+            let mut buf = Vec::new();
+            let read = zip.by_index(i).map_err(|e| e.to_string()).and_then(|mut e| {
+                report.manifest_offset = Some(e.header_start());
+                e.read_to_end(&mut buf).map_err(|e| e.to_string())
+            });
+            match read {
+                Err(e) => {
+                    report.problem(Some(layout::MANIFEST_ENTRY), ProblemKind::ManifestUnreadable, format!("cannot read the manifest: {e}"));
+                    None
+                }
+                Ok(_) => match serde_json::from_slice::<Manifest>(&buf) {
+                    Ok(m) => Some(m),
+                    Err(e) => {
+                        report.problem(Some(layout::MANIFEST_ENTRY), ProblemKind::ManifestUnreadable, format!("the manifest is not valid JSON of this schema: {e}"));
+                        None
+                    }
+                },
+            }
+        }
+    };
+    let expected: HashMap<&str, &crate::archive::manifest::EntryRecord> =
+        manifest.as_ref().map(|m| m.entries.iter().map(|e| (e.name.as_str(), e)).collect()).unwrap_or_default();
+    let mut present: HashSet<String> = HashSet::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut raw = match File::open(path) {
+        Ok(f) => Some(f),
+        Err(_) => None,
+    };
+    for i in 0..count {
+        if Some(i) == manifest_index {
+            continue;
+        }
+        let listed_name = zip.name_for_index(i).and_then(|r| r.ok()).map(|n| n.into_owned());
+        let mut entry = match zip.by_index(i) {
+            Ok(e) => e,
+            Err(e) => {
+                if let Some(n) = &listed_name {
+                    present.insert(n.clone());
+                }
+                report.problem(listed_name.as_deref(), ProblemKind::EntryUnreadable, format!("cannot open the entry: {e}"));
+                continue;
+            }
+        };
+        let name = entry.name().map(|n| n.to_string()).unwrap_or_else(|_| String::from_utf8_lossy(entry.name_raw()).into_owned());
+        present.insert(name.clone());
+        if name.starts_with(layout::FILES_PREFIX) {
+            report.file_bytes_stored += entry.compressed_size();
+        }
+        if let Some(f) = raw.as_mut() {
+            if let Err(detail) = check_local_header(f, entry.header_start(), entry.name_raw(), entry.compression()) {
+                report.problem(Some(&name), ProblemKind::HeaderMismatch, detail);
+            }
+        }
+        let cd_crc = entry.crc32();
+        let cd_size = entry.size();
+        let method = entry.compression();
+        let mut hasher = Sha256::new();
+        let mut total = 0u64;
+        let mut failure = None;
+        loop {
+            match entry.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    hasher.update(&buf[..n]);
+                    total += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        report.bytes += total;
+        let digest = Sha256Digest(hasher.finalize().into());
+        if let Some(e) = failure {
+            let msg = e.to_string();
+            let kind = if msg.to_ascii_lowercase().contains("checksum") || msg.to_ascii_lowercase().contains("crc") {
+                ProblemKind::CrcMismatch
+            } else {
+                ProblemKind::EntryUnreadable
+            };
+            report.problem(Some(&name), kind, format!("reading the entry failed: {msg}"));
+            continue;
+        }
+        if total != cd_size {
+            report.problem(Some(&name), ProblemKind::SizeMismatch, format!("the zip directory says {cd_size} bytes, the entry holds {total}"));
+        }
+        if manifest.is_none() {
+            continue;
+        }
+        match expected.get(name.as_str()) {
+            None => report.problem(Some(&name), ProblemKind::EntryUnlisted, "the entry is in the zip but not in the manifest"),
+            Some(rec) => {
+                if rec.sha256 != digest {
+                    report.problem(Some(&name), ProblemKind::HashMismatch, format!("SHA-256 is {digest}, the manifest says {}", rec.sha256));
+                }
+                if rec.size != total {
+                    report.problem(Some(&name), ProblemKind::SizeMismatch, format!("the entry holds {total} bytes, the manifest says {}", rec.size));
+                }
+                if rec.crc32 != cd_crc {
+                    report.problem(Some(&name), ProblemKind::CrcMismatch, format!("CRC-32 in the zip directory is {cd_crc:08x}, the manifest says {:08x}", rec.crc32));
+                }
+                let expected_method = match rec.method {
+                    Method::Stored => zip::CompressionMethod::Stored,
+                    Method::Deflate => zip::CompressionMethod::Deflated,
+                };
+                if method != expected_method {
+                    report.problem(Some(&name), ProblemKind::HeaderMismatch, format!("compression method {method:?} differs from the manifest's"));
+                }
+            }
+        }
+    }
+    if let Some(m) = &manifest {
+        for rec in &m.entries {
+            if !present.contains(&rec.name) {
+                report.problem(Some(&rec.name), ProblemKind::EntryMissing, "the manifest lists this entry but the zip does not hold it");
+            }
+        }
+        check_manifest_consistency(m, count as u64, report);
+    }
+    report.manifest = manifest;
+}
+
+/// Compares an entry's local header with what the central directory says of it.
+fn check_local_header(f: &mut File, offset: u64, name: &[u8], method: zip::CompressionMethod) -> Result<(), String> {
+    let mut hdr = [0u8; 30];
+    f.seek(SeekFrom::Start(offset)).map_err(|e| e.to_string())?;
+    f.read_exact(&mut hdr).map_err(|e| format!("cannot read its local header: {e}"))?;
+    if &hdr[..4] != b"PK\x03\x04" {
+        return Err("its local header signature is damaged".into());
+    }
+    let m = u16::from_le_bytes([hdr[8], hdr[9]]);
+    let expected_method = match method {
+        zip::CompressionMethod::Stored => 0,
+        zip::CompressionMethod::Deflated => 8,
+        _ => 0xFFFF,
+    };
+    if m != expected_method {
+        return Err(format!("its local header says compression method {m}"));
+    }
+    let name_len = u16::from_le_bytes([hdr[26], hdr[27]]) as usize;
+    if name_len != name.len() {
+        return Err("its local header holds a name of another length".into());
+    }
+    let mut local_name = vec![0u8; name_len];
+    f.read_exact(&mut local_name).map_err(|e| e.to_string())?;
+    if local_name != name {
+        return Err(format!("its local header names it {:?}", String::from_utf8_lossy(&local_name)));
+    }
+    Ok(())
+}
+
+fn check_manifest_consistency(m: &Manifest, zip_entries: u64, report: &mut VerifyReport) {
+    let by_name: HashMap<&str, &crate::archive::manifest::EntryRecord> = m.entries.iter().map(|e| (e.name.as_str(), e)).collect();
+    let mut distinct = HashSet::new();
+    let mut bytes_in = 0u64;
+    for f in &m.files {
+        bytes_in += f.size;
+        distinct.insert(f.entry.as_str());
+        match by_name.get(f.entry.as_str()) {
+            None => report.problem(Some(&f.entry), ProblemKind::FileRecordMismatch, format!("file {} points at an entry the manifest does not list", f.path)),
+            Some(e) => {
+                if e.sha256 != f.sha256 || e.size != f.size {
+                    report.problem(Some(&f.entry), ProblemKind::FileRecordMismatch, format!("file {} says SHA-256 {} and {} bytes, its entry holds {} and {} bytes", f.path, f.sha256, f.size, e.sha256, e.size));
+                }
+            }
+        }
+    }
+    let t = &m.totals;
+    let mut bad = Vec::new();
+    if t.files != m.files.len() as u64 {
+        bad.push(format!("files {} (listed: {})", t.files, m.files.len()));
+    }
+    if t.unique_files != distinct.len() as u64 {
+        bad.push(format!("unique_files {} (listed: {})", t.unique_files, distinct.len()));
+    }
+    if t.bytes_in != bytes_in {
+        bad.push(format!("bytes_in {} (listed: {bytes_in})", t.bytes_in));
+    }
+    if t.entries != zip_entries {
+        bad.push(format!("entries {} (in the zip: {zip_entries})", t.entries));
+    }
+    if t.skipped != m.skipped.len() as u64 {
+        bad.push(format!("skipped {} (listed: {})", t.skipped, m.skipped.len()));
+    }
+    if !bad.is_empty() {
+        report.problem(Some(layout::MANIFEST_ENTRY), ProblemKind::TotalsMismatch, format!("the manifest's totals disagree with its lists: {}", bad.join(", ")));
+    }
+}
+
+/// Compares the archive's manifest with source folders as they are now: files missing from the
+/// archive and files whose content changed since the backup. This answers "is it safe to delete
+/// the originals". Every source file whose size matches is hashed (sizes alone prove nothing).
+pub fn compare_sources(m: &Manifest, dirs: &[std::path::PathBuf], progress: &dyn Progress) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let by_path: HashMap<&str, &crate::archive::manifest::FileRecord> = m.files.iter().map(|f| (f.path.as_str(), f)).collect();
+    for dir in dirs {
+        // Which top folder of the archive holds this input: the one given by the same path, else
+        // the one of the same name.
+        let canon = std::fs::canonicalize(dir).ok();
+        let top = m
+            .inputs
+            .iter()
+            .find(|r| canon.is_some() && std::fs::canonicalize(&r.given).ok() == canon)
+            .or_else(|| {
+                let name = dir.file_name().map(|n| n.to_string_lossy().into_owned());
+                m.inputs.iter().find(|r| Some(&r.top) == name.as_ref())
+            })
+            .map(|r| r.top.clone());
+        let Some(top) = top else {
+            problems.push(Problem {
+                entry: None,
+                kind: ProblemKind::MissingFromArchive,
+                detail: format!("{} was not an input of this archive: none of its files are in it", dir.display()),
+            });
+            continue;
+        };
+        let scanned = crate::scan::scan(std::slice::from_ref(dir), &crate::scan::ScanOptions::default());
+        for s in &scanned.skipped {
+            problems.push(Problem { entry: None, kind: ProblemKind::SourceUnreadable, detail: format!("{}: {}", s.path, s.detail) });
+        }
+        let total: u64 = scanned.files.iter().map(|f| f.size).sum();
+        progress.phase("comparing", Some(total));
+        for f in &scanned.files {
+            // The scan names the top by the folder's own name; the archive may use another.
+            let rel = f.archive_path.name.split_once('/').map(|(_, r)| r).unwrap_or("");
+            let path = if rel.is_empty() { top.clone() } else { format!("{top}/{rel}") };
+            match by_path.get(path.as_str()) {
+                None => problems.push(Problem {
+                    entry: None,
+                    kind: ProblemKind::MissingFromArchive,
+                    detail: format!("{} is not in the archive", f.disk_path.display()),
+                }),
+                Some(rec) => {
+                    let changed = if rec.size != f.size {
+                        Some(format!("{} bytes now, {} in the archive", f.size, rec.size))
+                    } else {
+                        match hash_path(&f.disk_path) {
+                            Ok(d) if d == rec.sha256 => None,
+                            Ok(d) => Some(format!("SHA-256 is {d} now, {} in the archive", rec.sha256)),
+                            Err(e) => {
+                                problems.push(Problem { entry: None, kind: ProblemKind::SourceUnreadable, detail: format!("{}: {e}", f.disk_path.display()) });
+                                None
+                            }
+                        }
+                    };
+                    if let Some(detail) = changed {
+                        problems.push(Problem {
+                            entry: Some(rec.entry.clone()),
+                            kind: ProblemKind::ChangedSinceBackup,
+                            detail: format!("{} changed since the backup: {detail}", f.disk_path.display()),
+                        });
+                    }
+                }
+            }
+            progress.advance(f.size);
+        }
+        progress.finish_phase();
+    }
+    problems
+}
+
+fn hash_path(path: &Path) -> io::Result<Sha256Digest> {
+    let mut f = File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => hasher.update(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(Sha256Digest(hasher.finalize().into()))
+}

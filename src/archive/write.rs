@@ -1,0 +1,365 @@
+//! Writing an archive: entries in, a zip file out.
+//!
+//! Small files are read, hashed and compressed off the writing thread ([`prepare_file`], run in
+//! parallel by the driver) and appended as prepared entries; large files are streamed, a reader
+//! thread hashing each chunk while this thread compresses and writes it. Either way every input
+//! byte is read once. The manifest goes last, then a placeholder seal in the zip comment; the
+//! seal is filled in by [`fill_seal`] once the whole file has passed its check.
+
+use crate::archive::layout;
+use crate::archive::manifest::{EntryKind, EntryRecord, Method};
+use crate::archive::seal::Seal;
+use crate::error::{Error, Result};
+use crate::scan::FileTime;
+use qqvault_core::Sha256Digest;
+use sha2::{Digest, Sha256};
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use zip::write::{PreparedZipFile, SimpleFileOptions, ZipFileBuilder};
+use zip::{CompressionMethod, ZipWriter};
+
+/// Files up to this size are prepared in memory, in parallel; larger ones are streamed.
+pub const SMALL_FILE_LIMIT: u64 = 4 << 20;
+/// From this size on an entry is written with ZIP64 sizes.
+const LARGE_ENTRY: u64 = 0xFFFF_0000;
+const CHUNK: usize = 1 << 20;
+const DEFLATE_LEVEL: i64 = 6;
+
+/// A writer that knows its position without a syscall, so that entry offsets can be recorded.
+pub struct PosWriter {
+    inner: BufWriter<File>,
+    pos: u64,
+}
+
+impl Write for PosWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl Seek for PosWriter {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        self.pos = self.inner.seek(to)?;
+        Ok(self.pos)
+    }
+}
+
+/// Decides whether content is worth compressing: known compressed formats by their magic
+/// bytes, then a trial compression of a sample.
+pub fn choose_method(name: &str, sample: &[u8]) -> Method {
+    if is_compressed_format(sample) || has_compressed_extension(name) {
+        return Method::Stored;
+    }
+    if sample.len() < 64 {
+        return if sample.is_empty() { Method::Stored } else { Method::Deflate };
+    }
+    let probe = &sample[..sample.len().min(64 << 10)];
+    let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
+    if enc.write_all(probe).is_err() {
+        return Method::Stored;
+    }
+    match enc.finish() {
+        Ok(out) if (out.len() as f64) < probe.len() as f64 * 0.9 => Method::Deflate,
+        _ => Method::Stored,
+    }
+}
+
+fn is_compressed_format(b: &[u8]) -> bool {
+    const MAGICS: &[&[u8]] = &[
+        b"\xFF\xD8\xFF",        // JPEG
+        b"\x89PNG\r\n\x1a\n",   // PNG
+        b"GIF87a",
+        b"GIF89a",
+        b"PK\x03\x04",          // zip, docx, apk, jar
+        b"\x1F\x8B",            // gzip
+        b"7z\xBC\xAF\x27\x1C",  // 7-Zip
+        b"Rar!\x1A\x07",
+        b"BZh",
+        b"\xFD7zXZ\x00",        // xz
+        b"\x28\xB5\x2F\xFD",    // zstd
+        b"ID3",                 // mp3
+        b"OggS",
+        b"fLaC",
+        b"#!SILK",              // QQ voice
+        b"\x02#!SILK",
+        b"#!AMR",
+        b"%PDF",                // mostly compressed streams
+    ];
+    if MAGICS.iter().any(|m| b.starts_with(m)) {
+        return true;
+    }
+    // ISO media (mp4, mov, heic): "ftyp" at offset 4. RIFF WEBP/AVI.
+    (b.len() >= 12 && &b[4..8] == b"ftyp") || (b.len() >= 12 && &b[..4] == b"RIFF" && (&b[8..12] == b"WEBP" || &b[8..12] == b"AVI "))
+}
+
+fn has_compressed_extension(name: &str) -> bool {
+    let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+    matches!(
+        ext.as_str(),
+        "jpg" | "jpeg" | "png" | "gif" | "webp" | "heic" | "mp4" | "mov" | "mkv" | "avi" | "mp3" | "m4a" | "aac"
+            | "ogg" | "opus" | "amr" | "silk" | "slk" | "zip" | "rar" | "7z" | "gz" | "tgz" | "bz2" | "xz"
+            | "zst" | "apk" | "docx" | "xlsx" | "pptx" | "jar"
+    )
+}
+
+fn zip_time(mtime: FileTime) -> zip::DateTime {
+    let ts = jiff::Timestamp::new(mtime.secs, 0).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    let local = jiff::tz::TimeZone::system().to_datetime(ts);
+    zip::DateTime::from_date_and_time(
+        local.year().clamp(1980, 2107) as u16,
+        local.month() as u8,
+        local.day() as u8,
+        local.hour() as u8,
+        local.minute() as u8,
+        local.second() as u8,
+    )
+    .unwrap_or_default()
+}
+
+fn options(method: Method, mtime: Option<FileTime>, large: bool) -> SimpleFileOptions {
+    let mut o = SimpleFileOptions::default()
+        .large_file(large)
+        .unix_permissions(0o644)
+        .compression_method(match method {
+            Method::Stored => CompressionMethod::Stored,
+            Method::Deflate => CompressionMethod::Deflated,
+        });
+    if method == Method::Deflate {
+        o = o.compression_level(Some(DEFLATE_LEVEL));
+    }
+
+    let t = mtime.unwrap_or_else(|| FileTime::from_system(std::time::SystemTime::now()));
+    o.last_modified_time(zip_time(t))
+}
+
+/// A file read, hashed and compressed in memory, ready to be appended.
+pub struct PreparedEntry {
+    pub record: EntryRecord,
+    /// Bytes read from the source.
+    pub bytes_read: u64,
+    zip: PreparedZipFile,
+}
+
+/// Prepares an entry from bytes in memory.
+pub fn prepare_bytes(name: &str, kind: EntryKind, data: &[u8], mtime: Option<FileTime>) -> Result<PreparedEntry> {
+    let method = choose_method(name, data);
+    let build = |method: Method| -> zip::result::ZipResult<PreparedZipFile> {
+        let mut b = ZipFileBuilder::new(name, options(method, mtime, data.len() as u64 >= LARGE_ENTRY))?;
+        b.write_all(data)?;
+        b.finish()
+    };
+    let mut zip = build(method).map_err(|e| Error::zip(name, e))?;
+    let mut method = method;
+    if method == Method::Deflate && zip.compressed_size() >= data.len() as u64 {
+        // Deflate did not pay: store instead.
+        zip = build(Method::Stored).map_err(|e| Error::zip(name, e))?;
+        method = Method::Stored;
+    }
+    Ok(PreparedEntry {
+        record: EntryRecord {
+            name: name.to_string(),
+            kind,
+            size: data.len() as u64,
+            method,
+            crc32: zip.crc32(),
+            sha256: Sha256Digest::of(data),
+        },
+        bytes_read: data.len() as u64,
+        zip,
+    })
+}
+
+/// Reads a (small) file whole and prepares its entry. `io::Error`s are the source file's.
+pub fn prepare_file(disk_path: &Path, entry_name: &str, mtime: FileTime) -> io::Result<PreparedEntry> {
+    let mut data = Vec::new();
+    File::open(disk_path)?.read_to_end(&mut data)?;
+    prepare_bytes(entry_name, EntryKind::File, &data, Some(mtime)).map_err(|e| io::Error::other(e.to_string()))
+}
+
+/// Outcome of streaming a source into an entry.
+pub struct Streamed {
+    pub record: EntryRecord,
+    pub bytes_read: u64,
+}
+
+/// Failure of streaming: either the source could not be read (the entry is abandoned and the
+/// archive stays consistent) or the archive could not be written (fatal).
+pub enum StreamError {
+    Source(io::Error),
+    Archive(Error),
+}
+
+/// The archive being written.
+pub struct ArchiveWriter {
+    path: PathBuf,
+    zip: ZipWriter<PosWriter>,
+    entries: Vec<EntryRecord>,
+    manifest_offset: Option<u64>,
+}
+
+impl ArchiveWriter {
+    /// Creates (truncating) the file at `path`.
+    pub fn create(path: &Path) -> Result<Self> {
+        let file = File::create(path).map_err(|e| Error::write(path, e))?;
+        let inner = PosWriter { inner: BufWriter::with_capacity(1 << 20, file), pos: 0 };
+        Ok(ArchiveWriter { path: path.to_path_buf(), zip: ZipWriter::new(inner), entries: Vec::new(), manifest_offset: None })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Entries written so far.
+    pub fn entries(&self) -> &[EntryRecord] {
+        &self.entries
+    }
+
+    fn position(&self) -> u64 {
+        self.zip.get_ref().map(|w| w.pos).unwrap_or(0)
+    }
+
+    pub fn add_prepared(&mut self, entry: PreparedEntry) -> Result<EntryRecord> {
+        self.zip.add_prepared_file(entry.zip).map_err(|e| Error::zip(&self.path, e))?;
+        self.entries.push(entry.record.clone());
+        Ok(entry.record)
+    }
+
+    /// Adds an entry from bytes in memory.
+    pub fn add_bytes(&mut self, name: &str, kind: EntryKind, data: &[u8]) -> Result<EntryRecord> {
+        let prepared = prepare_bytes(name, kind, data, None)?;
+        self.add_prepared(prepared)
+    }
+
+    /// Streams a source into a new entry: a reader thread reads and hashes, this thread
+    /// compresses and writes. `progress` is called with each chunk's length.
+    pub fn add_stream(
+        &mut self,
+        name: &str,
+        kind: EntryKind,
+        mut source: impl Read + Send,
+        size_hint: u64,
+        mtime: Option<FileTime>,
+        progress: &dyn Fn(u64),
+    ) -> Result<Streamed, StreamError> {
+        let mut first = vec![0u8; CHUNK];
+        let n = read_full(&mut source, &mut first).map_err(StreamError::Source)?;
+        first.truncate(n);
+        let method = choose_method(name, &first);
+        let opts = options(method, mtime, size_hint >= LARGE_ENTRY);
+        self.zip.start_file(name, opts).map_err(|e| StreamError::Archive(Error::zip(&self.path, e)))?;
+        let (tx, rx) = crossbeam_channel::bounded::<io::Result<Vec<u8>>>(4);
+        let result = std::thread::scope(|s| {
+            let reader = s.spawn(move || {
+                let mut hasher = Sha256::new();
+                let mut crc = crc32fast::Hasher::new();
+                let mut total = first.len() as u64;
+                hasher.update(&first);
+                crc.update(&first);
+                if tx.send(Ok(first)).is_err() {
+                    return None;
+                }
+                loop {
+                    let mut buf = vec![0u8; CHUNK];
+                    match read_full(&mut source, &mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => {
+                            buf.truncate(n);
+                            hasher.update(&buf);
+                            crc.update(&buf);
+                            total += n as u64;
+                            if tx.send(Ok(buf)).is_err() {
+                                return None;
+                            }
+                        }
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                            return None;
+                        }
+                    }
+                }
+                Some((Sha256Digest(hasher.finalize().into()), crc.finalize(), total))
+            });
+            let mut failure = None;
+            for chunk in rx.iter() {
+                match chunk {
+                    Ok(buf) => {
+                        if let Err(e) = self.zip.write_all(&buf) {
+                            failure = Some(StreamError::Archive(Error::write(&self.path, e)));
+                            break;
+                        }
+                        progress(buf.len() as u64);
+                    }
+                    Err(e) => {
+                        failure = Some(StreamError::Source(e));
+                        break;
+                    }
+                }
+            }
+            drop(rx);
+            let hashed = reader.join().ok().flatten();
+            match (failure, hashed) {
+                (Some(f), _) => Err(f),
+                (None, Some(h)) => Ok(h),
+                (None, None) => Err(StreamError::Source(io::Error::other("reader thread failed"))),
+            }
+        });
+        match result {
+            Ok((sha256, crc32, total)) => {
+                let record = EntryRecord { name: name.to_string(), kind, size: total, method, crc32, sha256 };
+                self.entries.push(record.clone());
+                Ok(Streamed { record, bytes_read: total })
+            }
+            Err(e) => {
+                // Drop the half-written entry so the archive stays consistent.
+                if let Err(abort) = self.zip.abort_file() {
+                    return Err(StreamError::Archive(Error::zip(&self.path, abort)));
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Writes the manifest as the last entry and a placeholder seal, and closes the zip.
+    /// Returns the manifest's offset.
+    pub fn finish(mut self, manifest_json: &[u8]) -> Result<u64> {
+        let offset = self.position();
+        self.manifest_offset = Some(offset);
+        let prepared = prepare_bytes(layout::MANIFEST_ENTRY, EntryKind::Readme, manifest_json, None)?;
+        self.zip.add_prepared_file(prepared.zip).map_err(|e| Error::zip(&self.path, e))?;
+        let placeholder = Seal { sha256: Sha256Digest([0; 32]), manifest_offset: offset, sealed_at: String::new(), other: vec![] };
+        self.zip.set_comment(placeholder.render()).map_err(|e| Error::zip(&self.path, e))?;
+        let mut inner = self.zip.finish().map_err(|e| Error::zip(&self.path, e))?;
+        inner.flush().map_err(|e| Error::write(&self.path, e))?;
+        let file = inner.inner.into_inner().map_err(|e| Error::write(&self.path, e.into_error()))?;
+        file.sync_all().map_err(|e| Error::write(&self.path, e))?;
+        Ok(offset)
+    }
+}
+
+/// Replaces the placeholder seal at the end of a finished archive with the real one, in place
+/// (same length), and syncs the file.
+pub fn fill_seal(path: &Path, seal_start: u64, seal: &Seal) -> Result<()> {
+    let mut f = std::fs::OpenOptions::new().write(true).open(path).map_err(|e| Error::write(path, e))?;
+    f.seek(SeekFrom::Start(seal_start)).map_err(|e| Error::write(path, e))?;
+    f.write_all(seal.render().as_bytes()).map_err(|e| Error::write(path, e))?;
+    f.sync_all().map_err(|e| Error::write(path, e))
+}
+
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match r.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}

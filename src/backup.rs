@@ -1,0 +1,437 @@
+//! The backup driver: the one place that knows the order of the stages.
+//!
+//! scan -> plan (group by size; hash only files that share a size) -> write (originals once each,
+//! parsed chats, manifest last) -> verify the written file whole -> seal -> sync -> rename.
+//! A failed or interrupted run leaves the final name untouched: everything is written to
+//! `ARCHIVE.partial` first.
+
+use crate::archive::layout;
+use crate::archive::manifest::{EntryKind, FileRecord, Manifest, ToolInfo, Totals};
+use crate::archive::seal::Seal;
+use crate::archive::verify::{self, VerifyOptions};
+use crate::archive::write::{self, ArchiveWriter, PreparedEntry, StreamError, SMALL_FILE_LIMIT};
+use crate::error::{Error, Result};
+use crate::progress::Progress;
+use crate::scan::{self, ScanOptions, ScannedFile, SkipReason, Skipped, SymlinkRecord};
+use qqvault_core::Sha256Digest;
+use rayon::prelude::*;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug, Default)]
+pub struct BackupOptions {
+    pub inputs: Vec<PathBuf>,
+    pub output: PathBuf,
+    pub force: bool,
+    pub follow_symlinks: bool,
+}
+
+/// What a backup did. Serialised as the `backup --json` summary; fields are only ever added.
+#[derive(Debug, Serialize)]
+pub struct BackupSummary {
+    pub archive: String,
+    /// Input files archived (every path, duplicates included).
+    pub files: u64,
+    /// Distinct contents among them.
+    pub unique_files: u64,
+    /// Their total size.
+    pub bytes_in: u64,
+    /// Compressed size of the file data in the archive.
+    pub bytes_stored: u64,
+    /// Inputs not archived, and why.
+    pub skipped: Vec<Skipped>,
+    /// Symbolic links met (followed only with --follow-symlinks).
+    pub symlinks: Vec<SymlinkRecord>,
+    /// Zip entries written.
+    pub entries: u64,
+    /// Size of the archive file.
+    pub archive_bytes: u64,
+}
+
+impl BackupSummary {
+    /// Exit code 2 when anything could not be read; 0 otherwise.
+    pub fn exit_code(&self) -> i32 {
+        if self.skipped.is_empty() {
+            0
+        } else {
+            2
+        }
+    }
+}
+
+/// The temporary name an archive is written under.
+pub fn partial_path(output: &Path) -> PathBuf {
+    let mut name = output.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".partial");
+    output.with_file_name(name)
+}
+
+/// A piece of work for the writer: one distinct content to store.
+struct Job {
+    /// Index into the scanned files.
+    file: usize,
+    /// The content hash when it is known in advance (files that share a size).
+    expected: Option<Sha256Digest>,
+}
+
+enum Batch {
+    Prepared(Vec<(usize, Option<Sha256Digest>, io::Result<PreparedEntry>)>),
+    Large(Job),
+}
+
+pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSummary> {
+    let output = &opts.output;
+    if output.is_dir() {
+        return Err(Error::Usage(format!("{} is a folder; give the archive's file name, such as backup.zip", output.display())));
+    }
+    if output.exists() && !opts.force {
+        return Err(Error::Exists { path: output.clone() });
+    }
+    let partial = partial_path(output);
+    // A partial file left by an interrupted run is ours to replace.
+    let mut writer = ArchiveWriter::create(&partial)?;
+
+    progress.phase("scanning", None);
+    let scanned = scan::scan(
+        &opts.inputs,
+        &ScanOptions { follow_symlinks: opts.follow_symlinks, exclude: vec![output.clone(), partial.clone()] },
+    );
+    progress.finish_phase();
+    let mut skipped = scanned.skipped.clone();
+    let files = &scanned.files;
+
+    // Plan: only files that share a size can be twins; hash those first.
+    let mut by_size: HashMap<u64, Vec<usize>> = HashMap::new();
+    for (i, f) in files.iter().enumerate() {
+        by_size.entry(f.size).or_default().push(i);
+    }
+    let shared: Vec<usize> = by_size.values().filter(|v| v.len() > 1).flatten().copied().collect();
+    let shared_bytes: u64 = shared.iter().map(|&i| files[i].size).sum();
+    progress.phase("hashing", Some(shared_bytes));
+    let prehashed: HashMap<usize, io::Result<Sha256Digest>> = shared
+        .par_iter()
+        .map(|&i| {
+            let r = hash_file(&files[i].disk_path);
+            progress.advance(files[i].size);
+            (i, r)
+        })
+        .collect();
+    progress.finish_phase();
+
+    let mut jobs = Vec::new();
+    let mut twin_of: HashMap<usize, Sha256Digest> = HashMap::new();
+    let mut first_of: HashMap<Sha256Digest, usize> = HashMap::new();
+    let mut unreadable: Vec<usize> = Vec::new();
+    for i in 0..files.len() {
+        match prehashed.get(&i) {
+            None => jobs.push(Job { file: i, expected: None }),
+            Some(Err(_)) => unreadable.push(i),
+            Some(Ok(d)) => {
+                if first_of.contains_key(d) {
+                    twin_of.insert(i, *d);
+                } else {
+                    first_of.insert(*d, i);
+                    jobs.push(Job { file: i, expected: Some(*d) });
+                }
+            }
+        }
+    }
+    for &i in &unreadable {
+        if let Some(Err(e)) = prehashed.get(&i) {
+            skipped.push(Skipped { path: files[i].disk_path.display().to_string(), reason: SkipReason::from_io(e), detail: e.to_string() });
+        }
+    }
+
+    writer.add_bytes(layout::README_ENTRY, EntryKind::Readme, layout::readme_text(env!("CARGO_PKG_VERSION")).as_bytes())?;
+
+    let total_bytes: u64 = jobs.iter().map(|j| files[j.file].size).sum();
+    progress.phase("writing", Some(total_bytes));
+    let mut stored: HashMap<Sha256Digest, String> = HashMap::new();
+    let mut records: Vec<Option<FileRecord>> = vec![None; files.len()];
+    let mut retry: Vec<usize> = Vec::new();
+    {
+        let mut on_written = |i: usize, expected: Option<Sha256Digest>, outcome: WriteOutcome, skipped: &mut Vec<Skipped>| {
+            let f = &files[i];
+            match outcome {
+                WriteOutcome::Written { entry, sha256, bytes_read } => {
+                    let changed = bytes_read != f.size || expected.is_some_and(|d| d != sha256) || changed_on_disk(f);
+                    if changed {
+                        skipped.push(Skipped {
+                            path: f.disk_path.display().to_string(),
+                            reason: SkipReason::ChangedWhileReading,
+                            detail: "the file changed while it was read; the bytes read are archived, run the backup again for a consistent copy".into(),
+                        });
+                        if expected.is_some_and(|d| d != sha256) {
+                            retry.push(i);
+                        }
+                    }
+                    stored.entry(sha256).or_insert_with(|| entry.clone());
+                    records[i] = Some(FileRecord {
+                        path: f.archive_path.name.clone(),
+                        raw_path: f.archive_path.raw.clone(),
+                        entry,
+                        size: bytes_read,
+                        mtime: f.mtime,
+                        sha256,
+                        changed_while_reading: changed,
+                    });
+                }
+                WriteOutcome::Unreadable(e) => {
+                    skipped.push(Skipped { path: f.disk_path.display().to_string(), reason: SkipReason::from_io(&e), detail: e.to_string() });
+                    if expected.is_some() {
+                        retry.push(i);
+                    }
+                }
+            }
+        };
+        run_jobs(&mut writer, files, jobs, progress, &mut |i, exp, out| on_written(i, exp, out, &mut skipped))?;
+    }
+    progress.finish_phase();
+
+    // Twins of a content whose first file failed or changed: store the next one of the group.
+    let failed_digests: Vec<Sha256Digest> = retry.iter().filter_map(|i| prehashed.get(i).and_then(|r| r.as_ref().ok()).copied()).collect();
+    for d in failed_digests {
+        if stored.contains_key(&d) {
+            continue;
+        }
+        if let Some(&next) = twin_of.iter().filter(|(_, t)| **t == d).map(|(i, _)| i).min() {
+            twin_of.remove(&next);
+            let f = &files[next];
+            let name = layout::file_entry(&f.archive_path.name);
+            match File::open(&f.disk_path) {
+                Ok(src) => match writer.add_stream(&name, EntryKind::File, src, f.size, Some(f.mtime), &|_| {}) {
+                    Ok(s) => {
+                        stored.entry(s.record.sha256).or_insert(name.clone());
+                        records[next] = Some(FileRecord {
+                            path: f.archive_path.name.clone(),
+                            raw_path: f.archive_path.raw.clone(),
+                            entry: name,
+                            size: s.bytes_read,
+                            mtime: f.mtime,
+                            sha256: s.record.sha256,
+                            changed_while_reading: s.record.sha256 != d,
+                        });
+                    }
+                    Err(StreamError::Archive(e)) => return Err(e),
+                    Err(StreamError::Source(e)) => skipped.push(Skipped { path: f.disk_path.display().to_string(), reason: SkipReason::from_io(&e), detail: e.to_string() }),
+                },
+                Err(e) => skipped.push(Skipped { path: f.disk_path.display().to_string(), reason: SkipReason::from_io(&e), detail: e.to_string() }),
+            }
+        }
+    }
+    for (&i, d) in &twin_of {
+        let f = &files[i];
+        match stored.get(d) {
+            Some(entry) => {
+                records[i] = Some(FileRecord {
+                    path: f.archive_path.name.clone(),
+                    raw_path: f.archive_path.raw.clone(),
+                    entry: entry.clone(),
+                    size: f.size,
+                    mtime: f.mtime,
+                    sha256: *d,
+                    changed_while_reading: false,
+                });
+            }
+            None => skipped.push(Skipped {
+                path: f.disk_path.display().to_string(),
+                reason: SkipReason::Unreadable,
+                detail: "no readable copy of its content could be stored".into(),
+            }),
+        }
+    }
+
+    let file_records: Vec<FileRecord> = records.into_iter().flatten().collect();
+    let mut unique: Vec<&str> = file_records.iter().map(|r| r.entry.as_str()).collect();
+    unique.sort_unstable();
+    unique.dedup();
+    let entries = writer.entries().to_vec();
+    let totals = Totals {
+        files: file_records.len() as u64,
+        unique_files: unique.len() as u64,
+        bytes_in: file_records.iter().map(|r| r.size).sum(),
+        entries: entries.len() as u64 + 1,
+        skipped: skipped.len() as u64,
+    };
+    let manifest = Manifest {
+        format: layout::FORMAT_NAME.into(),
+        schema: layout::LAYOUT_VERSION,
+        tool: ToolInfo { name: "qqvault".into(), version: env!("CARGO_PKG_VERSION").into() },
+        created: jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        inputs: scanned.roots.clone(),
+        files: file_records,
+        entries,
+        skipped: skipped.clone(),
+        symlinks: scanned.symlinks.clone(),
+        totals: totals.clone(),
+        exports: Vec::new(),
+        conversations: Vec::new(),
+    };
+    let manifest_json = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::zip(&partial, e))?;
+    writer.finish(&manifest_json)?;
+
+    let report = verify::verify(&partial, VerifyOptions { unsealed: true }, progress)?;
+    if !report.ok {
+        let first = report.problems.iter().take(3).map(|p| format!("{}: {}", p.entry.as_deref().unwrap_or("archive"), p.detail)).collect::<Vec<_>>().join("; ");
+        return Err(Error::VerifyFailed { path: partial, detail: first });
+    }
+    let (Some(seal_start), Some(digest), Some(manifest_offset)) = (report.seal_start, report.computed_seal, report.manifest_offset) else {
+        return Err(Error::VerifyFailed { path: partial, detail: "the seal placeholder was not found".into() });
+    };
+    let seal = Seal { sha256: digest, manifest_offset, sealed_at: jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string(), other: vec![] };
+    write::fill_seal(&partial, seal_start, &seal)?;
+    commit(&partial, output)?;
+    let archive_bytes = std::fs::metadata(output).map(|m| m.len()).unwrap_or(0);
+    Ok(BackupSummary {
+        archive: output.display().to_string(),
+        files: totals.files,
+        unique_files: totals.unique_files,
+        bytes_in: totals.bytes_in,
+        bytes_stored: report.file_bytes_stored,
+        skipped,
+        symlinks: scanned.symlinks,
+        entries: totals.entries,
+        archive_bytes,
+    })
+}
+
+enum WriteOutcome {
+    Written { entry: String, sha256: Sha256Digest, bytes_read: u64 },
+    Unreadable(io::Error),
+}
+
+/// Runs the write jobs: small files are read, hashed and compressed in parallel batches on
+/// the rayon pool while this thread appends the previous batch; large files are streamed.
+fn run_jobs(
+    writer: &mut ArchiveWriter,
+    files: &[ScannedFile],
+    jobs: Vec<Job>,
+    progress: &dyn Progress,
+    on_written: &mut dyn FnMut(usize, Option<Sha256Digest>, WriteOutcome),
+) -> Result<()> {
+    const BATCH_BYTES: u64 = 16 << 20;
+    const BATCH_FILES: usize = 256;
+    let (tx, rx) = crossbeam_channel::bounded::<Batch>(2);
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            let mut pending: Vec<Job> = Vec::new();
+            let mut pending_bytes = 0u64;
+            let flush = |pending: &mut Vec<Job>, tx: &crossbeam_channel::Sender<Batch>| -> bool {
+                if pending.is_empty() {
+                    return true;
+                }
+                let batch: Vec<_> = pending
+                    .par_iter()
+                    .map(|j| {
+                        let f = &files[j.file];
+                        (j.file, j.expected, write::prepare_file(&f.disk_path, &layout::file_entry(&f.archive_path.name), f.mtime))
+                    })
+                    .collect();
+                pending.clear();
+                tx.send(Batch::Prepared(batch)).is_ok()
+            };
+            for job in jobs {
+                let size = files[job.file].size;
+                if size > SMALL_FILE_LIMIT {
+                    if !flush(&mut pending, &tx) {
+                        return;
+                    }
+                    pending_bytes = 0;
+                    if tx.send(Batch::Large(job)).is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                pending_bytes += size;
+                pending.push(job);
+                if pending_bytes >= BATCH_BYTES || pending.len() >= BATCH_FILES {
+                    if !flush(&mut pending, &tx) {
+                        return;
+                    }
+                    pending_bytes = 0;
+                }
+            }
+            flush(&mut pending, &tx);
+        });
+        for batch in rx.iter() {
+            match batch {
+                Batch::Prepared(items) => {
+                    for (i, expected, prepared) in items {
+                        match prepared {
+                            Ok(p) => {
+                                let bytes_read = p.bytes_read;
+                                progress.advance(bytes_read);
+                                let sha = p.record.sha256;
+                                let entry = p.record.name.clone();
+                                writer.add_prepared(p)?;
+                                on_written(i, expected, WriteOutcome::Written { entry, sha256: sha, bytes_read });
+                            }
+                            Err(e) => on_written(i, expected, WriteOutcome::Unreadable(e)),
+                        }
+                    }
+                }
+                Batch::Large(job) => {
+                    let f = &files[job.file];
+                    let name = layout::file_entry(&f.archive_path.name);
+                    let outcome = match File::open(&f.disk_path) {
+                        Err(e) => WriteOutcome::Unreadable(e),
+                        Ok(src) => match writer.add_stream(&name, EntryKind::File, src, f.size, Some(f.mtime), &|n| progress.advance(n)) {
+                            Ok(s) => WriteOutcome::Written { entry: name, sha256: s.record.sha256, bytes_read: s.bytes_read },
+                            Err(StreamError::Source(e)) => WriteOutcome::Unreadable(e),
+                            Err(StreamError::Archive(e)) => return Err(e),
+                        },
+                    };
+                    on_written(job.file, job.expected, outcome);
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
+fn hash_file(path: &Path) -> io::Result<Sha256Digest> {
+    let mut f = File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 256 << 10];
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => hasher.update(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(Sha256Digest(hasher.finalize().into()))
+}
+
+/// Whether a file's size or modification time differs from what the scan saw.
+fn changed_on_disk(f: &ScannedFile) -> bool {
+    match std::fs::metadata(&f.disk_path) {
+        Ok(m) => m.len() != f.size || m.modified().map(scan::FileTime::from_system).ok() != Some(f.mtime),
+        Err(_) => true,
+    }
+}
+
+/// Moves the finished, sealed file to its final name and makes the rename durable.
+fn commit(partial: &Path, output: &Path) -> Result<()> {
+    std::fs::rename(partial, output).map_err(|e| Error::write(output, e))?;
+    sync_dir(output);
+    Ok(())
+}
+
+#[cfg(unix)]
+fn sync_dir(path: &Path) {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+#[cfg(not(unix))]
+fn sync_dir(_path: &Path) {
+    // Windows has no directory handles to sync; MoveFileEx with write-through is what rename does.
+}

@@ -1,0 +1,58 @@
+//! The command line: one small module per subcommand, each turning arguments into library
+//! options and the result into output through the printer.
+
+mod backup;
+mod printer;
+mod restore;
+mod verify;
+
+use clap::{Parser, Subcommand};
+
+/// Exit codes, as documented in the README and `--help`.
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_NEGATIVE: i32 = 1;
+pub const EXIT_ERROR: i32 = 2;
+
+#[derive(Parser)]
+#[command(
+    name = "qqvault",
+    version,
+    about = "Turn QQ chat exports and QQ data folders into one verified, searchable zip archive",
+    after_help = "Exit codes: 0 success; 1 a negative answer (verify found damage, search found nothing); \
+2 an error (bad arguments, a file that cannot be opened, inputs skipped)."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    Backup(backup::Args),
+    Verify(verify::Args),
+    Restore(restore::Args),
+}
+
+pub fn run() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_ERROR } else { EXIT_OK };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let result = match cli.command {
+        Command::Backup(a) => backup::run(a),
+        Command::Verify(a) => verify::run(a),
+        Command::Restore(a) => restore::run(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(printer::Failure::BrokenPipe) => EXIT_OK,
+        Err(printer::Failure::Error(e)) => {
+            printer::error(&e);
+            EXIT_ERROR
+        }
+    }
+}

@@ -1,0 +1,255 @@
+//! File names between disks and the archive.
+//!
+//! Zip entry names are UTF-8 (with the language-encoding flag). A name on disk may not be:
+//! GBK bytes from an old Windows disk copied to Linux, say. Such a name is decoded for the zip
+//! (GB18030 when that decodes it cleanly, otherwise with replacement characters) and its
+//! original bytes are kept, so that restore recreates the name exactly.
+
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::ffi::{OsStr, OsString};
+use std::path::{Component, Path, PathBuf};
+
+/// One file-name component: its decoded form, and its original bytes when they were not UTF-8.
+pub struct RawName {
+    pub decoded: String,
+    pub raw: Option<Vec<u8>>,
+}
+
+impl RawName {
+    pub fn from_os(name: &OsStr) -> Self {
+        if let Some(s) = name.to_str() {
+            return RawName { decoded: s.to_string(), raw: None };
+        }
+        let bytes = os_bytes(name);
+        #[cfg(unix)]
+        let decoded = {
+            let (text, _, had_errors) = encoding_rs::GB18030.decode(&bytes);
+            if had_errors {
+                String::from_utf8_lossy(&bytes).into_owned()
+            } else {
+                text.into_owned()
+            }
+        };
+        #[cfg(not(unix))]
+        let decoded = name.to_string_lossy().into_owned();
+        RawName { decoded, raw: Some(bytes) }
+    }
+}
+
+/// The original bytes of a non-UTF-8 path, as recorded in the manifest.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RawPath {
+    /// "unix": the bytes of the path; "windows": its UTF-16 code units, little-endian.
+    pub os: String,
+    /// The path relative to the input's top folder, components separated by '/', in hex.
+    pub hex: String,
+}
+
+/// A file's place in the archive, below `files/`: `top/dir/name`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArchivePath {
+    pub name: String,
+    pub raw: Option<RawPath>,
+}
+
+impl ArchivePath {
+    /// Joins the top folder and the path relative to the input.
+    pub fn from_parts(top: &str, rel: &Path) -> Self {
+        let mut name = top.to_string();
+        let mut raw_parts: Vec<Vec<u8>> = Vec::new();
+        let mut any_raw = false;
+        for comp in rel.components() {
+            if let Component::Normal(part) = comp {
+                let rn = RawName::from_os(part);
+                name.push('/');
+                name.push_str(&rn.decoded.replace('\\', "_"));
+                if let Some(raw) = rn.raw {
+                    any_raw = true;
+                    raw_parts.push(raw);
+                } else {
+                    raw_parts.push(os_bytes(part));
+                }
+            }
+        }
+        let raw = any_raw.then(|| RawPath { os: native_os().to_string(), hex: hex::encode(raw_parts.join(&b'/')) });
+        ArchivePath { name, raw }
+    }
+
+    /// Returns the same path, or one with a `~N` suffix if the name was taken already.
+    pub fn made_distinct(mut self, seen: &mut HashSet<String>) -> Self {
+        if seen.insert(self.name.clone()) {
+            return self;
+        }
+        let base = self.name.clone();
+        let (stem, ext) = match base.rfind('.') {
+            Some(dot) if dot > base.rfind('/').map_or(0, |s| s + 1) => (&base[..dot], &base[dot..]),
+            _ => (base.as_str(), ""),
+        };
+        let mut n = 2;
+        loop {
+            let candidate = format!("{stem}~{n}{ext}");
+            if seen.insert(candidate.clone()) {
+                self.name = candidate;
+                return self;
+            }
+            n += 1;
+        }
+    }
+}
+
+fn native_os() -> &'static str {
+    if cfg!(windows) {
+        "windows"
+    } else {
+        "unix"
+    }
+}
+
+#[cfg(unix)]
+fn os_bytes(s: &OsStr) -> Vec<u8> {
+    use std::os::unix::ffi::OsStrExt;
+    s.as_bytes().to_vec()
+}
+
+#[cfg(windows)]
+fn os_bytes(s: &OsStr) -> Vec<u8> {
+    use std::os::windows::ffi::OsStrExt;
+    s.encode_wide().flat_map(|u| u.to_le_bytes()).collect()
+}
+
+#[cfg(not(any(unix, windows)))]
+fn os_bytes(s: &OsStr) -> Vec<u8> {
+    s.to_string_lossy().as_bytes().to_vec()
+}
+
+/// Why an archive path cannot be restored below a folder.
+pub fn unsafe_reason(path: &str) -> Option<&'static str> {
+    if path.is_empty() {
+        return Some("empty path");
+    }
+    if path.starts_with('/') || path.starts_with('\\') {
+        return Some("absolute path");
+    }
+    let b = path.as_bytes();
+    if b.len() >= 2 && b[1] == b':' && b[0].is_ascii_alphabetic() {
+        return Some("drive letter");
+    }
+    for part in path.split(['/', '\\']) {
+        if part == ".." {
+            return Some("'..' leaves the target folder");
+        }
+        if part.contains('\0') {
+            return Some("NUL byte in name");
+        }
+    }
+    None
+}
+
+/// The path to create on this system for an archived path: from its original bytes when they
+/// were recorded on a system of the same kind, from its UTF-8 name otherwise.
+/// `name` is `top/rel`; `raw` holds `rel` only.
+pub fn restore_path(root: &Path, name: &str, raw: Option<&RawPath>) -> PathBuf {
+    let mut out = root.to_path_buf();
+    let mut parts = name.split('/');
+    let top = parts.next().unwrap_or("");
+    out.push(top);
+    if let Some(raw) = raw {
+        if raw.os == native_os() {
+            if let Ok(bytes) = hex::decode(&raw.hex) {
+                for comp in split_raw(&bytes) {
+                    out.push(os_from_bytes(comp));
+                }
+                return out;
+            }
+        }
+    }
+    for part in parts {
+        out.push(part);
+    }
+    out
+}
+
+#[cfg(unix)]
+fn split_raw(bytes: &[u8]) -> Vec<&[u8]> {
+    bytes.split(|b| *b == b'/').filter(|p| !p.is_empty()).collect()
+}
+
+#[cfg(windows)]
+fn split_raw(bytes: &[u8]) -> Vec<&[u8]> {
+    // UTF-16LE units: split on the unit 0x002F.
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut i = 0;
+    while i + 1 < bytes.len() {
+        if bytes[i] == b'/' && bytes[i + 1] == 0 {
+            if i > start {
+                out.push(&bytes[start..i]);
+            }
+            start = i + 2;
+        }
+        i += 2;
+    }
+    if start < bytes.len() {
+        out.push(&bytes[start..]);
+    }
+    out
+}
+
+#[cfg(not(any(unix, windows)))]
+fn split_raw(bytes: &[u8]) -> Vec<&[u8]> {
+    bytes.split(|b| *b == b'/').filter(|p| !p.is_empty()).collect()
+}
+
+#[cfg(unix)]
+fn os_from_bytes(b: &[u8]) -> OsString {
+    use std::os::unix::ffi::OsStrExt;
+    OsStr::from_bytes(b).to_os_string()
+}
+
+#[cfg(windows)]
+fn os_from_bytes(b: &[u8]) -> OsString {
+    use std::os::windows::ffi::OsStringExt;
+    let units: Vec<u16> = b.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+    OsString::from_wide(&units)
+}
+
+#[cfg(not(any(unix, windows)))]
+fn os_from_bytes(b: &[u8]) -> OsString {
+    OsString::from(String::from_utf8_lossy(b).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unsafe_paths_are_named() {
+        assert!(unsafe_reason("a/../../etc").is_some());
+        assert!(unsafe_reason("/etc/passwd").is_some());
+        assert!(unsafe_reason("C:/x").is_some());
+        assert!(unsafe_reason("..\\x").is_some());
+        assert!(unsafe_reason("photos/a..b.jpg").is_none());
+    }
+
+    #[test]
+    fn distinct_names_keep_extension() {
+        let mut seen = HashSet::new();
+        let a = ArchivePath { name: "t/a.jpg".into(), raw: None }.made_distinct(&mut seen);
+        let b = ArchivePath { name: "t/a.jpg".into(), raw: None }.made_distinct(&mut seen);
+        assert_eq!(a.name, "t/a.jpg");
+        assert_eq!(b.name, "t/a~2.jpg");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn gbk_name_is_decoded_and_kept() {
+        use std::os::unix::ffi::OsStrExt;
+        let raw = b"\xc1\xc4\xcc\xec.txt"; // 聊天.txt in GBK
+        let ap = ArchivePath::from_parts("top", Path::new(OsStr::from_bytes(raw)));
+        assert_eq!(ap.name, "top/聊天.txt");
+        let rp = ap.raw.clone().unwrap();
+        let back = restore_path(Path::new("/r"), &ap.name, Some(&rp));
+        assert_eq!(back.file_name().unwrap().as_bytes(), raw);
+    }
+}
