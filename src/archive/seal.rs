@@ -9,7 +9,11 @@
 //! sha256 <64 hex digits: SHA-256 of every byte of the file before the "q" of qqvault-seal>
 //! manifest <20 decimal digits: offset of the manifest's local file header>
 //! sealed <YYYY-MM-DDTHH:MM:SSZ: when the archive passed its check and was sealed>
+//! check <64 hex digits: SHA-256 of the seal's own text before this line>
 //! ```
+//!
+//! The `check` line makes the seal cover itself: any changed byte of the seal (its date, the
+//! case of a hex digit) is caught, not only changes before it.
 //!
 //! Readers ignore keys they do not know, so later versions can add records (where the search
 //! index starts, say) without breaking older readers.
@@ -39,11 +43,20 @@ impl Seal {
         for (k, v) in &self.other {
             s.push_str(&format!("{k} {v}\n"));
         }
+        let check = Sha256Digest::of(s.as_bytes());
+        s.push_str(&format!("check {check}\n"));
         s
     }
 
     pub fn parse(text: &[u8]) -> Result<Seal, String> {
         let text = std::str::from_utf8(text).map_err(|_| "the seal is not ASCII text".to_string())?;
+        let check_at = text.rfind("check ").ok_or("the seal has no check line")?;
+        let (body, check_line) = text.split_at(check_at);
+        let check = check_line["check ".len()..].trim_end_matches('\n');
+        if check != Sha256Digest::of(body.as_bytes()).to_hex() {
+            return Err("the seal's own check does not match its text: the seal was changed".into());
+        }
+        let text = body;
         let mut lines = text.split('\n');
         let first = lines.next().unwrap_or("");
         let version = first

@@ -1,0 +1,188 @@
+//! End-to-end: `verify` finds every kind of damage and names the entry when the damage lies in one.
+
+mod common;
+use common::*;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+fn make_archive(dir: &Path) -> PathBuf {
+    write(&dir.join("in/photo.jpg"), &noise(7, 3000));
+    write(&dir.join("in/chat.txt"), "2016-07-19 15:27:15 某人(12345)\r\n你好\r\n\r\n".repeat(40).as_bytes());
+    write(&dir.join("in/twin-copy.jpg"), &noise(7, 3000));
+    let archive = dir.join("a.zip");
+    expect_code(&run(&["backup", dir.join("in").to_str().unwrap(), "-o", archive.to_str().unwrap()]), 0);
+    archive
+}
+
+fn verify_json(archive: &Path) -> (i32, serde_json::Value) {
+    let o = run(&["verify", archive.to_str().unwrap(), "--json"]);
+    (code(&o), json(&o))
+}
+
+fn problems(v: &serde_json::Value) -> Vec<(Option<String>, String)> {
+    v["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["entry"].as_str().map(str::to_string), p["kind"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+/// Offset of an entry's data, from Python's zipfile (an independent reader).
+fn data_offset(archive: &Path, name: &str) -> usize {
+    let o = python(
+        "import sys, zipfile, struct\nz = zipfile.ZipFile(sys.argv[1])\ni = z.getinfo(sys.argv[2])\nf = open(sys.argv[1], 'rb'); f.seek(i.header_offset); h = f.read(30)\nn, e = struct.unpack('<HH', h[26:30])\nprint(i.header_offset + 30 + n + e)",
+        &[archive, Path::new(name)],
+    );
+    stdout(&o).trim().parse().unwrap()
+}
+
+#[test]
+fn an_intact_archive_verifies_with_json_counts() {
+    let t = tempfile::tempdir().unwrap();
+    let archive = make_archive(t.path());
+    let (c, v) = verify_json(&archive);
+    assert_eq!(c, 0, "{v}");
+    assert_eq!(v["ok"], true);
+    // README.txt, two distinct files, manifest.json.
+    assert_eq!(v["entries"], 4);
+    assert!(v["bytes"].as_u64().unwrap() > 6000);
+    assert_eq!(v["problems"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn a_flipped_byte_inside_an_entry_is_named() {
+    let t = tempfile::tempdir().unwrap();
+    let archive = make_archive(t.path());
+    let mut bytes = fs::read(&archive).unwrap();
+    let off = data_offset(&archive, "files/in/photo.jpg");
+    bytes[off + 1000] ^= 0x01;
+    fs::write(&archive, &bytes).unwrap();
+    let (c, v) = verify_json(&archive);
+    assert_eq!(c, 1);
+    let p = problems(&v);
+    assert!(p.iter().any(|(e, k)| e.as_deref() == Some("files/in/photo.jpg") && k == "crc_mismatch"), "{p:?}");
+    assert!(p.iter().any(|(_, k)| k == "seal_mismatch"), "{p:?}");
+}
+
+#[test]
+fn a_flipped_byte_in_deflated_data_is_named() {
+    let t = tempfile::tempdir().unwrap();
+    let archive = make_archive(t.path());
+    let mut bytes = fs::read(&archive).unwrap();
+    let off = data_offset(&archive, "files/in/chat.txt");
+    bytes[off + 20] ^= 0x40;
+    fs::write(&archive, &bytes).unwrap();
+    let (c, v) = verify_json(&archive);
+    assert_eq!(c, 1);
+    let p = problems(&v);
+    assert!(p.iter().any(|(e, _)| e.as_deref() == Some("files/in/chat.txt")), "{p:?}");
+}
+
+#[test]
+fn any_single_flipped_byte_anywhere_is_detected() {
+    let t = tempfile::tempdir().unwrap();
+    let archive = make_archive(t.path());
+    let original = fs::read(&archive).unwrap();
+    let len = original.len();
+    // Every 13th byte, and every byte of the last 400 (central directory, end record, seal).
+    let mut positions: Vec<usize> = (0..len).step_by(13).collect();
+    positions.extend(len.saturating_sub(400)..len);
+    let damaged = t.path().join("damaged.zip");
+    for pos in positions {
+        let mut b = original.clone();
+        b[pos] ^= 0x20;
+        fs::write(&damaged, &b).unwrap();
+        let o = run(&["verify", damaged.to_str().unwrap()]);
+        assert_eq!(code(&o), 1, "flip at byte {pos} of {len} not detected: {}", stdout(&o));
+    }
+}
+
+#[test]
+fn a_truncated_file_and_a_non_zip_are_damage_a_missing_file_is_an_error() {
+    let t = tempfile::tempdir().unwrap();
+    let archive = make_archive(t.path());
+    let bytes = fs::read(&archive).unwrap();
+    for cut in [bytes.len() - 1, bytes.len() - 30, bytes.len() / 2, 10, 0] {
+        fs::write(&archive, &bytes[..cut]).unwrap();
+        let (c, v) = verify_json(&archive);
+        assert_eq!(c, 1, "truncated to {cut}: {v}");
+        assert_eq!(v["ok"], false);
+    }
+    fs::write(&archive, b"just some text, not a zip at all").unwrap();
+    let (c, v) = verify_json(&archive);
+    assert_eq!(c, 1);
+    assert!(problems(&v).iter().any(|(_, k)| k == "not_a_zip"), "{v}");
+    let o = run(&["verify", t.path().join("nope.zip").to_str().unwrap()]);
+    expect_code(&o, 2);
+    assert!(stderr(&o).contains("nope.zip"), "the error names the file: {}", stderr(&o));
+}
+
+/// Rewrites the archive with Python's zipfile: optionally drops an entry or replaces the
+/// manifest, keeping the original seal comment.
+fn rewrite(archive: &Path, drop: &str, manifest_edit: &str) {
+    let script = format!(
+        "import sys, zipfile, json\nsrc = zipfile.ZipFile(sys.argv[1])\nitems = [(i, src.read(i.filename)) for i in src.infolist()]\ncomment = src.comment\nsrc.close()\nout = zipfile.ZipFile(sys.argv[1], 'w')\nfor i, data in items:\n    if i.filename == {drop:?}:\n        continue\n    if i.filename == 'manifest.json':\n        m = json.loads(data)\n{manifest_edit}\n        data = json.dumps(m).encode()\n    out.writestr(i, data)\nout.comment = comment\nout.close()\n"
+    );
+    let o = python(&script, &[archive]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn a_removed_entry_is_named() {
+    let t = tempfile::tempdir().unwrap();
+    let archive = make_archive(t.path());
+    rewrite(&archive, "files/in/chat.txt", "        pass");
+    let (c, v) = verify_json(&archive);
+    assert_eq!(c, 1);
+    let p = problems(&v);
+    assert!(p.iter().any(|(e, k)| e.as_deref() == Some("files/in/chat.txt") && k == "entry_missing"), "{p:?}");
+}
+
+#[test]
+fn a_manifest_that_lies_is_caught_naming_the_entry() {
+    let t = tempfile::tempdir().unwrap();
+    let archive = make_archive(t.path());
+    rewrite(
+        &archive,
+        "",
+        "        for e in m['entries']:\n            if e['name'] == 'files/in/photo.jpg':\n                e['sha256'] = '0' * 64",
+    );
+    let (c, v) = verify_json(&archive);
+    assert_eq!(c, 1);
+    let p = problems(&v);
+    assert!(p.iter().any(|(e, k)| e.as_deref() == Some("files/in/photo.jpg") && k == "hash_mismatch"), "{p:?}");
+}
+
+#[test]
+fn a_manifest_with_wrong_totals_or_an_unlisted_entry_is_caught() {
+    let t = tempfile::tempdir().unwrap();
+    let archive = make_archive(t.path());
+    rewrite(
+        &archive,
+        "",
+        "        m['totals']['files'] = 99\n        m['entries'] = [e for e in m['entries'] if e['name'] != 'README.txt']",
+    );
+    let (c, v) = verify_json(&archive);
+    assert_eq!(c, 1);
+    let p = problems(&v);
+    assert!(p.iter().any(|(_, k)| k == "totals_mismatch"), "{p:?}");
+    assert!(p.iter().any(|(e, k)| e.as_deref() == Some("README.txt") && k == "entry_unlisted"), "{p:?}");
+}
+
+#[test]
+fn against_reports_missing_and_changed_sources() {
+    let t = tempfile::tempdir().unwrap();
+    let archive = make_archive(t.path());
+    let src = t.path().join("in");
+    expect_code(&run(&["verify", archive.to_str().unwrap(), "--against", src.to_str().unwrap()]), 0);
+    write(&src.join("new.txt"), b"added later");
+    write(&src.join("photo.jpg"), &noise(8, 3000)); // same size, other content
+    let o = run(&["verify", archive.to_str().unwrap(), "--against", src.to_str().unwrap(), "--json"]);
+    expect_code(&o, 1);
+    let v = json(&o);
+    let p = problems(&v);
+    assert!(p.iter().any(|(_, k)| k == "missing_from_archive"), "{p:?}");
+    assert!(p.iter().any(|(e, k)| e.as_deref() == Some("files/in/photo.jpg") && k == "changed_since_backup"), "{p:?}");
+    assert_eq!(p.len(), 2, "{p:?}");
+}
