@@ -86,7 +86,10 @@ enum Batch {
 pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSummary> {
     let output = &opts.output;
     if output.is_dir() {
-        return Err(Error::Usage(format!("{} is a folder; give the archive's file name, such as backup.zip", output.display())));
+        return Err(Error::Usage(format!(
+            "{} is a folder; give the archive's file name, such as backup.zip",
+            output.display()
+        )));
     }
     if output.exists() && !opts.force {
         return Err(Error::Exists { path: output.clone() });
@@ -98,7 +101,10 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     progress.phase("scanning", None);
     let scanned = scan::scan(
         &opts.inputs,
-        &ScanOptions { follow_symlinks: opts.follow_symlinks, exclude: vec![output.clone(), partial.clone()] },
+        &ScanOptions {
+            follow_symlinks: opts.follow_symlinks,
+            exclude: vec![output.clone(), partial.clone()],
+        },
     );
     progress.finish_phase();
     let mut skipped = scanned.skipped.clone();
@@ -109,7 +115,12 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     for (i, f) in files.iter().enumerate() {
         by_size.entry(f.size).or_default().push(i);
     }
-    let shared: Vec<usize> = by_size.values().filter(|v| v.len() > 1).flatten().copied().collect();
+    let shared: Vec<usize> = by_size
+        .values()
+        .filter(|v| v.len() > 1)
+        .flatten()
+        .copied()
+        .collect();
     let shared_bytes: u64 = shared.iter().map(|&i| files[i].size).sum();
     progress.phase("hashing", Some(shared_bytes));
     let prehashed: HashMap<usize, io::Result<Sha256Digest>> = shared
@@ -128,25 +139,39 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     let mut unreadable: Vec<usize> = Vec::new();
     for i in 0..files.len() {
         match prehashed.get(&i) {
-            None => jobs.push(Job { file: i, expected: None }),
+            None => jobs.push(Job {
+                file: i,
+                expected: None,
+            }),
             Some(Err(_)) => unreadable.push(i),
             Some(Ok(d)) => {
                 if first_of.contains_key(d) {
                     twin_of.insert(i, *d);
                 } else {
                     first_of.insert(*d, i);
-                    jobs.push(Job { file: i, expected: Some(*d) });
+                    jobs.push(Job {
+                        file: i,
+                        expected: Some(*d),
+                    });
                 }
             }
         }
     }
     for &i in &unreadable {
         if let Some(Err(e)) = prehashed.get(&i) {
-            skipped.push(Skipped { path: files[i].disk_path.display().to_string(), reason: SkipReason::from_io(e), detail: e.to_string() });
+            skipped.push(Skipped {
+                path: files[i].disk_path.display().to_string(),
+                reason: SkipReason::from_io(e),
+                detail: e.to_string(),
+            });
         }
     }
 
-    writer.add_bytes(layout::README_ENTRY, EntryKind::Readme, layout::readme_text(env!("CARGO_PKG_VERSION")).as_bytes())?;
+    writer.add_bytes(
+        layout::README_ENTRY,
+        EntryKind::Readme,
+        layout::readme_text(env!("CARGO_PKG_VERSION")).as_bytes(),
+    )?;
 
     let total_bytes: u64 = jobs.iter().map(|j| files[j.file].size).sum();
     progress.phase("writing", Some(total_bytes));
@@ -154,11 +179,19 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     let mut records: Vec<Option<FileRecord>> = vec![None; files.len()];
     let mut retry: Vec<usize> = Vec::new();
     {
-        let mut on_written = |i: usize, expected: Option<Sha256Digest>, outcome: WriteOutcome, skipped: &mut Vec<Skipped>| {
+        let mut on_written = |i: usize,
+                              expected: Option<Sha256Digest>,
+                              outcome: WriteOutcome,
+                              skipped: &mut Vec<Skipped>| {
             let f = &files[i];
             match outcome {
-                WriteOutcome::Written { entry, sha256, bytes_read } => {
-                    let changed = bytes_read != f.size || expected.is_some_and(|d| d != sha256) || changed_on_disk(f);
+                WriteOutcome::Written {
+                    entry,
+                    sha256,
+                    bytes_read,
+                } => {
+                    let changed =
+                        bytes_read != f.size || expected.is_some_and(|d| d != sha256) || changed_on_disk(f);
                     if changed {
                         skipped.push(Skipped {
                             path: f.disk_path.display().to_string(),
@@ -181,19 +214,28 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
                     });
                 }
                 WriteOutcome::Unreadable(e) => {
-                    skipped.push(Skipped { path: f.disk_path.display().to_string(), reason: SkipReason::from_io(&e), detail: e.to_string() });
+                    skipped.push(Skipped {
+                        path: f.disk_path.display().to_string(),
+                        reason: SkipReason::from_io(&e),
+                        detail: e.to_string(),
+                    });
                     if expected.is_some() {
                         retry.push(i);
                     }
                 }
             }
         };
-        run_jobs(&mut writer, files, jobs, progress, &mut |i, exp, out| on_written(i, exp, out, &mut skipped))?;
+        run_jobs(&mut writer, files, jobs, progress, &mut |i, exp, out| {
+            on_written(i, exp, out, &mut skipped)
+        })?;
     }
     progress.finish_phase();
 
     // Twins of a content whose first file failed or changed: store the next one of the group.
-    let failed_digests: Vec<Sha256Digest> = retry.iter().filter_map(|i| prehashed.get(i).and_then(|r| r.as_ref().ok()).copied()).collect();
+    let failed_digests: Vec<Sha256Digest> = retry
+        .iter()
+        .filter_map(|i| prehashed.get(i).and_then(|r| r.as_ref().ok()).copied())
+        .collect();
     for d in failed_digests {
         if stored.contains_key(&d) {
             continue;
@@ -203,23 +245,33 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
             let f = &files[next];
             let name = layout::file_entry(&f.archive_path.name);
             match File::open(&f.disk_path) {
-                Ok(src) => match writer.add_stream(&name, EntryKind::File, src, f.size, Some(f.mtime), &|_| {}) {
-                    Ok(s) => {
-                        stored.entry(s.record.sha256).or_insert(name.clone());
-                        records[next] = Some(FileRecord {
-                            path: f.archive_path.name.clone(),
-                            raw_path: f.archive_path.raw.clone(),
-                            entry: name,
-                            size: s.bytes_read,
-                            mtime: f.mtime,
-                            sha256: s.record.sha256,
-                            changed_while_reading: s.record.sha256 != d,
-                        });
+                Ok(src) => {
+                    match writer.add_stream(&name, EntryKind::File, src, f.size, Some(f.mtime), &|_| {}) {
+                        Ok(s) => {
+                            stored.entry(s.record.sha256).or_insert(name.clone());
+                            records[next] = Some(FileRecord {
+                                path: f.archive_path.name.clone(),
+                                raw_path: f.archive_path.raw.clone(),
+                                entry: name,
+                                size: s.bytes_read,
+                                mtime: f.mtime,
+                                sha256: s.record.sha256,
+                                changed_while_reading: s.record.sha256 != d,
+                            });
+                        }
+                        Err(StreamError::Archive(e)) => return Err(e),
+                        Err(StreamError::Source(e)) => skipped.push(Skipped {
+                            path: f.disk_path.display().to_string(),
+                            reason: SkipReason::from_io(&e),
+                            detail: e.to_string(),
+                        }),
                     }
-                    Err(StreamError::Archive(e)) => return Err(e),
-                    Err(StreamError::Source(e)) => skipped.push(Skipped { path: f.disk_path.display().to_string(), reason: SkipReason::from_io(&e), detail: e.to_string() }),
-                },
-                Err(e) => skipped.push(Skipped { path: f.disk_path.display().to_string(), reason: SkipReason::from_io(&e), detail: e.to_string() }),
+                }
+                Err(e) => skipped.push(Skipped {
+                    path: f.disk_path.display().to_string(),
+                    reason: SkipReason::from_io(&e),
+                    detail: e.to_string(),
+                }),
             }
         }
     }
@@ -260,7 +312,10 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     let manifest = Manifest {
         format: layout::FORMAT_NAME.into(),
         schema: layout::LAYOUT_VERSION,
-        tool: ToolInfo { name: "qqvault".into(), version: env!("CARGO_PKG_VERSION").into() },
+        tool: ToolInfo {
+            name: "qqvault".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
         created: jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
         inputs: scanned.roots.clone(),
         files: file_records,
@@ -276,13 +331,32 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
 
     let report = verify::verify(&partial, VerifyOptions { unsealed: true }, progress)?;
     if !report.ok {
-        let first = report.problems.iter().take(3).map(|p| format!("{}: {}", p.entry.as_deref().unwrap_or("archive"), p.detail)).collect::<Vec<_>>().join("; ");
-        return Err(Error::VerifyFailed { path: partial, detail: first });
+        let first = report
+            .problems
+            .iter()
+            .take(3)
+            .map(|p| format!("{}: {}", p.entry.as_deref().unwrap_or("archive"), p.detail))
+            .collect::<Vec<_>>()
+            .join("; ");
+        return Err(Error::VerifyFailed {
+            path: partial,
+            detail: first,
+        });
     }
-    let (Some(seal_start), Some(digest), Some(manifest_offset)) = (report.seal_start, report.computed_seal, report.manifest_offset) else {
-        return Err(Error::VerifyFailed { path: partial, detail: "the seal placeholder was not found".into() });
+    let (Some(seal_start), Some(digest), Some(manifest_offset)) =
+        (report.seal_start, report.computed_seal, report.manifest_offset)
+    else {
+        return Err(Error::VerifyFailed {
+            path: partial,
+            detail: "the seal placeholder was not found".into(),
+        });
     };
-    let seal = Seal { sha256: digest, manifest_offset, sealed_at: jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string(), other: vec![] };
+    let seal = Seal {
+        sha256: digest,
+        manifest_offset,
+        sealed_at: jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        other: vec![],
+    };
     write::fill_seal(&partial, seal_start, &seal)?;
     commit(&partial, output)?;
     let archive_bytes = std::fs::metadata(output).map(|m| m.len()).unwrap_or(0);
@@ -300,7 +374,11 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
 }
 
 enum WriteOutcome {
-    Written { entry: String, sha256: Sha256Digest, bytes_read: u64 },
+    Written {
+        entry: String,
+        sha256: Sha256Digest,
+        bytes_read: u64,
+    },
     Unreadable(io::Error),
 }
 
@@ -328,7 +406,15 @@ fn run_jobs(
                     .par_iter()
                     .map(|j| {
                         let f = &files[j.file];
-                        (j.file, j.expected, write::prepare_file(&f.disk_path, &layout::file_entry(&f.archive_path.name), f.mtime))
+                        (
+                            j.file,
+                            j.expected,
+                            write::prepare_file(
+                                &f.disk_path,
+                                &layout::file_entry(&f.archive_path.name),
+                                f.mtime,
+                            ),
+                        )
                     })
                     .collect();
                 pending.clear();
@@ -368,7 +454,15 @@ fn run_jobs(
                                 let sha = p.record.sha256;
                                 let entry = p.record.name.clone();
                                 writer.add_prepared(p)?;
-                                on_written(i, expected, WriteOutcome::Written { entry, sha256: sha, bytes_read });
+                                on_written(
+                                    i,
+                                    expected,
+                                    WriteOutcome::Written {
+                                        entry,
+                                        sha256: sha,
+                                        bytes_read,
+                                    },
+                                );
                             }
                             Err(e) => on_written(i, expected, WriteOutcome::Unreadable(e)),
                         }
@@ -379,8 +473,19 @@ fn run_jobs(
                     let name = layout::file_entry(&f.archive_path.name);
                     let outcome = match File::open(&f.disk_path) {
                         Err(e) => WriteOutcome::Unreadable(e),
-                        Ok(src) => match writer.add_stream(&name, EntryKind::File, src, f.size, Some(f.mtime), &|n| progress.advance(n)) {
-                            Ok(s) => WriteOutcome::Written { entry: name, sha256: s.record.sha256, bytes_read: s.bytes_read },
+                        Ok(src) => match writer.add_stream(
+                            &name,
+                            EntryKind::File,
+                            src,
+                            f.size,
+                            Some(f.mtime),
+                            &|n| progress.advance(n),
+                        ) {
+                            Ok(s) => WriteOutcome::Written {
+                                entry: name,
+                                sha256: s.record.sha256,
+                                bytes_read: s.bytes_read,
+                            },
                             Err(StreamError::Source(e)) => WriteOutcome::Unreadable(e),
                             Err(StreamError::Archive(e)) => return Err(e),
                         },
@@ -425,7 +530,10 @@ fn commit(partial: &Path, output: &Path) -> Result<()> {
 
 #[cfg(unix)]
 fn sync_dir(path: &Path) {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
     }

@@ -33,12 +33,21 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn read(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Read { path: path.into(), source }
+        Error::Read {
+            path: path.into(),
+            source,
+        }
     }
     pub fn write(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Write { path: path.into(), source }
+        Error::Write {
+            path: path.into(),
+            source,
+        }
     }
     pub fn zip(path: impl Into<PathBuf>, err: impl std::fmt::Display) -> Self {
-        Error::Zip { path: path.into(), detail: err.to_string() }
+        Error::Zip {
+            path: path.into(),
+            detail: err.to_string(),
+        }
     }
 }

@@ -19,7 +19,10 @@ pub struct RawName {
 impl RawName {
     pub fn from_os(name: &OsStr) -> Self {
         if let Some(s) = name.to_str() {
-            return RawName { decoded: s.to_string(), raw: None };
+            return RawName {
+                decoded: s.to_string(),
+                raw: None,
+            };
         }
         let bytes = os_bytes(name);
         #[cfg(unix)]
@@ -33,7 +36,10 @@ impl RawName {
         };
         #[cfg(not(unix))]
         let decoded = name.to_string_lossy().into_owned();
-        RawName { decoded, raw: Some(bytes) }
+        RawName {
+            decoded,
+            raw: Some(bytes),
+        }
     }
 }
 
@@ -72,7 +78,10 @@ impl ArchivePath {
                 }
             }
         }
-        let raw = any_raw.then(|| RawPath { os: native_os().to_string(), hex: hex::encode(raw_parts.join(&b'/')) });
+        let raw = any_raw.then(|| RawPath {
+            os: native_os().to_string(),
+            hex: hex::encode(raw_parts.join(&b'/')),
+        });
         ArchivePath { name, raw }
     }
 
@@ -210,7 +219,10 @@ fn os_from_bytes(b: &[u8]) -> OsString {
 #[cfg(windows)]
 fn os_from_bytes(b: &[u8]) -> OsString {
     use std::os::windows::ffi::OsStringExt;
-    let units: Vec<u16> = b.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+    let units: Vec<u16> = b
+        .chunks_exact(2)
+        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+        .collect();
     OsString::from_wide(&units)
 }
 
@@ -235,8 +247,16 @@ mod tests {
     #[test]
     fn distinct_names_keep_extension() {
         let mut seen = HashSet::new();
-        let a = ArchivePath { name: "t/a.jpg".into(), raw: None }.made_distinct(&mut seen);
-        let b = ArchivePath { name: "t/a.jpg".into(), raw: None }.made_distinct(&mut seen);
+        let a = ArchivePath {
+            name: "t/a.jpg".into(),
+            raw: None,
+        }
+        .made_distinct(&mut seen);
+        let b = ArchivePath {
+            name: "t/a.jpg".into(),
+            raw: None,
+        }
+        .made_distinct(&mut seen);
         assert_eq!(a.name, "t/a.jpg");
         assert_eq!(b.name, "t/a~2.jpg");
     }

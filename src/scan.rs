@@ -77,13 +77,22 @@ pub struct FileTime {
 impl FileTime {
     pub fn from_system(t: SystemTime) -> Self {
         match t.duration_since(UNIX_EPOCH) {
-            Ok(d) => FileTime { secs: d.as_secs() as i64, nanos: d.subsec_nanos() },
+            Ok(d) => FileTime {
+                secs: d.as_secs() as i64,
+                nanos: d.subsec_nanos(),
+            },
             Err(e) => {
                 let d = e.duration();
                 if d.subsec_nanos() == 0 {
-                    FileTime { secs: -(d.as_secs() as i64), nanos: 0 }
+                    FileTime {
+                        secs: -(d.as_secs() as i64),
+                        nanos: 0,
+                    }
                 } else {
-                    FileTime { secs: -(d.as_secs() as i64) - 1, nanos: 1_000_000_000 - d.subsec_nanos() }
+                    FileTime {
+                        secs: -(d.as_secs() as i64) - 1,
+                        nanos: 1_000_000_000 - d.subsec_nanos(),
+                    }
                 }
             }
         }
@@ -129,9 +138,16 @@ pub struct ScanResult {
 /// Walks every input and lists what is there.
 pub fn scan(inputs: &[PathBuf], opts: &ScanOptions) -> ScanResult {
     let mut result = ScanResult::default();
-    let exclude: Vec<PathBuf> = opts.exclude.iter().filter_map(|p| fs::canonicalize(p).ok()).collect();
-    let exclude_names: HashSet<std::ffi::OsString> =
-        opts.exclude.iter().filter_map(|p| p.file_name().map(|n| n.to_os_string())).collect();
+    let exclude: Vec<PathBuf> = opts
+        .exclude
+        .iter()
+        .filter_map(|p| fs::canonicalize(p).ok())
+        .collect();
+    let exclude_names: HashSet<std::ffi::OsString> = opts
+        .exclude
+        .iter()
+        .filter_map(|p| p.file_name().map(|n| n.to_os_string()))
+        .collect();
     let mut tops = HashSet::new();
     let mut seen_names = HashSet::new();
     for input in inputs {
@@ -148,7 +164,11 @@ pub fn scan(inputs: &[PathBuf], opts: &ScanOptions) -> ScanResult {
             }
         };
         let is_dir = fs::metadata(input).map(|m| m.is_dir()).unwrap_or(meta.is_dir());
-        result.roots.push(InputRoot { given: input.display().to_string(), top: top.clone(), is_dir });
+        result.roots.push(InputRoot {
+            given: input.display().to_string(),
+            top: top.clone(),
+            is_dir,
+        });
         let walker = walkdir::WalkDir::new(input)
             .follow_links(opts.follow_symlinks)
             .follow_root_links(true)
@@ -157,13 +177,30 @@ pub fn scan(inputs: &[PathBuf], opts: &ScanOptions) -> ScanResult {
             let entry = match entry {
                 Ok(e) => e,
                 Err(err) => {
-                    let path = err.path().map(|p| p.display().to_string()).unwrap_or_else(|| input.display().to_string());
+                    let path = err
+                        .path()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_else(|| input.display().to_string());
                     let (reason, detail) = if err.loop_ancestor().is_some() {
-                        (SkipReason::SymlinkLoop, format!("link loop back to {}", err.loop_ancestor().map(|p| p.display().to_string()).unwrap_or_default()))
+                        (
+                            SkipReason::SymlinkLoop,
+                            format!(
+                                "link loop back to {}",
+                                err.loop_ancestor()
+                                    .map(|p| p.display().to_string())
+                                    .unwrap_or_default()
+                            ),
+                        )
                     } else if let Some(ioe) = err.io_error() {
-                        let is_link = err.path().and_then(|p| fs::symlink_metadata(p).ok()).is_some_and(|m| m.file_type().is_symlink());
+                        let is_link = err
+                            .path()
+                            .and_then(|p| fs::symlink_metadata(p).ok())
+                            .is_some_and(|m| m.file_type().is_symlink());
                         if is_link && ioe.kind() == io::ErrorKind::NotFound {
-                            (SkipReason::BrokenSymlink, "the link points at nothing".to_string())
+                            (
+                                SkipReason::BrokenSymlink,
+                                "the link points at nothing".to_string(),
+                            )
                         } else {
                             (SkipReason::from_io(ioe), ioe.to_string())
                         }
@@ -178,7 +215,9 @@ pub fn scan(inputs: &[PathBuf], opts: &ScanOptions) -> ScanResult {
             let archive_path = ArchivePath::from_parts(&top, rel);
             let ft = entry.file_type();
             if entry.path_is_symlink() {
-                let target = fs::read_link(entry.path()).map(|t| t.display().to_string()).unwrap_or_default();
+                let target = fs::read_link(entry.path())
+                    .map(|t| t.display().to_string())
+                    .unwrap_or_default();
                 if !opts.follow_symlinks {
                     if fs::metadata(entry.path()).is_err() {
                         result.skipped.push(Skipped {
@@ -187,11 +226,19 @@ pub fn scan(inputs: &[PathBuf], opts: &ScanOptions) -> ScanResult {
                             detail: format!("the link points at {target}, which does not exist"),
                         });
                     } else {
-                        result.symlinks.push(SymlinkRecord { path: archive_path.name.clone(), target, followed: false });
+                        result.symlinks.push(SymlinkRecord {
+                            path: archive_path.name.clone(),
+                            target,
+                            followed: false,
+                        });
                     }
                     continue;
                 }
-                result.symlinks.push(SymlinkRecord { path: archive_path.name.clone(), target, followed: true });
+                result.symlinks.push(SymlinkRecord {
+                    path: archive_path.name.clone(),
+                    target,
+                    followed: true,
+                });
             }
             if ft.is_dir() {
                 continue;
@@ -216,8 +263,15 @@ pub fn scan(inputs: &[PathBuf], opts: &ScanOptions) -> ScanResult {
                 Ok(m) => m,
                 Err(err) => {
                     let ioe = err.io_error().map(|e| io::Error::new(e.kind(), e.to_string()));
-                    let reason = ioe.as_ref().map(SkipReason::from_io).unwrap_or(SkipReason::Unreadable);
-                    result.skipped.push(Skipped { path: entry.path().display().to_string(), reason, detail: err.to_string() });
+                    let reason = ioe
+                        .as_ref()
+                        .map(SkipReason::from_io)
+                        .unwrap_or(SkipReason::Unreadable);
+                    result.skipped.push(Skipped {
+                        path: entry.path().display().to_string(),
+                        reason,
+                        detail: err.to_string(),
+                    });
                     continue;
                 }
             };
@@ -258,7 +312,11 @@ fn distinct_top(input: &Path, tops: &mut HashSet<String>) -> String {
     let base = input
         .file_name()
         .map(|n| RawName::from_os(n).decoded)
-        .or_else(|| fs::canonicalize(input).ok().and_then(|c| c.file_name().map(|n| RawName::from_os(n).decoded)))
+        .or_else(|| {
+            fs::canonicalize(input)
+                .ok()
+                .and_then(|c| c.file_name().map(|n| RawName::from_os(n).decoded))
+        })
         .filter(|n| !n.is_empty() && n != "." && n != "..")
         .unwrap_or_else(|| "input".to_string());
     let base = base.replace(['/', '\\'], "_");

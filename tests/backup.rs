@@ -10,7 +10,10 @@ fn sample_tree(root: &Path) {
     write(&root.join("photos/dup/a-again.jpg"), &noise(1, 200_000));
     write(&root.join("photos/dup/a-third.jpg"), &noise(1, 200_000));
     write(&root.join("photos/same-size-other.jpg"), &noise(2, 200_000));
-    write(&root.join("photos/聊天 记录[1]{x}.txt"), "你好，世界\r\n".repeat(5000).as_bytes());
+    write(
+        &root.join("photos/聊天 记录[1]{x}.txt"),
+        "你好，世界\r\n".repeat(5000).as_bytes(),
+    );
     write(&root.join("photos/empty1"), b"");
     write(&root.join("photos/deep/empty2"), b"");
     write(&root.join("photos/big.mp4"), &noise(3, 5_000_000));
@@ -21,7 +24,13 @@ fn backup_restore_round_trip_is_byte_exact_and_dedups() {
     let t = tempfile::tempdir().unwrap();
     sample_tree(t.path());
     let archive = t.path().join("out.zip");
-    let o = run(&["backup", t.path().join("photos").to_str().unwrap(), "-o", archive.to_str().unwrap(), "--json"]);
+    let o = run(&[
+        "backup",
+        t.path().join("photos").to_str().unwrap(),
+        "-o",
+        archive.to_str().unwrap(),
+        "--json",
+    ]);
     expect_code(&o, 0);
     let s = json(&o);
     assert_eq!(s["files"], 8);
@@ -29,7 +38,10 @@ fn backup_restore_round_trip_is_byte_exact_and_dedups() {
     assert_eq!(s["unique_files"], 5);
     let bytes_in: u64 = 3 * 200_000 + 200_000 + "你好，世界\r\n".repeat(5000).len() as u64 + 5_000_000;
     assert_eq!(s["bytes_in"], bytes_in);
-    assert!(s["bytes_stored"].as_u64().unwrap() < bytes_in, "duplicates and text are not stored in full");
+    assert!(
+        s["bytes_stored"].as_u64().unwrap() < bytes_in,
+        "duplicates and text are not stored in full"
+    );
     assert_eq!(s["skipped"].as_array().unwrap().len(), 0);
     assert!(!t.path().join("out.zip.partial").exists());
 
@@ -41,15 +53,27 @@ fn backup_restore_round_trip_is_byte_exact_and_dedups() {
     expect_code(&o, 0);
     assert_eq!(tree(&t.path().join("photos")), tree(&back.join("photos")));
     // Modification times come back.
-    let m1 = fs::metadata(t.path().join("photos/big.mp4")).unwrap().modified().unwrap();
-    let m2 = fs::metadata(back.join("photos/big.mp4")).unwrap().modified().unwrap();
+    let m1 = fs::metadata(t.path().join("photos/big.mp4"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    let m2 = fs::metadata(back.join("photos/big.mp4"))
+        .unwrap()
+        .modified()
+        .unwrap();
     assert_eq!(m1, m2);
 
     // Restoring again does not overwrite without --overwrite, and says so with exit 2.
     let o = run(&["restore", archive.to_str().unwrap(), "-o", back.to_str().unwrap()]);
     expect_code(&o, 2);
     assert!(stdout(&o).contains("--overwrite"));
-    let o = run(&["restore", archive.to_str().unwrap(), "-o", back.to_str().unwrap(), "--overwrite"]);
+    let o = run(&[
+        "restore",
+        archive.to_str().unwrap(),
+        "-o",
+        back.to_str().unwrap(),
+        "--overwrite",
+    ]);
     expect_code(&o, 0);
 }
 
@@ -58,20 +82,45 @@ fn compression_is_judged_by_content_and_names_are_utf8_flagged() {
     let t = tempfile::tempdir().unwrap();
     sample_tree(t.path());
     let archive = t.path().join("out.zip");
-    expect_code(&run(&["backup", t.path().join("photos").to_str().unwrap(), "-o", archive.to_str().unwrap()]), 0);
+    expect_code(
+        &run(&[
+            "backup",
+            t.path().join("photos").to_str().unwrap(),
+            "-o",
+            archive.to_str().unwrap(),
+        ]),
+        0,
+    );
     let o = python(
         "import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1])\nfor i in z.infolist():\n    print(i.filename, i.compress_type, i.flag_bits & 0x800)",
         &[&archive],
     );
     let out = stdout(&o);
     let method = |name: &str| -> String {
-        out.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name} not in {out}")).split(' ').nth_back(1).unwrap().to_string()
+        out.lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{name} not in {out}"))
+            .split(' ')
+            .nth_back(1)
+            .unwrap()
+            .to_string()
     };
     assert_eq!(method("files/photos/a.jpg"), "0", "JPEG-like noise is stored");
-    assert_eq!(method("files/photos/big.mp4"), "0", "large incompressible file is stored");
-    assert_eq!(method("files/photos/聊天 记录[1]{x}.txt"), "8", "text is deflated");
+    assert_eq!(
+        method("files/photos/big.mp4"),
+        "0",
+        "large incompressible file is stored"
+    );
+    assert_eq!(
+        method("files/photos/聊天 记录[1]{x}.txt"),
+        "8",
+        "text is deflated"
+    );
     assert_eq!(method("manifest.json"), "8");
-    assert!(out.contains("files/photos/聊天 记录[1]{x}.txt 8 2048"), "UTF-8 flag on non-ASCII names: {out}");
+    assert!(
+        out.contains("files/photos/聊天 记录[1]{x}.txt 8 2048"),
+        "UTF-8 flag on non-ASCII names: {out}"
+    );
     // Duplicates are stored once: only the first path has an entry.
     assert!(!out.contains("a-again.jpg"));
     // The manifest lists every path with its entry.
@@ -89,17 +138,42 @@ fn existing_archive_needs_force_and_inputs_with_the_same_name_stay_apart() {
     let archive = t.path().join("out.zip");
     let a = t.path().join("a/data");
     let b = t.path().join("b/data");
-    expect_code(&run(&["backup", a.to_str().unwrap(), b.to_str().unwrap(), "-o", archive.to_str().unwrap()]), 0);
+    expect_code(
+        &run(&[
+            "backup",
+            a.to_str().unwrap(),
+            b.to_str().unwrap(),
+            "-o",
+            archive.to_str().unwrap(),
+        ]),
+        0,
+    );
     let before = fs::read(&archive).unwrap();
     let o = run(&["backup", a.to_str().unwrap(), "-o", archive.to_str().unwrap()]);
     expect_code(&o, 2);
     assert!(stderr(&o).contains("--force"), "{}", stderr(&o));
-    assert_eq!(fs::read(&archive).unwrap(), before, "the earlier archive is untouched");
+    assert_eq!(
+        fs::read(&archive).unwrap(),
+        before,
+        "the earlier archive is untouched"
+    );
     let back = t.path().join("back");
-    expect_code(&run(&["restore", archive.to_str().unwrap(), "-o", back.to_str().unwrap()]), 0);
+    expect_code(
+        &run(&["restore", archive.to_str().unwrap(), "-o", back.to_str().unwrap()]),
+        0,
+    );
     assert_eq!(fs::read(back.join("data/x.txt")).unwrap(), b"one");
     assert_eq!(fs::read(back.join("data~2/x.txt")).unwrap(), b"two");
-    expect_code(&run(&["backup", a.to_str().unwrap(), "-o", archive.to_str().unwrap(), "--force"]), 0);
+    expect_code(
+        &run(&[
+            "backup",
+            a.to_str().unwrap(),
+            "-o",
+            archive.to_str().unwrap(),
+            "--force",
+        ]),
+        0,
+    );
     assert_ne!(fs::read(&archive).unwrap(), before);
 }
 
@@ -108,12 +182,28 @@ fn the_archive_being_written_is_not_an_input() {
     let t = tempfile::tempdir().unwrap();
     write(&t.path().join("in/a.txt"), b"hello");
     let archive = t.path().join("in/out.zip");
-    write(&t.path().join("in/out.zip.partial"), b"stale partial from an interrupted run");
-    let o = run(&["backup", t.path().join("in").to_str().unwrap(), "-o", archive.to_str().unwrap(), "--json"]);
+    write(
+        &t.path().join("in/out.zip.partial"),
+        b"stale partial from an interrupted run",
+    );
+    let o = run(&[
+        "backup",
+        t.path().join("in").to_str().unwrap(),
+        "-o",
+        archive.to_str().unwrap(),
+        "--json",
+    ]);
     expect_code(&o, 0);
     assert_eq!(json(&o)["files"], 1);
     // Backing up the same folder again, now holding the archive, over it with --force.
-    let o = run(&["backup", t.path().join("in").to_str().unwrap(), "-o", archive.to_str().unwrap(), "--json", "--force"]);
+    let o = run(&[
+        "backup",
+        t.path().join("in").to_str().unwrap(),
+        "-o",
+        archive.to_str().unwrap(),
+        "--json",
+        "--force",
+    ]);
     expect_code(&o, 0);
     assert_eq!(json(&o)["files"], 1);
 }
@@ -134,7 +224,13 @@ fn fifo_and_unreadable_inputs_are_skipped_reported_and_exit_2() {
     std::os::unix::fs::symlink("ok.txt", t.path().join("in/good-link")).unwrap();
     let archive = t.path().join("out.zip");
     let mut child = qqvault()
-        .args(["backup", t.path().join("in").to_str().unwrap(), "-o", archive.to_str().unwrap(), "--json"])
+        .args([
+            "backup",
+            t.path().join("in").to_str().unwrap(),
+            "-o",
+            archive.to_str().unwrap(),
+            "--json",
+        ])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -150,12 +246,34 @@ fn fifo_and_unreadable_inputs_are_skipped_reported_and_exit_2() {
     expect_code(&o, 2);
     let s = json(&o);
     let skipped = s["skipped"].as_array().unwrap();
-    let reasons: Vec<(String, String)> =
-        skipped.iter().map(|x| (x["path"].as_str().unwrap().to_string(), x["reason"].as_str().unwrap().to_string())).collect();
-    assert!(reasons.iter().any(|(p, r)| p.ends_with("pipe") && r == "not_regular_file"), "{reasons:?}");
-    assert!(reasons.iter().any(|(p, r)| p.ends_with("broken-link") && r == "broken_symlink"), "{reasons:?}");
+    let reasons: Vec<(String, String)> = skipped
+        .iter()
+        .map(|x| {
+            (
+                x["path"].as_str().unwrap().to_string(),
+                x["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|(p, r)| p.ends_with("pipe") && r == "not_regular_file"),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons
+            .iter()
+            .any(|(p, r)| p.ends_with("broken-link") && r == "broken_symlink"),
+        "{reasons:?}"
+    );
     if !running_as_root {
-        assert!(reasons.iter().any(|(p, r)| p.ends_with("secret.txt") && r == "permission_denied"), "{reasons:?}");
+        assert!(
+            reasons
+                .iter()
+                .any(|(p, r)| p.ends_with("secret.txt") && r == "permission_denied"),
+            "{reasons:?}"
+        );
     }
     let links = s["symlinks"].as_array().unwrap();
     assert_eq!(links.len(), 1);
@@ -175,10 +293,24 @@ fn symlink_loops_do_not_hang_when_following() {
     write(&t.path().join("in/sub/f.txt"), b"x");
     std::os::unix::fs::symlink("..", t.path().join("in/sub/up")).unwrap();
     let archive = t.path().join("out.zip");
-    let o = run(&["backup", t.path().join("in").to_str().unwrap(), "-o", archive.to_str().unwrap(), "--follow-symlinks", "--json"]);
+    let o = run(&[
+        "backup",
+        t.path().join("in").to_str().unwrap(),
+        "-o",
+        archive.to_str().unwrap(),
+        "--follow-symlinks",
+        "--json",
+    ]);
     expect_code(&o, 2);
     let s = json(&o);
-    assert!(s["skipped"].as_array().unwrap().iter().any(|x| x["reason"] == "symlink_loop"), "{s}");
+    assert!(
+        s["skipped"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["reason"] == "symlink_loop"),
+        "{s}"
+    );
     assert_eq!(s["files"], 1);
 }
 
@@ -197,14 +329,35 @@ fn non_utf8_file_names_survive_the_round_trip() {
     }
     fs::write(t.path().join("in").join(bad), b"invalid in every encoding").unwrap();
     let archive = t.path().join("out.zip");
-    expect_code(&run(&["backup", t.path().join("in").to_str().unwrap(), "-o", archive.to_str().unwrap()]), 0);
-    let o = python("import sys, zipfile\nprint([i.filename for i in zipfile.ZipFile(sys.argv[1]).infolist()])", &[&archive]);
-    assert!(stdout(&o).contains("files/in/聊天记录.txt"), "GBK name decoded for the zip: {}", stdout(&o));
+    expect_code(
+        &run(&[
+            "backup",
+            t.path().join("in").to_str().unwrap(),
+            "-o",
+            archive.to_str().unwrap(),
+        ]),
+        0,
+    );
+    let o = python(
+        "import sys, zipfile\nprint([i.filename for i in zipfile.ZipFile(sys.argv[1]).infolist()])",
+        &[&archive],
+    );
+    assert!(
+        stdout(&o).contains("files/in/聊天记录.txt"),
+        "GBK name decoded for the zip: {}",
+        stdout(&o)
+    );
     unzip_test(&archive);
     let back = t.path().join("back");
-    expect_code(&run(&["restore", archive.to_str().unwrap(), "-o", back.to_str().unwrap()]), 0);
+    expect_code(
+        &run(&["restore", archive.to_str().unwrap(), "-o", back.to_str().unwrap()]),
+        0,
+    );
     assert_eq!(fs::read(back.join("in").join(gbk)).unwrap(), b"gbk named");
-    assert_eq!(fs::read(back.join("in").join(bad)).unwrap(), b"invalid in every encoding");
+    assert_eq!(
+        fs::read(back.join("in").join(bad)).unwrap(),
+        b"invalid in every encoding"
+    );
 }
 
 #[test]
@@ -212,9 +365,23 @@ fn dry_run_restore_prints_the_plan_and_writes_nothing() {
     let t = tempfile::tempdir().unwrap();
     write(&t.path().join("in/a.txt"), b"a");
     let archive = t.path().join("out.zip");
-    expect_code(&run(&["backup", t.path().join("in").to_str().unwrap(), "-o", archive.to_str().unwrap()]), 0);
+    expect_code(
+        &run(&[
+            "backup",
+            t.path().join("in").to_str().unwrap(),
+            "-o",
+            archive.to_str().unwrap(),
+        ]),
+        0,
+    );
     let back = t.path().join("back");
-    let o = run(&["restore", archive.to_str().unwrap(), "-o", back.to_str().unwrap(), "--dry-run"]);
+    let o = run(&[
+        "restore",
+        archive.to_str().unwrap(),
+        "-o",
+        back.to_str().unwrap(),
+        "--dry-run",
+    ]);
     expect_code(&o, 0);
     assert!(stdout(&o).contains("create: "), "{}", stdout(&o));
     assert!(!back.exists());
@@ -226,29 +393,62 @@ fn a_backup_killed_mid_write_leaves_no_archive_and_an_earlier_one_intact() {
     let t = tempfile::tempdir().unwrap();
     write(&t.path().join("small/a.txt"), b"earlier backup");
     let archive = t.path().join("out.zip");
-    expect_code(&run(&["backup", t.path().join("small").to_str().unwrap(), "-o", archive.to_str().unwrap()]), 0);
+    expect_code(
+        &run(&[
+            "backup",
+            t.path().join("small").to_str().unwrap(),
+            "-o",
+            archive.to_str().unwrap(),
+        ]),
+        0,
+    );
     let earlier = fs::read(&archive).unwrap();
     // A large input, so that the run is still writing when it is killed.
     for i in 0..6 {
-        write(&t.path().join(format!("big/f{i}.bin")), &noise(10 + i, 40_000_000));
+        write(
+            &t.path().join(format!("big/f{i}.bin")),
+            &noise(10 + i, 40_000_000),
+        );
     }
     let partial = t.path().join("out.zip.partial");
     let mut child = qqvault()
-        .args(["backup", t.path().join("big").to_str().unwrap(), "-o", archive.to_str().unwrap(), "--force"])
+        .args([
+            "backup",
+            t.path().join("big").to_str().unwrap(),
+            "-o",
+            archive.to_str().unwrap(),
+            "--force",
+        ])
         .spawn()
         .unwrap();
     let start = std::time::Instant::now();
     while fs::metadata(&partial).map(|m| m.len()).unwrap_or(0) < 10_000_000 {
-        assert!(child.try_wait().unwrap().is_none(), "the run ended before it could be killed");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it could be killed"
+        );
         assert!(start.elapsed().as_secs() < 60);
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
-    assert_eq!(fs::read(&archive).unwrap(), earlier, "the earlier archive is untouched");
+    assert_eq!(
+        fs::read(&archive).unwrap(),
+        earlier,
+        "the earlier archive is untouched"
+    );
     assert!(partial.exists(), "the partial file stays under its own name");
     expect_code(&run(&["verify", archive.to_str().unwrap()]), 0);
     // The next run replaces the partial file and completes.
-    expect_code(&run(&["backup", t.path().join("small").to_str().unwrap(), "-o", archive.to_str().unwrap(), "--force"]), 0);
+    expect_code(
+        &run(&[
+            "backup",
+            t.path().join("small").to_str().unwrap(),
+            "-o",
+            archive.to_str().unwrap(),
+            "--force",
+        ]),
+        0,
+    );
     assert!(!partial.exists());
 }

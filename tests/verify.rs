@@ -7,10 +7,23 @@ use std::path::{Path, PathBuf};
 
 fn make_archive(dir: &Path) -> PathBuf {
     write(&dir.join("in/photo.jpg"), &noise(7, 3000));
-    write(&dir.join("in/chat.txt"), "2016-07-19 15:27:15 某人(12345)\r\n你好\r\n\r\n".repeat(40).as_bytes());
+    write(
+        &dir.join("in/chat.txt"),
+        "2016-07-19 15:27:15 某人(12345)\r\n你好\r\n\r\n"
+            .repeat(40)
+            .as_bytes(),
+    );
     write(&dir.join("in/twin-copy.jpg"), &noise(7, 3000));
     let archive = dir.join("a.zip");
-    expect_code(&run(&["backup", dir.join("in").to_str().unwrap(), "-o", archive.to_str().unwrap()]), 0);
+    expect_code(
+        &run(&[
+            "backup",
+            dir.join("in").to_str().unwrap(),
+            "-o",
+            archive.to_str().unwrap(),
+        ]),
+        0,
+    );
     archive
 }
 
@@ -24,7 +37,12 @@ fn problems(v: &serde_json::Value) -> Vec<(Option<String>, String)> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|p| (p["entry"].as_str().map(str::to_string), p["kind"].as_str().unwrap().to_string()))
+        .map(|p| {
+            (
+                p["entry"].as_str().map(str::to_string),
+                p["kind"].as_str().unwrap().to_string(),
+            )
+        })
         .collect()
 }
 
@@ -61,7 +79,11 @@ fn a_flipped_byte_inside_an_entry_is_named() {
     let (c, v) = verify_json(&archive);
     assert_eq!(c, 1);
     let p = problems(&v);
-    assert!(p.iter().any(|(e, k)| e.as_deref() == Some("files/in/photo.jpg") && k == "crc_mismatch"), "{p:?}");
+    assert!(
+        p.iter()
+            .any(|(e, k)| e.as_deref() == Some("files/in/photo.jpg") && k == "crc_mismatch"),
+        "{p:?}"
+    );
     assert!(p.iter().any(|(_, k)| k == "seal_mismatch"), "{p:?}");
 }
 
@@ -76,7 +98,10 @@ fn a_flipped_byte_in_deflated_data_is_named() {
     let (c, v) = verify_json(&archive);
     assert_eq!(c, 1);
     let p = problems(&v);
-    assert!(p.iter().any(|(e, _)| e.as_deref() == Some("files/in/chat.txt")), "{p:?}");
+    assert!(
+        p.iter().any(|(e, _)| e.as_deref() == Some("files/in/chat.txt")),
+        "{p:?}"
+    );
 }
 
 #[test]
@@ -94,7 +119,12 @@ fn any_single_flipped_byte_anywhere_is_detected() {
         b[pos] ^= 0x20;
         fs::write(&damaged, &b).unwrap();
         let o = run(&["verify", damaged.to_str().unwrap()]);
-        assert_eq!(code(&o), 1, "flip at byte {pos} of {len} not detected: {}", stdout(&o));
+        assert_eq!(
+            code(&o),
+            1,
+            "flip at byte {pos} of {len} not detected: {}",
+            stdout(&o)
+        );
     }
 }
 
@@ -115,7 +145,11 @@ fn a_truncated_file_and_a_non_zip_are_damage_a_missing_file_is_an_error() {
     assert!(problems(&v).iter().any(|(_, k)| k == "not_a_zip"), "{v}");
     let o = run(&["verify", t.path().join("nope.zip").to_str().unwrap()]);
     expect_code(&o, 2);
-    assert!(stderr(&o).contains("nope.zip"), "the error names the file: {}", stderr(&o));
+    assert!(
+        stderr(&o).contains("nope.zip"),
+        "the error names the file: {}",
+        stderr(&o)
+    );
 }
 
 /// Rewrites the archive with Python's zipfile: optionally drops an entry or replaces the
@@ -136,7 +170,11 @@ fn a_removed_entry_is_named() {
     let (c, v) = verify_json(&archive);
     assert_eq!(c, 1);
     let p = problems(&v);
-    assert!(p.iter().any(|(e, k)| e.as_deref() == Some("files/in/chat.txt") && k == "entry_missing"), "{p:?}");
+    assert!(
+        p.iter()
+            .any(|(e, k)| e.as_deref() == Some("files/in/chat.txt") && k == "entry_missing"),
+        "{p:?}"
+    );
 }
 
 #[test]
@@ -151,7 +189,11 @@ fn a_manifest_that_lies_is_caught_naming_the_entry() {
     let (c, v) = verify_json(&archive);
     assert_eq!(c, 1);
     let p = problems(&v);
-    assert!(p.iter().any(|(e, k)| e.as_deref() == Some("files/in/photo.jpg") && k == "hash_mismatch"), "{p:?}");
+    assert!(
+        p.iter()
+            .any(|(e, k)| e.as_deref() == Some("files/in/photo.jpg") && k == "hash_mismatch"),
+        "{p:?}"
+    );
 }
 
 #[test]
@@ -167,7 +209,11 @@ fn a_manifest_with_wrong_totals_or_an_unlisted_entry_is_caught() {
     assert_eq!(c, 1);
     let p = problems(&v);
     assert!(p.iter().any(|(_, k)| k == "totals_mismatch"), "{p:?}");
-    assert!(p.iter().any(|(e, k)| e.as_deref() == Some("README.txt") && k == "entry_unlisted"), "{p:?}");
+    assert!(
+        p.iter()
+            .any(|(e, k)| e.as_deref() == Some("README.txt") && k == "entry_unlisted"),
+        "{p:?}"
+    );
 }
 
 #[test]
@@ -175,14 +221,32 @@ fn against_reports_missing_and_changed_sources() {
     let t = tempfile::tempdir().unwrap();
     let archive = make_archive(t.path());
     let src = t.path().join("in");
-    expect_code(&run(&["verify", archive.to_str().unwrap(), "--against", src.to_str().unwrap()]), 0);
+    expect_code(
+        &run(&[
+            "verify",
+            archive.to_str().unwrap(),
+            "--against",
+            src.to_str().unwrap(),
+        ]),
+        0,
+    );
     write(&src.join("new.txt"), b"added later");
     write(&src.join("photo.jpg"), &noise(8, 3000)); // same size, other content
-    let o = run(&["verify", archive.to_str().unwrap(), "--against", src.to_str().unwrap(), "--json"]);
+    let o = run(&[
+        "verify",
+        archive.to_str().unwrap(),
+        "--against",
+        src.to_str().unwrap(),
+        "--json",
+    ]);
     expect_code(&o, 1);
     let v = json(&o);
     let p = problems(&v);
     assert!(p.iter().any(|(_, k)| k == "missing_from_archive"), "{p:?}");
-    assert!(p.iter().any(|(e, k)| e.as_deref() == Some("files/in/photo.jpg") && k == "changed_since_backup"), "{p:?}");
+    assert!(
+        p.iter()
+            .any(|(e, k)| e.as_deref() == Some("files/in/photo.jpg") && k == "changed_since_backup"),
+        "{p:?}"
+    );
     assert_eq!(p.len(), 2, "{p:?}");
 }

@@ -10,17 +10,30 @@ fn more_than_65535_entries() {
     let t = tempfile::tempdir().unwrap();
     let n = 66_000;
     for i in 0..n {
-        write(&t.path().join(format!("in/d{:03}/f{i}.txt", i % 500)), format!("file number {i}\n").as_bytes());
+        write(
+            &t.path().join(format!("in/d{:03}/f{i}.txt", i % 500)),
+            format!("file number {i}\n").as_bytes(),
+        );
     }
     let archive = t.path().join("many.zip");
-    let o = run(&["backup", t.path().join("in").to_str().unwrap(), "-o", archive.to_str().unwrap(), "--json"]);
+    let o = run(&[
+        "backup",
+        t.path().join("in").to_str().unwrap(),
+        "-o",
+        archive.to_str().unwrap(),
+        "--json",
+    ]);
     expect_code(&o, 0);
     let s = json(&o);
     assert_eq!(s["files"], n);
     assert_eq!(s["unique_files"], n);
     let o = python("import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1])\nprint(len(z.infolist()))\nassert z.testzip() is None", &[&archive]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(stdout(&o).trim(), (n + 2).to_string(), "every file plus README.txt and manifest.json");
+    assert_eq!(
+        stdout(&o).trim(),
+        (n + 2).to_string(),
+        "every file plus README.txt and manifest.json"
+    );
     unzip_test(&archive);
     expect_code(&run(&["verify", archive.to_str().unwrap()]), 0);
 }
@@ -38,7 +51,13 @@ fn a_file_of_4_gib_or_more() {
     }
     write(&t.path().join("in/small.txt"), b"beside the big one");
     let archive = t.path().join("big.zip");
-    let o = run(&["backup", t.path().join("in").to_str().unwrap(), "-o", archive.to_str().unwrap(), "--json"]);
+    let o = run(&[
+        "backup",
+        t.path().join("in").to_str().unwrap(),
+        "-o",
+        archive.to_str().unwrap(),
+        "--json",
+    ]);
     expect_code(&o, 0);
     assert_eq!(json(&o)["bytes_in"], size + 18);
     let o = python(

@@ -34,17 +34,21 @@ impl ArchiveReader {
     pub fn open(path: &Path) -> Result<Self> {
         let mut file = File::open(path).map_err(|e| Error::read(path, e))?;
         let len = file.metadata().map_err(|e| Error::read(path, e))?.len();
-        let seal = read_seal(&mut file, len).map_err(|e| Error::read(path, e))?.and_then(|(_, s)| s.ok());
+        let seal = read_seal(&mut file, len)
+            .map_err(|e| Error::read(path, e))?
+            .and_then(|(_, s)| s.ok());
         file.seek(SeekFrom::Start(0)).map_err(|e| Error::read(path, e))?;
         let mut zip = ZipArchive::new(BufReader::new(file)).map_err(|e| Error::NotAnArchive {
             path: path.to_path_buf(),
             detail: format!("{e}; run `qqvault verify` on it for details"),
         })?;
         let manifest = {
-            let mut entry = zip.by_name(layout::MANIFEST_ENTRY).map_err(|_| Error::NotAnArchive {
-                path: path.to_path_buf(),
-                detail: "it has no manifest.json".into(),
-            })?;
+            let mut entry = zip
+                .by_name(layout::MANIFEST_ENTRY)
+                .map_err(|_| Error::NotAnArchive {
+                    path: path.to_path_buf(),
+                    detail: "it has no manifest.json".into(),
+                })?;
             let mut buf = Vec::new();
             entry.read_to_end(&mut buf).map_err(|e| Error::NotAnArchive {
                 path: path.to_path_buf(),
@@ -55,14 +59,24 @@ impl ArchiveReader {
                 detail: format!("its manifest is not valid ({e})"),
             })?
         };
-        Ok(ArchiveReader { path: path.to_path_buf(), zip, manifest, seal })
+        Ok(ArchiveReader {
+            path: path.to_path_buf(),
+            zip,
+            manifest,
+            seal,
+        })
     }
 
     /// Reads a whole (small) entry.
     pub fn read_entry(&mut self, name: &str) -> Result<Vec<u8>> {
-        let mut entry = self.zip.by_name(name).map_err(|e| Error::zip(&self.path, format!("{name}: {e}")))?;
+        let mut entry = self
+            .zip
+            .by_name(name)
+            .map_err(|e| Error::zip(&self.path, format!("{name}: {e}")))?;
         let mut buf = Vec::with_capacity(entry.size() as usize);
-        entry.read_to_end(&mut buf).map_err(|e| Error::zip(&self.path, format!("{name}: {e}")))?;
+        entry
+            .read_to_end(&mut buf)
+            .map_err(|e| Error::zip(&self.path, format!("{name}: {e}")))?;
         Ok(buf)
     }
 }

@@ -63,25 +63,45 @@ pub fn plan(reader: &ArchiveReader, target: &Path, overwrite: bool) -> Vec<PlanI
         .iter()
         .map(|f| {
             let unsafe_reason = names::unsafe_reason(&f.path).or_else(|| {
-                f.path.split('/').any(|p| p.is_empty() || p == ".").then_some("empty or '.' path component")
+                f.path
+                    .split('/')
+                    .any(|p| p.is_empty() || p == ".")
+                    .then_some("empty or '.' path component")
             });
             let dest = names::restore_path(target, &f.path, f.raw_path.as_ref());
             let escapes = f.raw_path.as_ref().is_some_and(|_| !dest.starts_with(target))
-                || dest.components().any(|c| matches!(c, std::path::Component::ParentDir));
+                || dest
+                    .components()
+                    .any(|c| matches!(c, std::path::Component::ParentDir));
             let (action, reason) = if let Some(r) = unsafe_reason {
                 (Action::Refuse, Some(r.to_string()))
             } else if escapes {
-                (Action::Refuse, Some("the original name leaves the target folder".to_string()))
+                (
+                    Action::Refuse,
+                    Some("the original name leaves the target folder".to_string()),
+                )
             } else if dest.symlink_metadata().is_ok() {
                 if overwrite {
                     (Action::Overwrite, None)
                 } else {
-                    (Action::KeepExisting, Some("a file is already there; pass --overwrite to replace it".to_string()))
+                    (
+                        Action::KeepExisting,
+                        Some("a file is already there; pass --overwrite to replace it".to_string()),
+                    )
                 }
             } else {
                 (Action::Create, None)
             };
-            PlanItem { path: f.path.clone(), dest, entry: f.entry.clone(), size: f.size, action, reason, sha256: f.sha256, mtime: f.mtime }
+            PlanItem {
+                path: f.path.clone(),
+                dest,
+                entry: f.entry.clone(),
+                size: f.size,
+                action,
+                reason,
+                sha256: f.sha256,
+                mtime: f.mtime,
+            }
         })
         .collect()
 }
@@ -107,11 +127,18 @@ pub fn execute(reader: &mut ArchiveReader, items: Vec<PlanItem>) -> Result<Resto
 fn restore_one(reader: &mut ArchiveReader, item: &PlanItem) -> std::result::Result<(), String> {
     let parent = item.dest.parent().ok_or("no parent folder")?;
     fs::create_dir_all(parent).map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
-    let mut tmp_name = item.dest.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut tmp_name = item
+        .dest
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
     tmp_name.push(".qqvault-restoring");
     let tmp = item.dest.with_file_name(tmp_name);
     let result = (|| -> std::result::Result<(), String> {
-        let mut entry = reader.zip.by_name(&item.entry).map_err(|e| format!("entry {}: {e}", item.entry))?;
+        let mut entry = reader
+            .zip
+            .by_name(&item.entry)
+            .map_err(|e| format!("entry {}: {e}", item.entry))?;
         let mut out = fs::File::create(&tmp).map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
         let mut hasher = Sha256::new();
         let mut buf = vec![0u8; 1 << 20];
@@ -123,14 +150,20 @@ fn restore_one(reader: &mut ArchiveReader, item: &PlanItem) -> std::result::Resu
                 Err(e) => return Err(format!("entry {} cannot be read: {e}", item.entry)),
             };
             hasher.update(&buf[..n]);
-            out.write_all(&buf[..n]).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+            out.write_all(&buf[..n])
+                .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
         }
         let digest = Sha256Digest(hasher.finalize().into());
         if digest != item.sha256 {
-            return Err(format!("entry {} does not hold the recorded content (SHA-256 {digest}); run qqvault verify", item.entry));
+            return Err(format!(
+                "entry {} does not hold the recorded content (SHA-256 {digest}); run qqvault verify",
+                item.entry
+            ));
         }
-        out.set_modified(item.mtime.to_system()).map_err(|e| format!("cannot set the time of {}: {e}", tmp.display()))?;
-        out.sync_all().map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+        out.set_modified(item.mtime.to_system())
+            .map_err(|e| format!("cannot set the time of {}: {e}", tmp.display()))?;
+        out.sync_all()
+            .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
         Ok(())
     })();
     if let Err(e) = result {

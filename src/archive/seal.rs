@@ -73,12 +73,17 @@ impl Seal {
             if line.is_empty() {
                 continue;
             }
-            let (k, v) = line.split_once(' ').ok_or_else(|| format!("malformed seal line {line:?}"))?;
+            let (k, v) = line
+                .split_once(' ')
+                .ok_or_else(|| format!("malformed seal line {line:?}"))?;
             match k {
                 "sha256" => sha256 = Some(v.parse::<Sha256Digest>()?),
                 "manifest" => {
-                    manifest_offset =
-                        Some(v.trim().parse::<u64>().map_err(|_| format!("bad manifest offset {v:?}"))?)
+                    manifest_offset = Some(
+                        v.trim()
+                            .parse::<u64>()
+                            .map_err(|_| format!("bad manifest offset {v:?}"))?,
+                    )
                 }
                 "sealed" => sealed_at = Some(v.trim_end().to_string()),
                 _ => other.push((k.to_string(), v.to_string())),
@@ -104,7 +109,12 @@ mod tests {
 
     #[test]
     fn placeholder_and_final_have_the_same_length() {
-        let a = Seal { sha256: Sha256Digest([0; 32]), manifest_offset: 0, sealed_at: String::new(), other: vec![] };
+        let a = Seal {
+            sha256: Sha256Digest([0; 32]),
+            manifest_offset: 0,
+            sealed_at: String::new(),
+            other: vec![],
+        };
         let b = Seal {
             sha256: Sha256Digest::of(b"x"),
             manifest_offset: 123456789,

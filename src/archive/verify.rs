@@ -87,7 +87,11 @@ pub struct VerifyOptions {
 
 impl VerifyReport {
     fn problem(&mut self, entry: Option<&str>, kind: ProblemKind, detail: impl Into<String>) {
-        self.problems.push(Problem { entry: entry.map(str::to_string), kind, detail: detail.into() });
+        self.problems.push(Problem {
+            entry: entry.map(str::to_string),
+            kind,
+            detail: detail.into(),
+        });
     }
 }
 
@@ -96,7 +100,10 @@ pub fn verify(path: &Path, opts: VerifyOptions, progress: &dyn Progress) -> Resu
     let mut file = File::open(path).map_err(|e| Error::read(path, e))?;
     let meta = file.metadata().map_err(|e| Error::read(path, e))?;
     if meta.is_dir() {
-        return Err(Error::read(path, io::Error::other("it is a folder, not an archive")));
+        return Err(Error::read(
+            path,
+            io::Error::other("it is a folder, not an archive"),
+        ));
     }
     let len = meta.len();
     let mut report = VerifyReport::default();
@@ -104,8 +111,16 @@ pub fn verify(path: &Path, opts: VerifyOptions, progress: &dyn Progress) -> Resu
     let seal_start = seal.as_ref().map(|(s, _)| *s);
     report.seal_start = seal_start;
     match &seal {
-        None => report.problem(None, ProblemKind::SealMissing, "no qqvault seal at the end of the file: it is truncated, damaged, or not written by qqvault"),
-        Some((_, Err(e))) => report.problem(None, ProblemKind::SealMismatch, format!("the seal cannot be read: {e}")),
+        None => report.problem(
+            None,
+            ProblemKind::SealMissing,
+            "no qqvault seal at the end of the file: it is truncated, damaged, or not written by qqvault",
+        ),
+        Some((_, Err(e))) => report.problem(
+            None,
+            ProblemKind::SealMismatch,
+            format!("the seal cannot be read: {e}"),
+        ),
         Some((_, Ok(s))) => report.seal = Some(s.clone()),
     }
     progress.phase("verifying", Some(len));
@@ -114,7 +129,12 @@ pub fn verify(path: &Path, opts: VerifyOptions, progress: &dyn Progress) -> Resu
     let (seal_hash, ()) = std::thread::scope(|s| {
         let hasher = s.spawn(move || hash_prefix(&seal_path, hash_len, progress));
         check_entries(path, &mut report);
-        (hasher.join().unwrap_or_else(|_| Err(io::Error::other("hash thread failed"))), ())
+        (
+            hasher
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("hash thread failed"))),
+            (),
+        )
     });
     progress.finish_phase();
     match seal_hash {
@@ -133,11 +153,22 @@ pub fn verify(path: &Path, opts: VerifyOptions, progress: &dyn Progress) -> Resu
                 }
             }
         }
-        Err(e) => report.problem(None, ProblemKind::Truncated, format!("cannot read the file to its end: {e}")),
+        Err(e) => report.problem(
+            None,
+            ProblemKind::Truncated,
+            format!("cannot read the file to its end: {e}"),
+        ),
     }
     if let (Some(s), Some(off)) = (&report.seal, report.manifest_offset) {
         if s.manifest_offset != off {
-            report.problem(Some(layout::MANIFEST_ENTRY), ProblemKind::SealMismatch, format!("the seal says the manifest starts at {} but it starts at {off}", s.manifest_offset));
+            report.problem(
+                Some(layout::MANIFEST_ENTRY),
+                ProblemKind::SealMismatch,
+                format!(
+                    "the seal says the manifest starts at {} but it starts at {off}",
+                    s.manifest_offset
+                ),
+            );
         }
     }
     report.ok = report.problems.is_empty();
@@ -176,7 +207,12 @@ fn check_entries(path: &Path, report: &mut VerifyReport) {
         Ok(z) => z,
         Err(e) => {
             let (kind, detail) = if starts_like_zip {
-                (ProblemKind::Truncated, format!("the zip directory cannot be read ({e}): the file is truncated or its end is damaged"))
+                (
+                    ProblemKind::Truncated,
+                    format!(
+                        "the zip directory cannot be read ({e}): the file is truncated or its end is damaged"
+                    ),
+                )
             } else {
                 (ProblemKind::NotAZip, format!("not a zip file ({e})"))
             };
@@ -185,7 +221,11 @@ fn check_entries(path: &Path, report: &mut VerifyReport) {
         }
     };
     if zip.has_duplicate_names() {
-        report.problem(None, ProblemKind::Structure, "the zip directory names an entry twice");
+        report.problem(
+            None,
+            ProblemKind::Structure,
+            "the zip directory names an entry twice",
+        );
     }
     let count = zip.len();
     report.entries = count as u64;
@@ -193,12 +233,20 @@ fn check_entries(path: &Path, report: &mut VerifyReport) {
     let manifest_index = zip.index_for_name(layout::MANIFEST_ENTRY);
     let manifest = match manifest_index {
         None => {
-            report.problem(Some(layout::MANIFEST_ENTRY), ProblemKind::ManifestMissing, "the archive has no manifest.json");
+            report.problem(
+                Some(layout::MANIFEST_ENTRY),
+                ProblemKind::ManifestMissing,
+                "the archive has no manifest.json",
+            );
             None
         }
         Some(i) => {
             if i + 1 != count {
-                report.problem(Some(layout::MANIFEST_ENTRY), ProblemKind::Structure, "manifest.json is not the last entry");
+                report.problem(
+                    Some(layout::MANIFEST_ENTRY),
+                    ProblemKind::Structure,
+                    "manifest.json is not the last entry",
+                );
             }
             let mut buf = Vec::new();
             let read = zip.by_index(i).map_err(|e| e.to_string()).and_then(|mut e| {
@@ -207,27 +255,34 @@ fn check_entries(path: &Path, report: &mut VerifyReport) {
             });
             match read {
                 Err(e) => {
-                    report.problem(Some(layout::MANIFEST_ENTRY), ProblemKind::ManifestUnreadable, format!("cannot read the manifest: {e}"));
+                    report.problem(
+                        Some(layout::MANIFEST_ENTRY),
+                        ProblemKind::ManifestUnreadable,
+                        format!("cannot read the manifest: {e}"),
+                    );
                     None
                 }
                 Ok(_) => match serde_json::from_slice::<Manifest>(&buf) {
                     Ok(m) => Some(m),
                     Err(e) => {
-                        report.problem(Some(layout::MANIFEST_ENTRY), ProblemKind::ManifestUnreadable, format!("the manifest is not valid JSON of this schema: {e}"));
+                        report.problem(
+                            Some(layout::MANIFEST_ENTRY),
+                            ProblemKind::ManifestUnreadable,
+                            format!("the manifest is not valid JSON of this schema: {e}"),
+                        );
                         None
                     }
                 },
             }
         }
     };
-    let expected: HashMap<&str, &crate::archive::manifest::EntryRecord> =
-        manifest.as_ref().map(|m| m.entries.iter().map(|e| (e.name.as_str(), e)).collect()).unwrap_or_default();
+    let expected: HashMap<&str, &crate::archive::manifest::EntryRecord> = manifest
+        .as_ref()
+        .map(|m| m.entries.iter().map(|e| (e.name.as_str(), e)).collect())
+        .unwrap_or_default();
     let mut present: HashSet<String> = HashSet::new();
     let mut buf = vec![0u8; 1 << 20];
-    let mut raw = match File::open(path) {
-        Ok(f) => Some(f),
-        Err(_) => None,
-    };
+    let mut raw = File::open(path).ok();
     for i in 0..count {
         if Some(i) == manifest_index {
             continue;
@@ -239,17 +294,26 @@ fn check_entries(path: &Path, report: &mut VerifyReport) {
                 if let Some(n) = &listed_name {
                     present.insert(n.clone());
                 }
-                report.problem(listed_name.as_deref(), ProblemKind::EntryUnreadable, format!("cannot open the entry: {e}"));
+                report.problem(
+                    listed_name.as_deref(),
+                    ProblemKind::EntryUnreadable,
+                    format!("cannot open the entry: {e}"),
+                );
                 continue;
             }
         };
-        let name = entry.name().map(|n| n.to_string()).unwrap_or_else(|_| String::from_utf8_lossy(entry.name_raw()).into_owned());
+        let name = entry
+            .name()
+            .map(|n| n.to_string())
+            .unwrap_or_else(|_| String::from_utf8_lossy(entry.name_raw()).into_owned());
         present.insert(name.clone());
         if name.starts_with(layout::FILES_PREFIX) {
             report.file_bytes_stored += entry.compressed_size();
         }
         if let Some(f) = raw.as_mut() {
-            if let Err(detail) = check_local_header(f, entry.header_start(), entry.name_raw(), entry.compression()) {
+            if let Err(detail) =
+                check_local_header(f, entry.header_start(), entry.name_raw(), entry.compression())
+            {
                 report.problem(Some(&name), ProblemKind::HeaderMismatch, detail);
             }
         }
@@ -277,7 +341,9 @@ fn check_entries(path: &Path, report: &mut VerifyReport) {
         let digest = Sha256Digest(hasher.finalize().into());
         if let Some(e) = failure {
             let msg = e.to_string();
-            let kind = if msg.to_ascii_lowercase().contains("checksum") || msg.to_ascii_lowercase().contains("crc") {
+            let kind = if msg.to_ascii_lowercase().contains("checksum")
+                || msg.to_ascii_lowercase().contains("crc")
+            {
                 ProblemKind::CrcMismatch
             } else {
                 ProblemKind::EntryUnreadable
@@ -286,29 +352,56 @@ fn check_entries(path: &Path, report: &mut VerifyReport) {
             continue;
         }
         if total != cd_size {
-            report.problem(Some(&name), ProblemKind::SizeMismatch, format!("the zip directory says {cd_size} bytes, the entry holds {total}"));
+            report.problem(
+                Some(&name),
+                ProblemKind::SizeMismatch,
+                format!("the zip directory says {cd_size} bytes, the entry holds {total}"),
+            );
         }
         if manifest.is_none() {
             continue;
         }
         match expected.get(name.as_str()) {
-            None => report.problem(Some(&name), ProblemKind::EntryUnlisted, "the entry is in the zip but not in the manifest"),
+            None => report.problem(
+                Some(&name),
+                ProblemKind::EntryUnlisted,
+                "the entry is in the zip but not in the manifest",
+            ),
             Some(rec) => {
                 if rec.sha256 != digest {
-                    report.problem(Some(&name), ProblemKind::HashMismatch, format!("SHA-256 is {digest}, the manifest says {}", rec.sha256));
+                    report.problem(
+                        Some(&name),
+                        ProblemKind::HashMismatch,
+                        format!("SHA-256 is {digest}, the manifest says {}", rec.sha256),
+                    );
                 }
                 if rec.size != total {
-                    report.problem(Some(&name), ProblemKind::SizeMismatch, format!("the entry holds {total} bytes, the manifest says {}", rec.size));
+                    report.problem(
+                        Some(&name),
+                        ProblemKind::SizeMismatch,
+                        format!("the entry holds {total} bytes, the manifest says {}", rec.size),
+                    );
                 }
                 if rec.crc32 != cd_crc {
-                    report.problem(Some(&name), ProblemKind::CrcMismatch, format!("CRC-32 in the zip directory is {cd_crc:08x}, the manifest says {:08x}", rec.crc32));
+                    report.problem(
+                        Some(&name),
+                        ProblemKind::CrcMismatch,
+                        format!(
+                            "CRC-32 in the zip directory is {cd_crc:08x}, the manifest says {:08x}",
+                            rec.crc32
+                        ),
+                    );
                 }
                 let expected_method = match rec.method {
                     Method::Stored => zip::CompressionMethod::Stored,
                     Method::Deflate => zip::CompressionMethod::Deflated,
                 };
                 if method != expected_method {
-                    report.problem(Some(&name), ProblemKind::HeaderMismatch, format!("compression method {method:?} differs from the manifest's"));
+                    report.problem(
+                        Some(&name),
+                        ProblemKind::HeaderMismatch,
+                        format!("compression method {method:?} differs from the manifest's"),
+                    );
                 }
             }
         }
@@ -316,7 +409,11 @@ fn check_entries(path: &Path, report: &mut VerifyReport) {
     if let Some(m) = &manifest {
         for rec in &m.entries {
             if !present.contains(&rec.name) {
-                report.problem(Some(&rec.name), ProblemKind::EntryMissing, "the manifest lists this entry but the zip does not hold it");
+                report.problem(
+                    Some(&rec.name),
+                    ProblemKind::EntryMissing,
+                    "the manifest lists this entry but the zip does not hold it",
+                );
             }
         }
         check_manifest_consistency(m, count as u64, report);
@@ -325,10 +422,16 @@ fn check_entries(path: &Path, report: &mut VerifyReport) {
 }
 
 /// Compares an entry's local header with what the central directory says of it.
-fn check_local_header(f: &mut File, offset: u64, name: &[u8], method: zip::CompressionMethod) -> Result<(), String> {
+fn check_local_header(
+    f: &mut File,
+    offset: u64,
+    name: &[u8],
+    method: zip::CompressionMethod,
+) -> Result<(), String> {
     let mut hdr = [0u8; 30];
     f.seek(SeekFrom::Start(offset)).map_err(|e| e.to_string())?;
-    f.read_exact(&mut hdr).map_err(|e| format!("cannot read its local header: {e}"))?;
+    f.read_exact(&mut hdr)
+        .map_err(|e| format!("cannot read its local header: {e}"))?;
     if &hdr[..4] != b"PK\x03\x04" {
         return Err("its local header signature is damaged".into());
     }
@@ -348,23 +451,38 @@ fn check_local_header(f: &mut File, offset: u64, name: &[u8], method: zip::Compr
     let mut local_name = vec![0u8; name_len];
     f.read_exact(&mut local_name).map_err(|e| e.to_string())?;
     if local_name != name {
-        return Err(format!("its local header names it {:?}", String::from_utf8_lossy(&local_name)));
+        return Err(format!(
+            "its local header names it {:?}",
+            String::from_utf8_lossy(&local_name)
+        ));
     }
     Ok(())
 }
 
 fn check_manifest_consistency(m: &Manifest, zip_entries: u64, report: &mut VerifyReport) {
-    let by_name: HashMap<&str, &crate::archive::manifest::EntryRecord> = m.entries.iter().map(|e| (e.name.as_str(), e)).collect();
+    let by_name: HashMap<&str, &crate::archive::manifest::EntryRecord> =
+        m.entries.iter().map(|e| (e.name.as_str(), e)).collect();
     let mut distinct = HashSet::new();
     let mut bytes_in = 0u64;
     for f in &m.files {
         bytes_in += f.size;
         distinct.insert(f.entry.as_str());
         match by_name.get(f.entry.as_str()) {
-            None => report.problem(Some(&f.entry), ProblemKind::FileRecordMismatch, format!("file {} points at an entry the manifest does not list", f.path)),
+            None => report.problem(
+                Some(&f.entry),
+                ProblemKind::FileRecordMismatch,
+                format!("file {} points at an entry the manifest does not list", f.path),
+            ),
             Some(e) => {
                 if e.sha256 != f.sha256 || e.size != f.size {
-                    report.problem(Some(&f.entry), ProblemKind::FileRecordMismatch, format!("file {} says SHA-256 {} and {} bytes, its entry holds {} and {} bytes", f.path, f.sha256, f.size, e.sha256, e.size));
+                    report.problem(
+                        Some(&f.entry),
+                        ProblemKind::FileRecordMismatch,
+                        format!(
+                            "file {} says SHA-256 {} and {} bytes, its entry holds {} and {} bytes",
+                            f.path, f.sha256, f.size, e.sha256, e.size
+                        ),
+                    );
                 }
             }
         }
@@ -375,7 +493,11 @@ fn check_manifest_consistency(m: &Manifest, zip_entries: u64, report: &mut Verif
         bad.push(format!("files {} (listed: {})", t.files, m.files.len()));
     }
     if t.unique_files != distinct.len() as u64 {
-        bad.push(format!("unique_files {} (listed: {})", t.unique_files, distinct.len()));
+        bad.push(format!(
+            "unique_files {} (listed: {})",
+            t.unique_files,
+            distinct.len()
+        ));
     }
     if t.bytes_in != bytes_in {
         bad.push(format!("bytes_in {} (listed: {bytes_in})", t.bytes_in));
@@ -387,7 +509,14 @@ fn check_manifest_consistency(m: &Manifest, zip_entries: u64, report: &mut Verif
         bad.push(format!("skipped {} (listed: {})", t.skipped, m.skipped.len()));
     }
     if !bad.is_empty() {
-        report.problem(Some(layout::MANIFEST_ENTRY), ProblemKind::TotalsMismatch, format!("the manifest's totals disagree with its lists: {}", bad.join(", ")));
+        report.problem(
+            Some(layout::MANIFEST_ENTRY),
+            ProblemKind::TotalsMismatch,
+            format!(
+                "the manifest's totals disagree with its lists: {}",
+                bad.join(", ")
+            ),
+        );
     }
 }
 
@@ -396,7 +525,8 @@ fn check_manifest_consistency(m: &Manifest, zip_entries: u64, report: &mut Verif
 /// the originals". Every source file whose size matches is hashed (sizes alone prove nothing).
 pub fn compare_sources(m: &Manifest, dirs: &[std::path::PathBuf], progress: &dyn Progress) -> Vec<Problem> {
     let mut problems = Vec::new();
-    let by_path: HashMap<&str, &crate::archive::manifest::FileRecord> = m.files.iter().map(|f| (f.path.as_str(), f)).collect();
+    let by_path: HashMap<&str, &crate::archive::manifest::FileRecord> =
+        m.files.iter().map(|f| (f.path.as_str(), f)).collect();
     for dir in dirs {
         // Which top folder of the archive holds this input: the one given by the same path, else
         // the one of the same name.
@@ -414,20 +544,31 @@ pub fn compare_sources(m: &Manifest, dirs: &[std::path::PathBuf], progress: &dyn
             problems.push(Problem {
                 entry: None,
                 kind: ProblemKind::MissingFromArchive,
-                detail: format!("{} was not an input of this archive: none of its files are in it", dir.display()),
+                detail: format!(
+                    "{} was not an input of this archive: none of its files are in it",
+                    dir.display()
+                ),
             });
             continue;
         };
         let scanned = crate::scan::scan(std::slice::from_ref(dir), &crate::scan::ScanOptions::default());
         for s in &scanned.skipped {
-            problems.push(Problem { entry: None, kind: ProblemKind::SourceUnreadable, detail: format!("{}: {}", s.path, s.detail) });
+            problems.push(Problem {
+                entry: None,
+                kind: ProblemKind::SourceUnreadable,
+                detail: format!("{}: {}", s.path, s.detail),
+            });
         }
         let total: u64 = scanned.files.iter().map(|f| f.size).sum();
         progress.phase("comparing", Some(total));
         for f in &scanned.files {
             // The scan names the top by the folder's own name; the archive may use another.
             let rel = f.archive_path.name.split_once('/').map(|(_, r)| r).unwrap_or("");
-            let path = if rel.is_empty() { top.clone() } else { format!("{top}/{rel}") };
+            let path = if rel.is_empty() {
+                top.clone()
+            } else {
+                format!("{top}/{rel}")
+            };
             match by_path.get(path.as_str()) {
                 None => problems.push(Problem {
                     entry: None,
@@ -442,7 +583,11 @@ pub fn compare_sources(m: &Manifest, dirs: &[std::path::PathBuf], progress: &dyn
                             Ok(d) if d == rec.sha256 => None,
                             Ok(d) => Some(format!("SHA-256 is {d} now, {} in the archive", rec.sha256)),
                             Err(e) => {
-                                problems.push(Problem { entry: None, kind: ProblemKind::SourceUnreadable, detail: format!("{}: {e}", f.disk_path.display()) });
+                                problems.push(Problem {
+                                    entry: None,
+                                    kind: ProblemKind::SourceUnreadable,
+                                    detail: format!("{}: {e}", f.disk_path.display()),
+                                });
                                 None
                             }
                         }

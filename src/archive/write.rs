@@ -57,7 +57,11 @@ pub fn choose_method(name: &str, sample: &[u8]) -> Method {
         return Method::Stored;
     }
     if sample.len() < 64 {
-        return if sample.is_empty() { Method::Stored } else { Method::Deflate };
+        return if sample.is_empty() {
+            Method::Stored
+        } else {
+            Method::Deflate
+        };
     }
     let probe = &sample[..sample.len().min(64 << 10)];
     let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
@@ -72,39 +76,71 @@ pub fn choose_method(name: &str, sample: &[u8]) -> Method {
 
 fn is_compressed_format(b: &[u8]) -> bool {
     const MAGICS: &[&[u8]] = &[
-        b"\xFF\xD8\xFF",        // JPEG
-        b"\x89PNG\r\n\x1a\n",   // PNG
+        b"\xFF\xD8\xFF",      // JPEG
+        b"\x89PNG\r\n\x1a\n", // PNG
         b"GIF87a",
         b"GIF89a",
-        b"PK\x03\x04",          // zip, docx, apk, jar
-        b"\x1F\x8B",            // gzip
-        b"7z\xBC\xAF\x27\x1C",  // 7-Zip
+        b"PK\x03\x04",         // zip, docx, apk, jar
+        b"\x1F\x8B",           // gzip
+        b"7z\xBC\xAF\x27\x1C", // 7-Zip
         b"Rar!\x1A\x07",
         b"BZh",
-        b"\xFD7zXZ\x00",        // xz
-        b"\x28\xB5\x2F\xFD",    // zstd
-        b"ID3",                 // mp3
+        b"\xFD7zXZ\x00",     // xz
+        b"\x28\xB5\x2F\xFD", // zstd
+        b"ID3",              // mp3
         b"OggS",
         b"fLaC",
-        b"#!SILK",              // QQ voice
+        b"#!SILK", // QQ voice
         b"\x02#!SILK",
         b"#!AMR",
-        b"%PDF",                // mostly compressed streams
+        b"%PDF", // mostly compressed streams
     ];
     if MAGICS.iter().any(|m| b.starts_with(m)) {
         return true;
     }
     // ISO media (mp4, mov, heic): "ftyp" at offset 4. RIFF WEBP/AVI.
-    (b.len() >= 12 && &b[4..8] == b"ftyp") || (b.len() >= 12 && &b[..4] == b"RIFF" && (&b[8..12] == b"WEBP" || &b[8..12] == b"AVI "))
+    (b.len() >= 12 && &b[4..8] == b"ftyp")
+        || (b.len() >= 12 && &b[..4] == b"RIFF" && (&b[8..12] == b"WEBP" || &b[8..12] == b"AVI "))
 }
 
 fn has_compressed_extension(name: &str) -> bool {
-    let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+    let ext = name
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
     matches!(
         ext.as_str(),
-        "jpg" | "jpeg" | "png" | "gif" | "webp" | "heic" | "mp4" | "mov" | "mkv" | "avi" | "mp3" | "m4a" | "aac"
-            | "ogg" | "opus" | "amr" | "silk" | "slk" | "zip" | "rar" | "7z" | "gz" | "tgz" | "bz2" | "xz"
-            | "zst" | "apk" | "docx" | "xlsx" | "pptx" | "jar"
+        "jpg"
+            | "jpeg"
+            | "png"
+            | "gif"
+            | "webp"
+            | "heic"
+            | "mp4"
+            | "mov"
+            | "mkv"
+            | "avi"
+            | "mp3"
+            | "m4a"
+            | "aac"
+            | "ogg"
+            | "opus"
+            | "amr"
+            | "silk"
+            | "slk"
+            | "zip"
+            | "rar"
+            | "7z"
+            | "gz"
+            | "tgz"
+            | "bz2"
+            | "xz"
+            | "zst"
+            | "apk"
+            | "docx"
+            | "xlsx"
+            | "pptx"
+            | "jar"
     )
 }
 
@@ -147,7 +183,12 @@ pub struct PreparedEntry {
 }
 
 /// Prepares an entry from bytes in memory.
-pub fn prepare_bytes(name: &str, kind: EntryKind, data: &[u8], mtime: Option<FileTime>) -> Result<PreparedEntry> {
+pub fn prepare_bytes(
+    name: &str,
+    kind: EntryKind,
+    data: &[u8],
+    mtime: Option<FileTime>,
+) -> Result<PreparedEntry> {
     let method = choose_method(name, data);
     let build = |method: Method| -> zip::result::ZipResult<PreparedZipFile> {
         let mut b = ZipFileBuilder::new(name, options(method, mtime, data.len() as u64 >= LARGE_ENTRY))?;
@@ -179,7 +220,8 @@ pub fn prepare_bytes(name: &str, kind: EntryKind, data: &[u8], mtime: Option<Fil
 pub fn prepare_file(disk_path: &Path, entry_name: &str, mtime: FileTime) -> io::Result<PreparedEntry> {
     let mut data = Vec::new();
     File::open(disk_path)?.read_to_end(&mut data)?;
-    prepare_bytes(entry_name, EntryKind::File, &data, Some(mtime)).map_err(|e| io::Error::other(e.to_string()))
+    prepare_bytes(entry_name, EntryKind::File, &data, Some(mtime))
+        .map_err(|e| io::Error::other(e.to_string()))
 }
 
 /// Outcome of streaming a source into an entry.
@@ -207,8 +249,16 @@ impl ArchiveWriter {
     /// Creates (truncating) the file at `path`.
     pub fn create(path: &Path) -> Result<Self> {
         let file = File::create(path).map_err(|e| Error::write(path, e))?;
-        let inner = PosWriter { inner: BufWriter::with_capacity(1 << 20, file), pos: 0 };
-        Ok(ArchiveWriter { path: path.to_path_buf(), zip: ZipWriter::new(inner), entries: Vec::new(), manifest_offset: None })
+        let inner = PosWriter {
+            inner: BufWriter::with_capacity(1 << 20, file),
+            pos: 0,
+        };
+        Ok(ArchiveWriter {
+            path: path.to_path_buf(),
+            zip: ZipWriter::new(inner),
+            entries: Vec::new(),
+            manifest_offset: None,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -225,7 +275,9 @@ impl ArchiveWriter {
     }
 
     pub fn add_prepared(&mut self, entry: PreparedEntry) -> Result<EntryRecord> {
-        self.zip.add_prepared_file(entry.zip).map_err(|e| Error::zip(&self.path, e))?;
+        self.zip
+            .add_prepared_file(entry.zip)
+            .map_err(|e| Error::zip(&self.path, e))?;
         self.entries.push(entry.record.clone());
         Ok(entry.record)
     }
@@ -252,7 +304,9 @@ impl ArchiveWriter {
         first.truncate(n);
         let method = choose_method(name, &first);
         let opts = options(method, mtime, size_hint >= LARGE_ENTRY);
-        self.zip.start_file(name, opts).map_err(|e| StreamError::Archive(Error::zip(&self.path, e)))?;
+        self.zip
+            .start_file(name, opts)
+            .map_err(|e| StreamError::Archive(Error::zip(&self.path, e)))?;
         let (tx, rx) = crossbeam_channel::bounded::<io::Result<Vec<u8>>>(4);
         let result = std::thread::scope(|s| {
             let reader = s.spawn(move || {
@@ -311,9 +365,19 @@ impl ArchiveWriter {
         });
         match result {
             Ok((sha256, crc32, total)) => {
-                let record = EntryRecord { name: name.to_string(), kind, size: total, method, crc32, sha256 };
+                let record = EntryRecord {
+                    name: name.to_string(),
+                    kind,
+                    size: total,
+                    method,
+                    crc32,
+                    sha256,
+                };
                 self.entries.push(record.clone());
-                Ok(Streamed { record, bytes_read: total })
+                Ok(Streamed {
+                    record,
+                    bytes_read: total,
+                })
             }
             Err(e) => {
                 // Drop the half-written entry so the archive stays consistent.
@@ -331,12 +395,24 @@ impl ArchiveWriter {
         let offset = self.position();
         self.manifest_offset = Some(offset);
         let prepared = prepare_bytes(layout::MANIFEST_ENTRY, EntryKind::Readme, manifest_json, None)?;
-        self.zip.add_prepared_file(prepared.zip).map_err(|e| Error::zip(&self.path, e))?;
-        let placeholder = Seal { sha256: Sha256Digest([0; 32]), manifest_offset: offset, sealed_at: String::new(), other: vec![] };
-        self.zip.set_comment(placeholder.render()).map_err(|e| Error::zip(&self.path, e))?;
+        self.zip
+            .add_prepared_file(prepared.zip)
+            .map_err(|e| Error::zip(&self.path, e))?;
+        let placeholder = Seal {
+            sha256: Sha256Digest([0; 32]),
+            manifest_offset: offset,
+            sealed_at: String::new(),
+            other: vec![],
+        };
+        self.zip
+            .set_comment(placeholder.render())
+            .map_err(|e| Error::zip(&self.path, e))?;
         let mut inner = self.zip.finish().map_err(|e| Error::zip(&self.path, e))?;
         inner.flush().map_err(|e| Error::write(&self.path, e))?;
-        let file = inner.inner.into_inner().map_err(|e| Error::write(&self.path, e.into_error()))?;
+        let file = inner
+            .inner
+            .into_inner()
+            .map_err(|e| Error::write(&self.path, e.into_error()))?;
         file.sync_all().map_err(|e| Error::write(&self.path, e))?;
         Ok(offset)
     }
@@ -345,9 +421,14 @@ impl ArchiveWriter {
 /// Replaces the placeholder seal at the end of a finished archive with the real one, in place
 /// (same length), and syncs the file.
 pub fn fill_seal(path: &Path, seal_start: u64, seal: &Seal) -> Result<()> {
-    let mut f = std::fs::OpenOptions::new().write(true).open(path).map_err(|e| Error::write(path, e))?;
-    f.seek(SeekFrom::Start(seal_start)).map_err(|e| Error::write(path, e))?;
-    f.write_all(seal.render().as_bytes()).map_err(|e| Error::write(path, e))?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(|e| Error::write(path, e))?;
+    f.seek(SeekFrom::Start(seal_start))
+        .map_err(|e| Error::write(path, e))?;
+    f.write_all(seal.render().as_bytes())
+        .map_err(|e| Error::write(path, e))?;
     f.sync_all().map_err(|e| Error::write(path, e))
 }
 

@@ -27,13 +27,23 @@ pub struct Args {
 
 pub fn run(a: Args) -> CliResult {
     let bar = printer::Bar::new(a.json);
-    let opts = BackupOptions { inputs: a.inputs, output: a.output, force: a.force, follow_symlinks: a.follow_symlinks };
+    let opts = BackupOptions {
+        inputs: a.inputs,
+        output: a.output,
+        force: a.force,
+        follow_symlinks: a.follow_symlinks,
+    };
     let summary = backup::backup(&opts, &bar)?;
     let mut out = printer::stdout();
     if a.json {
         printer::json_line(&mut out, &summary)?;
     } else {
-        writeln!(out, "archive: {} ({}), verified and sealed", summary.archive, human_bytes(summary.archive_bytes))?;
+        writeln!(
+            out,
+            "archive: {} ({}), verified and sealed",
+            summary.archive,
+            human_bytes(summary.archive_bytes)
+        )?;
         writeln!(
             out,
             "files: {} archived, {} distinct contents ({} duplicates stored once)",
@@ -41,18 +51,41 @@ pub fn run(a: Args) -> CliResult {
             summary.unique_files,
             summary.files - summary.unique_files
         )?;
-        writeln!(out, "bytes: {} read, {} stored", human_bytes(summary.bytes_in), human_bytes(summary.bytes_stored))?;
+        writeln!(
+            out,
+            "bytes: {} read, {} stored",
+            human_bytes(summary.bytes_in),
+            human_bytes(summary.bytes_stored)
+        )?;
         if !summary.symlinks.is_empty() {
             let followed = summary.symlinks.iter().filter(|s| s.followed).count();
-            writeln!(out, "symlinks: {} ({} followed)", summary.symlinks.len(), followed)?;
+            writeln!(
+                out,
+                "symlinks: {} ({} followed)",
+                summary.symlinks.len(),
+                followed
+            )?;
             for s in summary.symlinks.iter().filter(|s| !s.followed).take(20) {
                 writeln!(out, "  not followed: {} -> {}", s.path, s.target)?;
             }
         }
         if !summary.skipped.is_empty() {
-            writeln!(out, "skipped: {} (listed in the archive's manifest too)", summary.skipped.len())?;
+            writeln!(
+                out,
+                "skipped: {} (listed in the archive's manifest too)",
+                summary.skipped.len()
+            )?;
             for s in &summary.skipped {
-                writeln!(out, "  {} [{}]: {}", s.path, serde_json::to_value(s.reason).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(), s.detail)?;
+                writeln!(
+                    out,
+                    "  {} [{}]: {}",
+                    s.path,
+                    serde_json::to_value(s.reason)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default(),
+                    s.detail
+                )?;
             }
             writeln!(out, "Everything else is saved. Fix what is listed (permissions, files in use) and run the backup again with --force.")?;
         }

@@ -73,7 +73,10 @@ pub struct Bar {
 
 impl Bar {
     pub fn new(quiet: bool) -> Self {
-        Bar { bar: Mutex::new(None), enabled: !quiet && io::stderr().is_terminal() }
+        Bar {
+            bar: Mutex::new(None),
+            enabled: !quiet && io::stderr().is_terminal(),
+        }
     }
 }
 

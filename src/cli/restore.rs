@@ -37,16 +37,32 @@ pub fn run(a: Args) -> CliResult {
             if matches!(it.action, Action::Refuse | Action::KeepExisting) {
                 code = 2;
             }
-            writeln!(out, "{verb}: {} ({}){}", it.dest.display(), human_bytes(it.size), it.reason.as_ref().map(|r| format!(" - {r}")).unwrap_or_default())?;
+            writeln!(
+                out,
+                "{verb}: {} ({}){}",
+                it.dest.display(),
+                human_bytes(it.size),
+                it.reason.as_ref().map(|r| format!(" - {r}")).unwrap_or_default()
+            )?;
         }
         out.flush()?;
         return Ok(code);
     }
     std::fs::create_dir_all(&a.output).map_err(|e| qqvault::Error::write(&a.output, e))?;
     let report = restore::execute(&mut reader, items)?;
-    writeln!(out, "restored: {} files, {}", report.restored, human_bytes(report.bytes))?;
+    writeln!(
+        out,
+        "restored: {} files, {}",
+        report.restored,
+        human_bytes(report.bytes)
+    )?;
     for it in &report.refused {
-        writeln!(out, "refused: {}: {}", it.path, it.reason.as_deref().unwrap_or(""))?;
+        writeln!(
+            out,
+            "refused: {}: {}",
+            it.path,
+            it.reason.as_deref().unwrap_or("")
+        )?;
     }
     for p in &report.kept_existing {
         writeln!(out, "kept existing (pass --overwrite to replace): {p}")?;

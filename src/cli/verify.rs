@@ -33,13 +33,33 @@ pub fn run(a: Args) -> CliResult {
         printer::json_line(&mut out, &report)?;
     } else {
         for p in &report.problems {
-            let kind = serde_json::to_value(p.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
-            writeln!(out, "{}: {kind}: {}", p.entry.as_deref().unwrap_or("(archive)"), p.detail)?;
+            let kind = serde_json::to_value(p.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            writeln!(
+                out,
+                "{}: {kind}: {}",
+                p.entry.as_deref().unwrap_or("(archive)"),
+                p.detail
+            )?;
         }
         if report.ok {
-            writeln!(out, "OK: {} entries, {} checked; seal intact", report.entries, human_bytes(report.bytes))?;
+            writeln!(
+                out,
+                "OK: {} entries, {} checked; seal intact",
+                report.entries,
+                human_bytes(report.bytes)
+            )?;
         } else {
-            writeln!(out, "DAMAGED or different: {} problem(s) in {} ({} entries, {} checked)", report.problems.len(), a.archive.display(), report.entries, human_bytes(report.bytes))?;
+            writeln!(
+                out,
+                "DAMAGED or different: {} problem(s) in {} ({} entries, {} checked)",
+                report.problems.len(),
+                a.archive.display(),
+                report.entries,
+                human_bytes(report.bytes)
+            )?;
         }
     }
     out.flush()?;

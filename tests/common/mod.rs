@@ -15,7 +15,11 @@ pub fn run(args: &[&str]) -> Output {
 }
 
 pub fn run_in(dir: &Path, args: &[&str]) -> Output {
-    qqvault().current_dir(dir).args(args).output().expect("run qqvault")
+    qqvault()
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("run qqvault")
 }
 
 pub fn stdout(o: &Output) -> String {
@@ -32,7 +36,13 @@ pub fn code(o: &Output) -> i32 {
 
 /// Asserts an exit code, showing the output when it differs.
 pub fn expect_code(o: &Output, want: i32) {
-    assert_eq!(code(o), want, "exit code\nstdout:\n{}\nstderr:\n{}", stdout(o), stderr(o));
+    assert_eq!(
+        code(o),
+        want,
+        "exit code\nstdout:\n{}\nstderr:\n{}",
+        stdout(o),
+        stderr(o)
+    );
 }
 
 pub fn write(path: &Path, data: &[u8]) {
@@ -61,14 +71,22 @@ pub fn tree(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     for e in walkdir::WalkDir::new(root).sort_by_file_name() {
         let e = e.unwrap();
         if e.file_type().is_file() {
-            out.push((e.path().strip_prefix(root).unwrap().to_path_buf(), fs::read(e.path()).unwrap()));
+            out.push((
+                e.path().strip_prefix(root).unwrap().to_path_buf(),
+                fs::read(e.path()).unwrap(),
+            ));
         }
     }
     out
 }
 
 pub fn have(tool: &str) -> bool {
-    Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().map(|o| o.status.success()).unwrap_or(false)
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
 }
 
 /// `unzip -tq` must accept the archive.
@@ -78,7 +96,12 @@ pub fn unzip_test(archive: &Path) {
         return;
     }
     let o = Command::new("unzip").arg("-tq").arg(archive).output().unwrap();
-    assert!(o.status.success(), "unzip -t failed: {}{}", stdout(&o), stderr(&o));
+    assert!(
+        o.status.success(),
+        "unzip -t failed: {}{}",
+        stdout(&o),
+        stderr(&o)
+    );
 }
 
 /// Python's zipfile must read every entry with a good CRC.

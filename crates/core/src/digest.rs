@@ -64,13 +64,21 @@ pub struct Sha256Writer<W> {
 
 impl<W> Sha256Writer<W> {
     pub fn new(inner: W) -> Self {
-        Sha256Writer { inner, hasher: Sha256::new(), written: 0 }
+        Sha256Writer {
+            inner,
+            hasher: Sha256::new(),
+            written: 0,
+        }
     }
     pub fn written(&self) -> u64 {
         self.written
     }
     pub fn finish(self) -> (W, Sha256Digest, u64) {
-        (self.inner, Sha256Digest(self.hasher.finalize().into()), self.written)
+        (
+            self.inner,
+            Sha256Digest(self.hasher.finalize().into()),
+            self.written,
+        )
     }
 }
 

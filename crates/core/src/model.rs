@@ -22,14 +22,21 @@ impl MessageTime {
         let days_in_month = match month {
             1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
             4 | 6 | 9 | 11 => 30,
-            2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+            2 if (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400) => 29,
             2 => 28,
             _ => return None,
         };
         if day == 0 || day > days_in_month || hour > 23 || minute > 59 || second > 60 {
             return None;
         }
-        Some(MessageTime { year, month, day, hour, minute, second })
+        Some(MessageTime {
+            year,
+            month,
+            day,
+            hour,
+            minute,
+            second,
+        })
     }
 
     /// Parses `YYYY-MM-DDTHH:MM:SS` (the form this crate writes), or `YYYY-MM-DD HH:MM:SS`.
