@@ -10,7 +10,9 @@ use crate::archive::manifest::{EntryKind, FileRecord, Manifest, ToolInfo, Totals
 use crate::archive::seal::Seal;
 use crate::archive::verify::{self, VerifyOptions};
 use crate::archive::write::{self, ArchiveWriter, PreparedEntry, StreamError, SMALL_FILE_LIMIT};
+use crate::chats::ChatTotals;
 use crate::error::{Error, Result};
+use crate::ingest::{self, FoundExport, Ingest};
 use crate::progress::Progress;
 use crate::scan::{self, ScanOptions, ScannedFile, SkipReason, Skipped, SymlinkRecord};
 use qqvault_core::Sha256Digest;
@@ -22,12 +24,14 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct BackupOptions {
     pub inputs: Vec<PathBuf>,
     pub output: PathBuf,
     pub force: bool,
     pub follow_symlinks: bool,
+    /// The wall clock used where an export stores instants (qq-chat-exporter's epoch times).
+    pub tz: qqvault_formats::formats::qce::WallClock,
 }
 
 /// What a backup did. Serialised as the `backup --json` summary; fields are only ever added.
@@ -50,6 +54,20 @@ pub struct BackupSummary {
     pub entries: u64,
     /// Size of the archive file.
     pub archive_bytes: u64,
+    /// Chat exports found per format (labels as in the README).
+    pub exports: std::collections::BTreeMap<String, u64>,
+    /// Chat exports per text encoding.
+    pub encodings: std::collections::BTreeMap<String, u64>,
+    /// Conversations in the archive.
+    pub conversations: u64,
+    /// Messages in them.
+    pub messages: u64,
+    /// Lines of exports that are neither part of a message nor of the export's framing.
+    pub lines_not_understood: u64,
+    /// Messages of a TXT and an MHT export matched with placeholders set aside.
+    pub placeholder_matches: u64,
+    /// Each export with what was read from it (and what went wrong).
+    pub export_reports: Vec<crate::archive::manifest::ExportRecord>,
 }
 
 impl BackupSummary {
@@ -178,6 +196,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     let mut stored: HashMap<Sha256Digest, String> = HashMap::new();
     let mut records: Vec<Option<FileRecord>> = vec![None; files.len()];
     let mut retry: Vec<usize> = Vec::new();
+    let mut found: Vec<FoundExport> = Vec::new();
     {
         let mut on_written = |i: usize,
                               expected: Option<Sha256Digest>,
@@ -189,7 +208,11 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
                     entry,
                     sha256,
                     bytes_read,
+                    head,
                 } => {
+                    if let Some(kind) = ingest::recognise(&f.archive_path.name, &head) {
+                        found.push(FoundExport { file: i, kind });
+                    }
                     let changed =
                         bytes_read != f.size || expected.is_some_and(|d| d != sha256) || changed_on_disk(f);
                     if changed {
@@ -248,6 +271,9 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
                 Ok(src) => {
                     match writer.add_stream(&name, EntryKind::File, src, f.size, Some(f.mtime), &|_| {}) {
                         Ok(s) => {
+                            if let Some(kind) = ingest::recognise(&f.archive_path.name, &s.head) {
+                                found.push(FoundExport { file: next, kind });
+                            }
                             stored.entry(s.record.sha256).or_insert(name.clone());
                             records[next] = Some(FileRecord {
                                 path: f.archive_path.name.clone(),
@@ -297,6 +323,19 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         }
     }
 
+    // Chats: parse the exports found, store their images and conversations.
+    found.sort_by_key(|f| f.file);
+    progress.phase("reading chats", None);
+    let chat = Ingest {
+        writer: &mut writer,
+        files,
+        stored: &mut stored,
+        tz: &opts.tz,
+        fatal: None,
+    }
+    .run(found)?;
+    progress.finish_phase();
+
     let file_records: Vec<FileRecord> = records.into_iter().flatten().collect();
     let mut unique: Vec<&str> = file_records.iter().map(|r| r.entry.as_str()).collect();
     unique.sort_unstable();
@@ -323,8 +362,8 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         skipped: skipped.clone(),
         symlinks: scanned.symlinks.clone(),
         totals: totals.clone(),
-        exports: Vec::new(),
-        conversations: Vec::new(),
+        exports: chat.exports.clone(),
+        conversations: chat.conversations.clone(),
     };
     let manifest_json = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::zip(&partial, e))?;
     writer.finish(&manifest_json)?;
@@ -359,6 +398,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     };
     write::fill_seal(&partial, seal_start, &seal)?;
     commit(&partial, output)?;
+    let chat_totals = ChatTotals::from_records(&chat.exports, &chat.conversations, chat.placeholder_matches);
     let archive_bytes = std::fs::metadata(output).map(|m| m.len()).unwrap_or(0);
     Ok(BackupSummary {
         archive: output.display().to_string(),
@@ -370,6 +410,13 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         symlinks: scanned.symlinks,
         entries: totals.entries,
         archive_bytes,
+        exports: chat_totals.exports,
+        encodings: chat_totals.encodings,
+        conversations: chat_totals.conversations,
+        messages: chat_totals.messages,
+        lines_not_understood: chat_totals.lines_not_understood,
+        placeholder_matches: chat_totals.placeholder_matches,
+        export_reports: chat.exports,
     })
 }
 
@@ -378,6 +425,7 @@ enum WriteOutcome {
         entry: String,
         sha256: Sha256Digest,
         bytes_read: u64,
+        head: Vec<u8>,
     },
     Unreadable(io::Error),
 }
@@ -448,11 +496,12 @@ fn run_jobs(
                 Batch::Prepared(items) => {
                     for (i, expected, prepared) in items {
                         match prepared {
-                            Ok(p) => {
+                            Ok(mut p) => {
                                 let bytes_read = p.bytes_read;
                                 progress.advance(bytes_read);
                                 let sha = p.record.sha256;
                                 let entry = p.record.name.clone();
+                                let head = std::mem::take(&mut p.head);
                                 writer.add_prepared(p)?;
                                 on_written(
                                     i,
@@ -461,6 +510,7 @@ fn run_jobs(
                                         entry,
                                         sha256: sha,
                                         bytes_read,
+                                        head,
                                     },
                                 );
                             }
@@ -485,6 +535,7 @@ fn run_jobs(
                                 entry: name,
                                 sha256: s.record.sha256,
                                 bytes_read: s.bytes_read,
+                                head: s.head,
                             },
                             Err(StreamError::Source(e)) => WriteOutcome::Unreadable(e),
                             Err(StreamError::Archive(e)) => return Err(e),

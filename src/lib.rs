@@ -15,7 +15,9 @@
 
 pub mod archive;
 pub mod backup;
+pub mod chats;
 pub mod error;
+pub mod ingest;
 pub mod names;
 pub mod progress;
 pub mod scan;

@@ -24,6 +24,8 @@ pub const SMALL_FILE_LIMIT: u64 = 4 << 20;
 /// From this size on an entry is written with ZIP64 sizes.
 const LARGE_ENTRY: u64 = 0xFFFF_0000;
 const CHUNK: usize = 1 << 20;
+/// How many bytes of each content's start are handed back for recognising exports.
+pub const HEAD_LEN: usize = 64 << 10;
 const DEFLATE_LEVEL: i64 = 6;
 
 /// A writer that knows its position without a syscall, so that entry offsets can be recorded.
@@ -177,6 +179,8 @@ fn options(method: Method, mtime: Option<FileTime>, large: bool) -> SimpleFileOp
 /// A file read, hashed and compressed in memory, ready to be appended.
 pub struct PreparedEntry {
     pub record: EntryRecord,
+    /// The first bytes of the content (up to [`HEAD_LEN`]), for recognising what it is.
+    pub head: Vec<u8>,
     /// Bytes read from the source.
     pub bytes_read: u64,
     zip: PreparedZipFile,
@@ -212,6 +216,7 @@ pub fn prepare_bytes(
             sha256: Sha256Digest::of(data),
         },
         bytes_read: data.len() as u64,
+        head: data[..data.len().min(HEAD_LEN)].to_vec(),
         zip,
     })
 }
@@ -228,6 +233,8 @@ pub fn prepare_file(disk_path: &Path, entry_name: &str, mtime: FileTime) -> io::
 pub struct Streamed {
     pub record: EntryRecord,
     pub bytes_read: u64,
+    /// The first bytes of the content (up to [`HEAD_LEN`]).
+    pub head: Vec<u8>,
 }
 
 /// Failure of streaming: either the source could not be read (the entry is abandoned and the
@@ -303,6 +310,7 @@ impl ArchiveWriter {
         let n = read_full(&mut source, &mut first).map_err(StreamError::Source)?;
         first.truncate(n);
         let method = choose_method(name, &first);
+        let head = first[..first.len().min(HEAD_LEN)].to_vec();
         let opts = options(method, mtime, size_hint >= LARGE_ENTRY);
         self.zip
             .start_file(name, opts)
@@ -377,6 +385,7 @@ impl ArchiveWriter {
                 Ok(Streamed {
                     record,
                     bytes_read: total,
+                    head,
                 })
             }
             Err(e) => {

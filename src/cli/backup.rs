@@ -2,6 +2,7 @@
 
 use super::printer::{self, human_bytes, CliResult};
 use qqvault::backup::{self, BackupOptions};
+use qqvault_formats::formats::qce::WallClock;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -20,6 +21,10 @@ pub struct Args {
     /// Follow symbolic links (loops are detected and skipped).
     #[arg(long)]
     follow_symlinks: bool,
+    /// The time zone of exports that store instants rather than wall times (qq-chat-exporter):
+    /// an offset such as +08:00 or a zone name such as Asia/Shanghai.
+    #[arg(long, default_value = "+08:00")]
+    tz: String,
     /// Print the summary as one JSON object.
     #[arg(long)]
     json: bool,
@@ -27,11 +32,13 @@ pub struct Args {
 
 pub fn run(a: Args) -> CliResult {
     let bar = printer::Bar::new(a.json);
+    let tz = WallClock::parse(&a.tz).map_err(|e| qqvault::Error::Usage(format!("--tz {}: {e}", a.tz)))?;
     let opts = BackupOptions {
         inputs: a.inputs,
         output: a.output,
         force: a.force,
         follow_symlinks: a.follow_symlinks,
+        tz,
     };
     let summary = backup::backup(&opts, &bar)?;
     let mut out = printer::stdout();
@@ -67,6 +74,59 @@ pub fn run(a: Args) -> CliResult {
             )?;
             for s in summary.symlinks.iter().filter(|s| !s.followed).take(20) {
                 writeln!(out, "  not followed: {} -> {}", s.path, s.target)?;
+            }
+        }
+        if !summary.exports.is_empty() {
+            let formats: Vec<String> = summary.exports.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            let encodings: Vec<String> = summary
+                .encodings
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect();
+            writeln!(
+                out,
+                "chat exports: {} (encodings: {})",
+                formats.join(", "),
+                encodings.join(", ")
+            )?;
+            writeln!(
+                out,
+                "conversations: {}, messages: {}, lines not understood: {}",
+                summary.conversations, summary.messages, summary.lines_not_understood
+            )?;
+            if summary.placeholder_matches > 0 {
+                writeln!(
+                    out,
+                    "  {} messages found in both a TXT and an MHT export were matched with placeholders set aside (the MHT version is kept)",
+                    summary.placeholder_matches
+                )?;
+            }
+            for e in &summary.export_reports {
+                if e.opaque {
+                    writeln!(
+                        out,
+                        "  {} [{}]: kept as an opaque original (encrypted; not readable)",
+                        e.path, e.format
+                    )?;
+                    continue;
+                }
+                if e.problems.is_empty() && e.lines_not_understood == 0 && e.undecodable_bytes == 0 {
+                    continue;
+                }
+                writeln!(out, "  {} [{}]: {} messages", e.path, e.format, e.messages)?;
+                for p in &e.problems {
+                    writeln!(out, "    {p}")?;
+                }
+                if e.lines_not_understood > 0 {
+                    writeln!(
+                        out,
+                        "    {} lines not understood, for example:",
+                        e.lines_not_understood
+                    )?;
+                    for s in &e.samples_not_understood {
+                        writeln!(out, "      {s}")?;
+                    }
+                }
             }
         }
         if !summary.skipped.is_empty() {

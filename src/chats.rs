@@ -1,0 +1,272 @@
+//! Conversations in the archive: reading chat exports found among the input files (the
+//! `decode` and `parse` stages, through `qqvault-formats`), merging them, and the two forms they
+//! are kept in: JSON Lines (`chats/<id>/messages.jsonl`) and a readable transcript
+//! (`chats/<id>/transcript.txt`).
+
+use crate::archive::layout;
+use crate::archive::manifest::{ConversationRecord, ExportRecord};
+use qqvault_core::{Attachment, ConversationKey, ConversationMeta, Message, MessageTime, Sha256Digest};
+use qqvault_formats::merge::SourceFormat;
+use qqvault_formats::sink::{ChatSink, ParseFinding};
+use qqvault_formats::sniff::ExportKind;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeSet, HashMap};
+
+/// How many bytes of a file's start are kept for recognising exports.
+pub const HEAD_LEN: usize = 64 << 10;
+/// How many lines not understood are kept as samples per export.
+const SAMPLES: usize = 5;
+
+/// One message as stored in `messages.jsonl` and printed by `show --json`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MessageLine {
+    pub chat: String,
+    pub time: MessageTime,
+    pub sender: String,
+    pub sender_id: Option<String>,
+    pub text: String,
+    pub system: bool,
+    pub attachments: Vec<Attachment>,
+}
+
+impl MessageLine {
+    pub fn new(chat: &str, m: &Message) -> Self {
+        MessageLine {
+            chat: chat.to_string(),
+            time: m.time,
+            sender: m.sender.clone(),
+            sender_id: m.sender_id.clone(),
+            text: m.text.clone(),
+            system: m.system,
+            attachments: m.attachments.clone(),
+        }
+    }
+}
+
+/// The entry names of a conversation.
+pub fn messages_entry(id: &str) -> String {
+    format!("{}{id}/messages.jsonl", layout::CHATS_PREFIX)
+}
+pub fn transcript_entry(id: &str) -> String {
+    format!("{}{id}/transcript.txt", layout::CHATS_PREFIX)
+}
+
+/// A message's sender as a person reads it: `name(id)`, or the bare name.
+pub fn sender_label(sender: &str, sender_id: Option<&str>) -> String {
+    match sender_id {
+        Some(id) if sender.is_empty() => format!("({id})"),
+        Some(id) => format!("{sender}({id})"),
+        None => sender.to_string(),
+    }
+}
+
+/// The heading of a transcript.
+pub fn transcript_heading(rec: &ConversationRecord, eol: &str) -> String {
+    let mut s = format!("会话 / Conversation: {}{eol}", rec.name);
+    if let Some(g) = &rec.group {
+        s.push_str(&format!("消息分组 / Group: {g}{eol}"));
+    }
+    let kind = serde_json::to_value(rec.kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    s.push_str(&format!(
+        "ID: {}   类型 / Kind: {kind}   消息 / Messages: {}",
+        rec.id, rec.messages
+    ));
+    if let (Some(a), Some(b)) = (rec.first, rec.last) {
+        s.push_str(&format!("   {} — {}", fmt_time(a), fmt_time(b)));
+    }
+    s.push_str(eol);
+    s
+}
+
+/// `YYYY-MM-DD HH:MM:SS`, as people read it.
+pub fn fmt_time(t: MessageTime) -> String {
+    t.to_string().replacen('T', " ", 1)
+}
+
+/// One message as transcript lines: the header line, then the text indented.
+pub fn transcript_message(m: &MessageLine, eol: &str) -> String {
+    let mut s = String::new();
+    s.push_str(&fmt_time(m.time));
+    s.push(' ');
+    if m.system {
+        s.push_str("[系统消息] ");
+    }
+    s.push_str(&sender_label(&m.sender, m.sender_id.as_deref()));
+    s.push_str(eol);
+    for line in m.text.split('\n') {
+        s.push_str("    ");
+        s.push_str(line);
+        s.push_str(eol);
+    }
+    for a in &m.attachments {
+        match &a.entry {
+            Some(e) => s.push_str(&format!("    [附件 attachment] {} -> {e}{eol}", a.name)),
+            None => s.push_str(&format!("    [附件缺失 attachment missing] {}{eol}", a.name)),
+        }
+    }
+    s.push_str(eol);
+    s
+}
+
+/// Collects what one export file's parser hands over.
+#[derive(Default)]
+pub struct Collector {
+    pub conversations: Vec<(ConversationMeta, Vec<Message>)>,
+    pub not_understood: u64,
+    pub samples: Vec<String>,
+    /// Embedded parts by lower-cased name: (sha256, bytes length, content type).
+    pub embedded: Vec<(String, String, Vec<u8>)>,
+    pub findings: Vec<ParseFinding>,
+    /// A conversation meta to start with (chunked JSONL chunks carry their manifest's).
+    pub preset: Option<ConversationMeta>,
+}
+
+impl ChatSink for Collector {
+    fn conversation(&mut self, meta: ConversationMeta) {
+        self.conversations.push((meta, Vec::new()));
+    }
+    fn message(&mut self, message: Message) {
+        if self.conversations.is_empty() {
+            let meta = self.preset.clone().unwrap_or_else(|| ConversationMeta {
+                key: ConversationKey {
+                    family: qqvault_core::ExportFamily::MessageManager,
+                    scope: String::new(),
+                    peer: String::new(),
+                },
+                name: String::new(),
+                group: None,
+                kind: qqvault_core::ChatKind::Unknown,
+            });
+            self.conversations.push((meta, Vec::new()));
+        }
+        if let Some((_, msgs)) = self.conversations.last_mut() {
+            msgs.push(message);
+        }
+    }
+    fn not_understood(&mut self, line_no: u64, line: &str) {
+        self.not_understood += 1;
+        if self.samples.len() < SAMPLES {
+            let mut l: String = line.chars().take(120).collect();
+            if l.len() < line.len() {
+                l.push('…');
+            }
+            self.samples.push(format!("line {line_no}: {l}"));
+        }
+    }
+    fn embedded(&mut self, name: &str, content_type: &str, bytes: &[u8]) {
+        self.embedded
+            .push((name.to_string(), content_type.to_string(), bytes.to_vec()));
+    }
+    fn finding(&mut self, finding: ParseFinding) {
+        self.findings.push(finding);
+    }
+}
+
+pub fn finding_text(f: &ParseFinding) -> String {
+    match f {
+        ParseFinding::MissingPart { name } => {
+            format!("image {name} is referenced but the file holds no such part")
+        }
+        ParseFinding::UnreferencedPart { name } => {
+            format!("part {name} is not referenced by any message (kept)")
+        }
+        ParseFinding::BrokenPart { name, detail } => {
+            format!("part {name} is damaged: {detail} (the bytes that could be decoded are kept)")
+        }
+        ParseFinding::Other { detail } => detail.clone(),
+    }
+}
+
+pub fn source_of(kind: ExportKind) -> SourceFormat {
+    match kind {
+        ExportKind::QqTxt => SourceFormat::Txt,
+        ExportKind::QqMht => SourceFormat::Mht,
+        _ => SourceFormat::Qce,
+    }
+}
+
+/// The image file extension for stored media: from the bytes' magic, else the content type.
+pub fn media_extension(bytes: &[u8], content_type: &str) -> &'static str {
+    if bytes.starts_with(b"\xFF\xD8\xFF") {
+        "jpg"
+    } else if bytes.starts_with(b"\x89PNG") {
+        "png"
+    } else if bytes.starts_with(b"GIF8") {
+        "gif"
+    } else if bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
+        "webp"
+    } else if bytes.starts_with(b"BM") {
+        "bmp"
+    } else {
+        match content_type.to_ascii_lowercase().as_str() {
+            "image/jpeg" | "image/jpg" => "jpg",
+            "image/png" => "png",
+            "image/gif" => "gif",
+            _ => "bin",
+        }
+    }
+}
+
+/// Per-conversation facts gathered across exports.
+#[derive(Default)]
+pub struct ConversationExtras {
+    pub sources: HashMap<ConversationKey, BTreeSet<String>>,
+    pub self_senders: HashMap<ConversationKey, BTreeSet<String>>,
+}
+
+/// Totals over the exports, for the backup report.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct ChatTotals {
+    /// Exports found, by format label.
+    pub exports: std::collections::BTreeMap<String, u64>,
+    /// Exports by encoding label.
+    pub encodings: std::collections::BTreeMap<String, u64>,
+    pub conversations: u64,
+    pub messages: u64,
+    pub lines_not_understood: u64,
+    /// Messages matched across a TXT and an MHT export with placeholders set aside.
+    pub placeholder_matches: u64,
+    /// Exports that yielded no message although they are not empty.
+    pub exports_without_messages: u64,
+}
+
+impl ChatTotals {
+    pub fn from_records(
+        exports: &[ExportRecord],
+        conversations: &[ConversationRecord],
+        placeholder_matches: u64,
+    ) -> Self {
+        let mut t = ChatTotals {
+            placeholder_matches,
+            ..Default::default()
+        };
+        for e in exports {
+            *t.exports.entry(e.format.clone()).or_default() += 1;
+            if let Some(enc) = &e.encoding {
+                *t.encodings.entry(enc.clone()).or_default() += 1;
+            }
+            t.lines_not_understood += e.lines_not_understood;
+            if !e.opaque && e.messages == 0 && e.format != ExportKind::QceJsonlChunk.label() {
+                t.exports_without_messages += 1;
+            }
+        }
+        t.conversations = conversations.len() as u64;
+        t.messages = conversations.iter().map(|c| c.messages).sum();
+        t
+    }
+}
+
+/// Resolves MHT attachment names against the parts one file held.
+pub fn resolve_attachments(messages: &mut [Message], parts: &HashMap<String, (Sha256Digest, String)>) {
+    for m in messages {
+        for a in &mut m.attachments {
+            if let Some((sha, entry)) = parts.get(&a.name.to_lowercase()) {
+                a.sha256 = Some(*sha);
+                a.entry = Some(entry.clone());
+            }
+        }
+    }
+}

@@ -1,0 +1,374 @@
+//! The chat stage of a backup: recognise the exports among the stored files, decode and parse
+//! them, store the images they embed (once each, sharing storage with identical photo files),
+//! keep a UTF-8 rendition of exports written in another encoding, merge conversations, and write
+//! them as JSON Lines and transcripts.
+//!
+//! Exports are read again here (the write stage read them once to store them); everything else
+//! is not. What the parsers could not understand is reported, never fatal: the originals are in
+//! the archive whatever the parser made of them.
+
+use crate::archive::layout;
+use crate::archive::manifest::{ConversationRecord, EntryKind, ExportRecord};
+use crate::archive::write::{ArchiveWriter, StreamError};
+use crate::chats::{self, Collector, MessageLine};
+use crate::error::{Error, Result};
+use crate::scan::ScannedFile;
+use qqvault_core::{ConversationKey, Sha256Digest};
+use qqvault_formats::decode::{self, TextEncoding};
+use qqvault_formats::formats::{self as parsers, mht, qce, ParseSummary};
+use qqvault_formats::merge::Merger;
+use qqvault_formats::sniff::ExportKind;
+use std::collections::{BTreeSet, HashMap};
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::path::Path;
+
+/// An input file recognised as an export.
+pub struct FoundExport {
+    pub file: usize,
+    pub kind: ExportKind,
+}
+
+/// What the chat stage produced.
+pub struct ChatOutcome {
+    pub exports: Vec<ExportRecord>,
+    pub conversations: Vec<ConversationRecord>,
+    pub placeholder_matches: u64,
+}
+
+pub struct Ingest<'a> {
+    pub writer: &'a mut ArchiveWriter,
+    pub files: &'a [ScannedFile],
+    /// Content already stored, by hash: entry name.
+    pub stored: &'a mut HashMap<Sha256Digest, String>,
+    pub tz: &'a qce::WallClock,
+    /// An archive write that failed inside a parser callback: fatal, reported after the stage.
+    pub fatal: Option<Error>,
+}
+
+fn stem(path: &str) -> String {
+    let base = path.rsplit('/').next().unwrap_or(path);
+    match base.rsplit_once('.') {
+        Some((s, _)) if !s.is_empty() => s.to_string(),
+        _ => base.to_string(),
+    }
+}
+
+impl Ingest<'_> {
+    pub fn run(&mut self, found: Vec<FoundExport>) -> Result<ChatOutcome> {
+        let mut merger = Merger::new();
+        let mut exports = Vec::new();
+        let mut sources: HashMap<ConversationKey, BTreeSet<String>> = HashMap::new();
+        let mut self_senders: HashMap<ConversationKey, BTreeSet<String>> = HashMap::new();
+        // Chunks claimed by a chunked-JSONL manifest are parsed with it.
+        let mut claimed: HashMap<std::path::PathBuf, usize> = HashMap::new();
+        let by_disk: HashMap<&Path, usize> = self
+            .files
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.disk_path.as_path(), i))
+            .collect();
+        let mut manifests = Vec::new();
+        for fx in &found {
+            if fx.kind == ExportKind::QceJsonlManifest {
+                let f = &self.files[fx.file];
+                let parsed = std::fs::read(&f.disk_path).and_then(|b| qce::parse_manifest(&b));
+                if let Ok(m) = &parsed {
+                    let dir = f.disk_path.parent().unwrap_or(Path::new(""));
+                    for c in &m.chunk_paths {
+                        let p = dir.join(c);
+                        if by_disk.contains_key(p.as_path()) {
+                            claimed.insert(p, fx.file);
+                        }
+                    }
+                }
+                manifests.push((fx.file, parsed));
+            }
+        }
+        for fx in &found {
+            let f = &self.files[fx.file];
+            let mut rec = ExportRecord {
+                path: f.archive_path.name.clone(),
+                format: fx.kind.label().to_string(),
+                ..Default::default()
+            };
+            match fx.kind {
+                ExportKind::MsgMgrBak | ExportKind::LegacyMsgDb | ExportKind::NtMsgDb => {
+                    rec.opaque = true;
+                    exports.push(rec);
+                    continue;
+                }
+                ExportKind::QceJsonlChunk if claimed.contains_key(&f.disk_path) => {
+                    rec.problems.push("parsed with its chunked-JSONL manifest".into());
+                    exports.push(rec);
+                    continue;
+                }
+                _ => {}
+            }
+            let mut col = Collector::default();
+            let parsed: io::Result<()> = match fx.kind {
+                ExportKind::QqTxt | ExportKind::QceTxt | ExportKind::QceJson => {
+                    self.parse_text(fx.kind, f, &mut rec, &mut col)
+                }
+                ExportKind::QqMht => File::open(&f.disk_path).and_then(|file| {
+                    let stats = mht::parse(
+                        BufReader::with_capacity(256 << 10, file),
+                        &stem(&f.archive_path.name),
+                        &mut col,
+                    )?;
+                    rec.encoding = Some(stats.html_charset.to_lowercase());
+                    rec.undecodable_bytes = stats.malformed_bytes;
+                    rec.images_missing = stats.missing_parts;
+                    rec.images_unreferenced = stats.unreferenced_parts;
+                    for c in &stats.conversations {
+                        let names = self_senders.entry(c.key.clone()).or_default();
+                        names.extend(c.self_senders.iter().map(|s| s.name.clone()));
+                    }
+                    Ok(())
+                }),
+                ExportKind::QceJsonlManifest => {
+                    let m = manifests.iter().find(|(i, _)| *i == fx.file).map(|(_, m)| m);
+                    match m {
+                        Some(Ok(m)) => {
+                            let dir = f.disk_path.parent().unwrap_or(Path::new("")).to_path_buf();
+                            let mut result = Ok(());
+                            for c in &m.chunk_paths {
+                                let p = dir.join(c);
+                                if !by_disk.contains_key(p.as_path()) {
+                                    rec.problems.push(format!(
+                                        "chunk {c} is listed by the manifest but was not among the inputs"
+                                    ));
+                                    continue;
+                                }
+                                let r = File::open(&p).and_then(|file| {
+                                    qce::parse_jsonl_chunk(BufReader::new(file), &m.meta, self.tz, &mut col)
+                                        .map(|_| ())
+                                });
+                                if let Err(e) = r {
+                                    result = Err(e);
+                                    break;
+                                }
+                            }
+                            for r in &m.rejected_paths {
+                                rec.problems
+                                    .push(format!("chunk path {r} refused: it leaves the export's folder"));
+                            }
+                            result
+                        }
+                        Some(Err(e)) => Err(io::Error::new(e.kind(), e.to_string())),
+                        None => Ok(()),
+                    }
+                }
+                ExportKind::QceJsonlChunk => {
+                    // A chunk without its manifest: the conversation is named after its folder.
+                    let parent = f
+                        .archive_path
+                        .name
+                        .rsplitn(3, '/')
+                        .nth(2)
+                        .map(stem)
+                        .unwrap_or_else(|| stem(&f.archive_path.name));
+                    let meta = qce::conversation_from_chat_info(None, &parent);
+                    rec.problems.push(
+                        "a chunk without its manifest.json: the conversation is named after its folder"
+                            .into(),
+                    );
+                    File::open(&f.disk_path).and_then(|file| {
+                        qce::parse_jsonl_chunk(BufReader::new(file), &meta, self.tz, &mut col).map(|_| ())
+                    })
+                }
+                _ => Ok(()),
+            };
+            if let Some(e) = self.fatal.take() {
+                return Err(e);
+            }
+            if let Err(e) = parsed {
+                rec.problems.push(format!(
+                    "reading the export failed: {e}; the original is archived unchanged"
+                ));
+            }
+            // Embedded images: stored once each.
+            let mut parts: HashMap<String, (Sha256Digest, String)> = HashMap::new();
+            for (name, ctype, bytes) in &col.embedded {
+                let sha = Sha256Digest::of(bytes);
+                let entry = match self.stored.get(&sha) {
+                    Some(e) => e.clone(),
+                    None => {
+                        let entry = format!(
+                            "{}{}.{}",
+                            layout::MEDIA_PREFIX,
+                            sha,
+                            chats::media_extension(bytes, ctype)
+                        );
+                        self.writer.add_bytes(&entry, EntryKind::Media, bytes)?;
+                        self.stored.insert(sha, entry.clone());
+                        entry
+                    }
+                };
+                parts.insert(name.to_lowercase(), (sha, entry));
+            }
+            rec.images_found = 0;
+            for (_, msgs) in &mut col.conversations {
+                chats::resolve_attachments(msgs, &parts);
+                rec.images_found += msgs
+                    .iter()
+                    .flat_map(|m| &m.attachments)
+                    .filter(|a| a.entry.is_some())
+                    .count() as u64;
+            }
+            rec.problems.extend(col.findings.iter().map(chats::finding_text));
+            rec.lines_not_understood += col.not_understood;
+            rec.samples_not_understood = col.samples.clone();
+            let mut keys = BTreeSet::new();
+            for (meta, msgs) in &col.conversations {
+                rec.messages += msgs.len() as u64;
+                keys.insert(meta.key.clone());
+            }
+            rec.conversations = keys.len() as u64;
+            for k in keys {
+                sources.entry(k).or_default().insert(f.archive_path.name.clone());
+            }
+            if rec.messages == 0 && f.size > 0 {
+                rec.problems
+                    .push("this export is not empty but no message could be read from it".into());
+            }
+            merger.add_file(chats::source_of(fx.kind), std::mem::take(&mut col.conversations));
+            exports.push(rec);
+        }
+        let merged = merger.finish();
+        let mut conversations = Vec::new();
+        for (meta, messages) in merged.conversations {
+            let id = meta.key.id();
+            let rec = ConversationRecord {
+                id: id.clone(),
+                name: meta.name.clone(),
+                group: meta.group.clone(),
+                kind: meta.kind,
+                key: meta.key.clone(),
+                messages: messages.len() as u64,
+                first: messages.iter().map(|m| m.time).min(),
+                last: messages.iter().map(|m| m.time).max(),
+                entry: chats::messages_entry(&id),
+                transcript: chats::transcript_entry(&id),
+                sources: sources
+                    .get(&meta.key)
+                    .map(|s| s.iter().cloned().collect())
+                    .unwrap_or_default(),
+                self_senders: self_senders
+                    .get(&meta.key)
+                    .map(|s| s.iter().cloned().collect())
+                    .unwrap_or_default(),
+            };
+            let lines: Vec<MessageLine> = messages.iter().map(|m| MessageLine::new(&id, m)).collect();
+            let mut jsonl = Vec::new();
+            for l in &lines {
+                serde_json::to_writer(&mut jsonl, l).map_err(|e| Error::zip(self.writer.path(), e))?;
+                jsonl.push(b'\n');
+            }
+            self.writer.add_bytes(&rec.entry, EntryKind::Chat, &jsonl)?;
+            let mut transcript = chats::transcript_heading(&rec, "\r\n");
+            transcript.push_str("\r\n");
+            for l in &lines {
+                transcript.push_str(&chats::transcript_message(l, "\r\n"));
+            }
+            self.writer
+                .add_bytes(&rec.transcript, EntryKind::Chat, transcript.as_bytes())?;
+            conversations.push(rec);
+        }
+        Ok(ChatOutcome {
+            exports,
+            conversations,
+            placeholder_matches: merged.stats.placeholder_matches,
+        })
+    }
+
+    /// TXT and JSON exports: detect the encoding, parse, and keep a UTF-8 rendition when the
+    /// file was in another encoding.
+    fn parse_text(
+        &mut self,
+        kind: ExportKind,
+        f: &ScannedFile,
+        rec: &mut ExportRecord,
+        col: &mut Collector,
+    ) -> io::Result<()> {
+        let file = File::open(&f.disk_path)?;
+        let parsed = parsers::parse_text_export(
+            kind,
+            BufReader::with_capacity(256 << 10, file),
+            &stem(&f.archive_path.name),
+            self.tz,
+            col,
+        )?;
+        let Some(p) = parsed else { return Ok(()) };
+        rec.encoding = Some(p.encoding.label().to_string());
+        rec.undecodable_bytes = p.malformed;
+        match &p.summary {
+            ParseSummary::QqTxt(s) => {
+                if s.lf_only {
+                    rec.problems.push("no CRLF record ends (an LF-only copy): line breaks inside messages cannot be told from record ends, so they are split by the blank-line and header rule".into());
+                }
+                if s.truncated > 0 {
+                    rec.problems
+                        .push(format!("{} overlong lines or bodies were cut", s.truncated));
+                }
+            }
+            ParseSummary::Qce(s) => {
+                if s.messages_without_time > 0 {
+                    rec.problems
+                        .push(format!("{} messages have no time", s.messages_without_time));
+                }
+                if s.truncated > 0 {
+                    rec.problems
+                        .push(format!("{} overlong lines or contents were cut", s.truncated));
+                }
+            }
+        }
+        if p.malformed > 0 {
+            rec.problems.push(format!(
+                "{} byte sequences are not valid {} and were replaced by U+FFFD in the parsed text",
+                p.malformed,
+                p.encoding.label()
+            ));
+        }
+        if !matches!(p.encoding, TextEncoding::Utf8 | TextEncoding::Utf8Bom) {
+            let entry = format!("{}{}", layout::TEXT_PREFIX, f.archive_path.name);
+            let file = File::open(&f.disk_path)?;
+            let reader = decode::DecodingReader::new(file, p.encoding);
+            match self
+                .writer
+                .add_stream(&entry, EntryKind::Text, reader, f.size, Some(f.mtime), &|_| {})
+            {
+                Ok(_) => rec.utf8_entry = Some(entry),
+                Err(StreamError::Source(e)) => rec
+                    .problems
+                    .push(format!("the UTF-8 rendition could not be made: {e}")),
+                Err(StreamError::Archive(e)) => {
+                    let detail = e.to_string();
+                    self.fatal = Some(e);
+                    return Err(io::Error::other(detail));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Recognises an export from a file's archive path and its first bytes.
+pub fn recognise(archive_path: &str, head: &[u8]) -> Option<ExportKind> {
+    qqvault_formats::sniff::sniff(archive_path, head)
+}
+
+/// Reads up to `n` bytes from the start of a file.
+pub fn read_head(path: &Path, n: usize) -> io::Result<Vec<u8>> {
+    let mut f = File::open(path)?;
+    let mut buf = vec![0u8; n];
+    let mut filled = 0;
+    while filled < n {
+        match f.read(&mut buf[filled..])? {
+            0 => break,
+            k => filled += k,
+        }
+    }
+    buf.truncate(filled);
+    Ok(buf)
+}
