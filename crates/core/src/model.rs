@@ -41,6 +41,10 @@ impl MessageTime {
 
     /// Parses `YYYY-MM-DDTHH:MM:SS` (the form this crate writes), or `YYYY-MM-DD HH:MM:SS`.
     pub fn parse_iso(s: &str) -> Option<Self> {
+        if s == "0000-00-00T00:00:00" {
+            // The unknown time (a message whose export gave none), as Display writes it.
+            return Some(MessageTime::default());
+        }
         let b = s.as_bytes();
         if b.len() != 19 || b[4] != b'-' || b[7] != b'-' || !(b[10] == b'T' || b[10] == b' ') {
             return None;
