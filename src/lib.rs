@@ -16,6 +16,7 @@
 pub mod archive;
 pub mod backup;
 pub mod chats;
+pub mod conversations;
 pub mod error;
 pub mod ingest;
 pub mod names;

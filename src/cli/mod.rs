@@ -2,8 +2,10 @@
 //! options and the result into output through the printer.
 
 mod backup;
+mod list;
 mod printer;
 mod restore;
+mod show;
 mod verify;
 
 use clap::{Parser, Subcommand};
@@ -31,6 +33,8 @@ enum Command {
     Backup(backup::Args),
     Verify(verify::Args),
     Restore(restore::Args),
+    List(list::Args),
+    Show(show::Args),
 }
 
 pub fn run() -> i32 {
@@ -46,6 +50,8 @@ pub fn run() -> i32 {
         Command::Backup(a) => backup::run(a),
         Command::Verify(a) => verify::run(a),
         Command::Restore(a) => restore::run(a),
+        Command::List(a) => list::run(a),
+        Command::Show(a) => show::run(a),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,254 @@
+//! End-to-end: chat exports become conversations in the archive (`list`, `show`), whatever
+//! their encoding, with counts checked against the shared samples.
+
+mod common;
+use common::*;
+use std::fs;
+use std::path::Path;
+
+fn backup(dir: &Path, inputs: &[&Path]) -> (std::path::PathBuf, serde_json::Value) {
+    let archive = dir.join("chats.zip");
+    let mut args: Vec<String> = vec!["backup".into()];
+    args.extend(inputs.iter().map(|p| p.to_str().unwrap().to_string()));
+    args.extend(["-o".into(), archive.to_str().unwrap().into(), "--json".into(), "--force".into()]);
+    let o = qqvault().args(&args).output().unwrap();
+    expect_code(&o, 0);
+    (archive.clone(), json(&o))
+}
+
+fn list(archive: &Path) -> Vec<serde_json::Value> {
+    let o = run(&["list", archive.to_str().unwrap(), "--json"]);
+    expect_code(&o, 0);
+    stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+fn show(archive: &Path, chat: &str, extra: &[&str]) -> Vec<serde_json::Value> {
+    let mut args = vec!["show", archive.to_str().unwrap(), chat, "--json"];
+    args.extend_from_slice(extra);
+    let o = run(&args);
+    expect_code(&o, 0);
+    stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+fn one_conversation(archive: &Path) -> serde_json::Value {
+    let l = list(archive);
+    assert_eq!(l.len(), 1, "{l:?}");
+    l.into_iter().next().unwrap()
+}
+
+#[test]
+fn shared_txt_sample_gives_its_counts() {
+    let Some(fx) = shared_fixtures() else { return };
+    let t = tempfile::tempdir().unwrap();
+    let (archive, s) = backup(t.path(), &[&fx.join("txt/group-2016-all-messages.anon.txt")]);
+    assert_eq!(s["messages"], 3089);
+    assert_eq!(s["lines_not_understood"], 0);
+    assert_eq!(s["exports"]["qq-txt"], 1);
+    assert_eq!(s["encodings"]["utf-8-bom"], 1);
+    let c = one_conversation(&archive);
+    assert_eq!(c["group"], "我的QQ群");
+    assert_eq!(c["kind"], "group");
+    assert_eq!(c["messages"], 3089);
+    assert_eq!(c["first"], "2016-07-19T15:27:15");
+    assert_eq!(c["last"], "2016-11-10T22:21:53");
+    let msgs = show(&archive, c["id"].as_str().unwrap(), &[]);
+    assert_eq!(msgs.len(), 3089);
+    assert_eq!(msgs.iter().filter(|m| m["text"] == "").count(), 11);
+    assert_eq!(msgs.iter().filter(|m| m["text"].as_str().unwrap().contains('\n')).count(), 93);
+    assert!(msgs.iter().all(|m| m["sender_id"].is_string()));
+    assert!(msgs.windows(2).all(|w| w[0]["time"].as_str() <= w[1]["time"].as_str()), "time order");
+    // --since / --until select by time; --until takes the whole day.
+    let day = show(&archive, c["id"].as_str().unwrap(), &["--since", "2016-07-19", "--until", "2016-07-19"]);
+    assert!(!day.is_empty());
+    assert!(day.iter().all(|m| m["time"].as_str().unwrap().starts_with("2016-07-19")));
+    let expected = msgs.iter().filter(|m| m["time"].as_str().unwrap().starts_with("2016-07-19")).count();
+    assert_eq!(day.len(), expected);
+}
+
+#[test]
+fn shared_mht_samples_give_their_counts_and_images() {
+    let Some(fx) = shared_fixtures() else { return };
+    let t = tempfile::tempdir().unwrap();
+    let (archive, s) = backup(t.path(), &[&fx.join("mht/private-2023-12h-times.mht")]);
+    assert_eq!(s["messages"], 57);
+    let c = one_conversation(&archive);
+    assert_eq!(c["group"], "同好");
+    assert_eq!(c["name"], "匿名B");
+    let msgs = show(&archive, "匿名B", &[]);
+    assert_eq!(msgs.len(), 57);
+    let days: std::collections::BTreeSet<&str> = msgs.iter().map(|m| &m["time"].as_str().unwrap()[..10]).collect();
+    assert_eq!(days.into_iter().collect::<Vec<_>>(), ["2023-10-29", "2023-10-31"]);
+    let senders: std::collections::BTreeSet<&str> = msgs.iter().map(|m| m["sender"].as_str().unwrap()).collect();
+    assert_eq!(senders.into_iter().collect::<Vec<_>>(), ["匿名A", "匿名B"]);
+    let atts: Vec<&serde_json::Value> = msgs.iter().flat_map(|m| m["attachments"].as_array().unwrap()).collect();
+    assert_eq!(atts.len(), 3);
+    // Every image is in the archive, at the entry named, with the hash named.
+    let o = python(
+        "import sys, zipfile, hashlib, json\nz = zipfile.ZipFile(sys.argv[1])\nfor a in json.loads(sys.argv[2]):\n    d = z.read(a['entry'])\n    assert hashlib.sha256(d).hexdigest() == a['sha256'], a\n    print(d[:4].hex())",
+        &[&archive, Path::new(&serde_json::to_string(&atts).unwrap())],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let magics: Vec<&str> = out
+        .lines()
+        .map(|l| if l.starts_with("89504e47") { "png" } else if l.starts_with("ffd8ff") { "jpeg" } else { "other" })
+        .collect();
+    assert_eq!(magics.iter().filter(|m| **m == "png").count(), 2, "{magics:?}");
+    assert_eq!(magics.iter().filter(|m| **m == "jpeg").count(), 1, "{magics:?}");
+}
+
+#[test]
+fn two_mht_exports_of_one_conversation_merge_and_a_broken_image_is_reported() {
+    let Some(fx) = shared_fixtures() else { return };
+    let t = tempfile::tempdir().unwrap();
+    let (archive, s) = backup(t.path(), &[&fx.join("mht/trimmed-lf.mht"), &fx.join("mht/truncated-image.mht")]);
+    let c = one_conversation(&archive);
+    assert_eq!(c["name"], "对方");
+    assert_eq!(c["group"], "好友");
+    assert_eq!(c["messages"], 27);
+    let reports = s["export_reports"].as_array().unwrap();
+    let trunc = reports.iter().find(|r| r["path"].as_str().unwrap().ends_with("truncated-image.mht")).unwrap();
+    assert_eq!(trunc["messages"], 14);
+    let problems = trunc["problems"].to_string();
+    assert!(problems.contains("damaged"), "the broken image is reported: {problems}");
+    // Each file alone gives 14.
+    let (archive, _) = backup(t.path(), &[&fx.join("mht/trimmed-lf.mht")]);
+    assert_eq!(one_conversation(&archive)["messages"], 14);
+}
+
+#[test]
+fn shared_qce_txt_sample_gives_778_messages() {
+    let Some(fx) = shared_fixtures() else { return };
+    let t = tempfile::tempdir().unwrap();
+    let (archive, s) = backup(t.path(), &[&fx.join("qce/private-2023-qce.anon.txt")]);
+    assert_eq!(s["messages"], 778);
+    let c = one_conversation(&archive);
+    // The header was cut off: the file name names the conversation.
+    assert_eq!(c["name"], "private-2023-qce.anon");
+}
+
+/// The same Message Manager export in every supported encoding.
+fn txt_export() -> String {
+    let sep = "=".repeat(64);
+    format!(
+        "消息记录（此消息记录为文本格式，不支持重新导入）\r\n\r\n{sep}\r\n消息分组:我的好友\r\n{sep}\r\n消息对象:张三\r\n{sep}\r\n\r\n\
+2012-04-11 8:05:07 张三\r\n早上好\r第二行\r\n\r\n\
+2012-04-11 21:40:00 我\r\n晚安\n明天见\r\n\r\n"
+    )
+}
+
+#[test]
+fn every_encoding_gives_the_same_conversation_and_a_utf8_rendition() {
+    let t = tempfile::tempdir().unwrap();
+    let text = txt_export();
+    let utf16le: Vec<u8> = text.encode_utf16().flat_map(|u| u.to_le_bytes()).collect();
+    let utf16be: Vec<u8> = text.encode_utf16().flat_map(|u| u.to_be_bytes()).collect();
+    let (gb, _, _) = encoding_rs::GB18030.encode(&text);
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("utf8bom.txt", [b"\xEF\xBB\xBF".to_vec(), text.as_bytes().to_vec()].concat(), "utf-8-bom"),
+        ("utf8.txt", text.as_bytes().to_vec(), "utf-8"),
+        ("utf16le.txt", [vec![0xFF, 0xFE], utf16le.clone()].concat(), "utf-16le-bom"),
+        ("utf16be.txt", [vec![0xFE, 0xFF], utf16be].concat(), "utf-16be-bom"),
+        ("utf16le-nobom.txt", utf16le, "utf-16le"),
+        ("gb18030.txt", gb.to_vec(), "gb18030"),
+    ];
+    for (name, bytes, label) in cases {
+        let dir = t.path().join(name.replace('.', "_"));
+        write(&dir.join(name), &bytes);
+        let (archive, s) = backup(&dir, &[&dir.join(name)]);
+        assert_eq!(s["encodings"][label], 1, "{name}: {s}");
+        let c = one_conversation(&archive);
+        assert_eq!(c["name"], "张三", "{name}");
+        let msgs = show(&archive, "张三", &[]);
+        assert_eq!(msgs.len(), 2, "{name}");
+        assert_eq!(msgs[0]["text"], "早上好\n第二行", "{name}");
+        assert_eq!(msgs[0]["time"], "2012-04-11T08:05:07", "{name}");
+        assert_eq!(msgs[0]["sender"], "张三");
+        assert!(msgs[0]["sender_id"].is_null());
+        assert_eq!(msgs[1]["text"], "晚安\n明天见", "{name}");
+        // Exports in another encoding get a UTF-8 rendition next to the untouched original.
+        let rendition = python(
+            "import sys, zipfile, json\nz = zipfile.ZipFile(sys.argv[1])\nm = json.loads(z.read('manifest.json'))\ne = m['exports'][0]\nprint(e.get('utf8_entry') or '')\nif e.get('utf8_entry'):\n    print(z.read(e['utf8_entry']).decode('utf-8') == sys.argv[2])",
+            &[&archive, Path::new(&text)],
+        );
+        let out = stdout(&rendition);
+        if label.starts_with("utf-8") {
+            assert_eq!(out.trim(), "", "{name}: no rendition for UTF-8");
+        } else {
+            assert!(out.contains("True"), "{name}: rendition equals the text: {out}{}", stderr(&rendition));
+        }
+        let back = dir.join("back");
+        expect_code(&run(&["restore", archive.to_str().unwrap(), "-o", back.to_str().unwrap()]), 0);
+        assert_eq!(fs::read(back.join(name).join(name)).unwrap_or_else(|_| fs::read(back.join(name)).unwrap()), bytes);
+    }
+}
+
+#[test]
+fn the_sample_shipped_in_fixtures_is_read_whole() {
+    let t = tempfile::tempdir().unwrap();
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/sample");
+    let (archive, s) = backup(t.path(), &[&sample]);
+    assert_eq!(s["files"], 9);
+    assert_eq!(s["unique_files"], 8);
+    assert_eq!(s["conversations"], 4);
+    // 大学同学群 5, 小明 4 (TXT 2 and MHT 4, 2 the same), 老同学 2, 周末爬山群 3.
+    assert_eq!(s["messages"], 14);
+    assert_eq!(s["exports"]["legacy-msg-db"], 1);
+    let convs = list(&archive);
+    let by_name = |n: &str| convs.iter().find(|c| c["name"] == n).unwrap_or_else(|| panic!("{n} in {convs:?}")).clone();
+    assert_eq!(by_name("小明")["messages"], 4);
+    assert_eq!(by_name("大学同学群")["messages"], 5);
+    assert_eq!(by_name("老同学")["messages"], 2);
+    assert_eq!(by_name("周末爬山群")["messages"], 3);
+    // QCE epoch times become wall times at +08:00 by default.
+    let q = show(&archive, "周末爬山群", &[]);
+    assert_eq!(q[0]["time"], "2024-01-01T08:00:00");
+    // The MHT image identical to a photo shares its entry.
+    let x = show(&archive, "小明", &[]);
+    let att = x.iter().flat_map(|m| m["attachments"].as_array().unwrap().clone()).collect::<Vec<_>>();
+    assert_eq!(att.len(), 2);
+    assert!(att.iter().any(|a| a["entry"].as_str().unwrap().starts_with("files/sample/Tencent Files/")), "{att:?}");
+    assert!(att.iter().any(|a| a["entry"].as_str().unwrap().starts_with("media/")), "{att:?}");
+    unzip_test(&archive);
+    expect_code(&run(&["verify", archive.to_str().unwrap()]), 0);
+    // A different --tz moves QCE wall times.
+    let o = run(&["backup", sample.to_str().unwrap(), "-o", t.path().join("utc.zip").to_str().unwrap(), "--tz", "UTC"]);
+    expect_code(&o, 0);
+    let q = show(&t.path().join("utc.zip"), "周末爬山群", &[]);
+    assert_eq!(q[0]["time"], "2024-01-01T00:00:00");
+    let o = run(&["backup", sample.to_str().unwrap(), "-o", t.path().join("bad.zip").to_str().unwrap(), "--tz", "Mars/Base"]);
+    expect_code(&o, 2);
+}
+
+#[test]
+fn ambiguous_or_unknown_names_are_errors_listing_candidates() {
+    let t = tempfile::tempdir().unwrap();
+    let sep = "=".repeat(64);
+    let body = |group: &str| format!("{sep}\r\n消息分组:{group}\r\n{sep}\r\n消息对象:同名\r\n{sep}\r\n\r\n2020-01-01 10:00:00 甲(123456)\r\n你好\r\n\r\n");
+    write(&t.path().join("in/a.txt"), format!("{}{}", body("我的QQ群"), body("我的好友")).as_bytes());
+    let (archive, _) = backup(t.path(), &[&t.path().join("in")]);
+    let o = run(&["show", archive.to_str().unwrap(), "同名"]);
+    expect_code(&o, 2);
+    let ids: Vec<String> = list(&archive).iter().map(|c| c["id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(ids.len(), 2);
+    for id in &ids {
+        assert!(stderr(&o).contains(id.as_str()), "candidates listed: {}", stderr(&o));
+        assert_eq!(show(&archive, id, &[]).len(), 1);
+    }
+    expect_code(&run(&["show", archive.to_str().unwrap(), "没有这个人"]), 2);
+}
+
+#[test]
+fn a_non_empty_export_that_yields_nothing_is_reported() {
+    let t = tempfile::tempdir().unwrap();
+    let sep = "=".repeat(64);
+    write(
+        &t.path().join("in/broken.txt"),
+        format!("消息记录（此消息记录为文本格式，不支持重新导入）\r\n\r\n{sep}\r\n消息分组:我的好友\r\n{sep}\r\n消息对象:某人\r\n{sep}\r\n\r\n这里没有任何消息头\r\n只是一些文字\r\n").as_bytes(),
+    );
+    let (_, s) = backup(t.path(), &[&t.path().join("in")]);
+    assert_eq!(s["messages"], 0);
+    assert!(s["lines_not_understood"].as_u64().unwrap() >= 2, "{s}");
+    let r = &s["export_reports"][0];
+    assert!(r["problems"].to_string().contains("no message"), "{r}");
+}
