@@ -34,6 +34,8 @@ pub struct ChatOutcome {
     pub exports: Vec<ExportRecord>,
     pub conversations: Vec<ConversationRecord>,
     pub placeholder_matches: u64,
+    /// Each conversation's messages, in the order of `conversations`.
+    pub lines: Vec<Vec<MessageLine>>,
 }
 
 pub struct Ingest<'a> {
@@ -237,6 +239,7 @@ impl Ingest<'_> {
         }
         let merged = merger.finish();
         let mut conversations = Vec::new();
+        let mut all_lines = Vec::new();
         for (meta, messages) in merged.conversations {
             let id = meta.key.id();
             let rec = ConversationRecord {
