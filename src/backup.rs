@@ -335,6 +335,8 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     }
     .run(found)?;
     progress.finish_phase();
+    // VIEWER: the HTML viewer pages are written here, from chat.conversations and chat.lines.
+    // INDEX: the search index is built and written here.
 
     let file_records: Vec<FileRecord> = records.into_iter().flatten().collect();
     let mut unique: Vec<&str> = file_records.iter().map(|r| r.entry.as_str()).collect();

@@ -277,11 +277,13 @@ impl Ingest<'_> {
             self.writer
                 .add_bytes(&rec.transcript, EntryKind::Chat, transcript.as_bytes())?;
             conversations.push(rec);
+            all_lines.push(lines);
         }
         Ok(ChatOutcome {
             exports,
             conversations,
             placeholder_matches: merged.stats.placeholder_matches,
+            lines: all_lines,
         })
     }
 
