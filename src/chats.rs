@@ -30,6 +30,19 @@ pub struct MessageLine {
 }
 
 impl MessageLine {
+    /// Takes the message's fields without copying them.
+    pub fn from_message(chat: &str, m: Message) -> Self {
+        MessageLine {
+            chat: chat.to_string(),
+            time: m.time,
+            sender: m.sender,
+            sender_id: m.sender_id,
+            text: m.text,
+            system: m.system,
+            attachments: m.attachments,
+        }
+    }
+
     pub fn new(chat: &str, m: &Message) -> Self {
         MessageLine {
             chat: chat.to_string(),

@@ -262,7 +262,7 @@ impl Ingest<'_> {
                     .map(|s| s.iter().cloned().collect())
                     .unwrap_or_default(),
             };
-            let lines: Vec<MessageLine> = messages.iter().map(|m| MessageLine::new(&id, m)).collect();
+            let lines: Vec<MessageLine> = messages.into_iter().map(|m| MessageLine::from_message(&id, m)).collect();
             let mut jsonl = Vec::new();
             for l in &lines {
                 serde_json::to_writer(&mut jsonl, l).map_err(|e| Error::zip(self.writer.path(), e))?;
