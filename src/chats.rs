@@ -56,6 +56,38 @@ impl MessageLine {
     }
 }
 
+/// A reader over chunks of bytes produced on demand: streams a rendering into the archive
+/// without holding all of it.
+pub struct ChunkReader<I> {
+    chunks: I,
+    current: Vec<u8>,
+    pos: usize,
+}
+
+impl<I: Iterator<Item = Vec<u8>>> ChunkReader<I> {
+    pub fn new(chunks: I) -> Self {
+        ChunkReader { chunks, current: Vec::new(), pos: 0 }
+    }
+}
+
+impl<I: Iterator<Item = Vec<u8>>> std::io::Read for ChunkReader<I> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.pos >= self.current.len() {
+            match self.chunks.next() {
+                Some(c) => {
+                    self.current = c;
+                    self.pos = 0;
+                }
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len() - self.pos);
+        buf[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
 /// The entry names of a conversation.
 pub fn messages_entry(id: &str) -> String {
     format!("{}{id}/messages.jsonl", layout::CHATS_PREFIX)

@@ -263,19 +263,27 @@ impl Ingest<'_> {
                     .unwrap_or_default(),
             };
             let lines: Vec<MessageLine> = messages.into_iter().map(|m| MessageLine::from_message(&id, m)).collect();
-            let mut jsonl = Vec::new();
-            for l in &lines {
-                serde_json::to_writer(&mut jsonl, l).map_err(|e| Error::zip(self.writer.path(), e))?;
-                jsonl.push(b'\n');
-            }
-            self.writer.add_bytes(&rec.entry, EntryKind::Chat, &jsonl)?;
-            let mut transcript = chats::transcript_heading(&rec, "\r\n");
-            transcript.push_str("\r\n");
-            for l in &lines {
-                transcript.push_str(&chats::transcript_message(l, "\r\n"));
-            }
-            self.writer
-                .add_bytes(&rec.transcript, EntryKind::Chat, transcript.as_bytes())?;
+            // Both forms are streamed into the archive, a few hundred messages at a time, so a
+            // conversation of millions of messages is never rendered whole in memory.
+            let jsonl = chats::ChunkReader::new(lines.chunks(512).map(|chunk| {
+                let mut buf = Vec::with_capacity(chunk.len() * 160);
+                for l in chunk {
+                    // Serialising plain data into memory cannot fail.
+                    let _ = serde_json::to_writer(&mut buf, l);
+                    buf.push(b'\n');
+                }
+                buf
+            }));
+            self.add_chat_stream(&rec.entry, jsonl)?;
+            let heading = format!("{}\r\n", chats::transcript_heading(&rec, "\r\n")).into_bytes();
+            let transcript = chats::ChunkReader::new(std::iter::once(heading).chain(lines.chunks(512).map(|chunk| {
+                let mut s = String::new();
+                for l in chunk {
+                    s.push_str(&chats::transcript_message(l, "\r\n"));
+                }
+                s.into_bytes()
+            })));
+            self.add_chat_stream(&rec.transcript, transcript)?;
             conversations.push(rec);
             all_lines.push(lines);
         }
@@ -285,6 +293,14 @@ impl Ingest<'_> {
             placeholder_matches: merged.stats.placeholder_matches,
             lines: all_lines,
         })
+    }
+
+    fn add_chat_stream(&mut self, name: &str, source: impl Read + Send) -> Result<()> {
+        match self.writer.add_stream(name, EntryKind::Chat, source, 0, None, &|_| {}) {
+            Ok(_) => Ok(()),
+            Err(StreamError::Archive(e)) => Err(e),
+            Err(StreamError::Source(e)) => Err(Error::zip(self.writer.path(), format!("{name}: {e}"))),
+        }
     }
 
     /// TXT and JSON exports: detect the encoding, parse, and keep a UTF-8 rendition when the

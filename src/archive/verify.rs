@@ -159,7 +159,7 @@ pub fn verify(path: &Path, opts: VerifyOptions, progress: &dyn Progress) -> Resu
             format!("cannot read the file to its end: {e}"),
         ),
     }
-    if let (Some(s), Some(off)) = (&report.seal, report.manifest_offset) {
+    if let (false, Some(s), Some(off)) = (opts.unsealed, &report.seal, report.manifest_offset) {
         if s.manifest_offset != off {
             report.problem(
                 Some(layout::MANIFEST_ENTRY),

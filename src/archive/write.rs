@@ -249,7 +249,6 @@ pub struct ArchiveWriter {
     path: PathBuf,
     zip: ZipWriter<PosWriter>,
     entries: Vec<EntryRecord>,
-    manifest_offset: Option<u64>,
 }
 
 impl ArchiveWriter {
@@ -264,7 +263,6 @@ impl ArchiveWriter {
             path: path.to_path_buf(),
             zip: ZipWriter::new(inner),
             entries: Vec::new(),
-            manifest_offset: None,
         })
     }
 
@@ -275,10 +273,6 @@ impl ArchiveWriter {
     /// Entries written so far.
     pub fn entries(&self) -> &[EntryRecord] {
         &self.entries
-    }
-
-    fn position(&self) -> u64 {
-        self.zip.get_ref().map(|w| w.pos).unwrap_or(0)
     }
 
     pub fn add_prepared(&mut self, entry: PreparedEntry) -> Result<EntryRecord> {
@@ -399,17 +393,17 @@ impl ArchiveWriter {
     }
 
     /// Writes the manifest as the last entry and a placeholder seal, and closes the zip.
-    /// Returns the manifest's offset.
-    pub fn finish(mut self, manifest_json: &[u8]) -> Result<u64> {
-        let offset = self.position();
-        self.manifest_offset = Some(offset);
+    /// The placeholder's values (hash, manifest offset) are filled in by [`fill_seal`] once the
+    /// check has read them back: the writer's position is not the manifest's offset while a
+    /// streamed entry is still being finished.
+    pub fn finish(mut self, manifest_json: &[u8]) -> Result<()> {
         let prepared = prepare_bytes(layout::MANIFEST_ENTRY, EntryKind::Readme, manifest_json, None)?;
         self.zip
             .add_prepared_file(prepared.zip)
             .map_err(|e| Error::zip(&self.path, e))?;
         let placeholder = Seal {
             sha256: Sha256Digest([0; 32]),
-            manifest_offset: offset,
+            manifest_offset: 0,
             sealed_at: String::new(),
             other: vec![],
         };
@@ -422,8 +416,7 @@ impl ArchiveWriter {
             .inner
             .into_inner()
             .map_err(|e| Error::write(&self.path, e.into_error()))?;
-        file.sync_all().map_err(|e| Error::write(&self.path, e))?;
-        Ok(offset)
+        file.sync_all().map_err(|e| Error::write(&self.path, e))
     }
 }
 

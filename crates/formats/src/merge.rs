@@ -269,7 +269,9 @@ fn merge_second(
     // Fold the paired copies into the held entries.
     let mut new_slots: Vec<Option<Message>> = new.drain(..).map(Some).collect();
     for (slot, found) in new_slots.iter_mut().zip(&matched) {
-        let Some((at, by_placeholders)) = *found else { continue };
+        let Some((at, by_placeholders)) = *found else {
+            continue;
+        };
         let Some(copy) = slot.take() else { continue };
         let entry = &mut old[at];
         if by_placeholders {

@@ -197,7 +197,7 @@ fn measure(label: &str, html_share: f64) {
         let _ = std::fs::remove_file(&path);
     }
     println!(
-        "{label}: {:.0} MB in {:.2} s = {:.0} MB/s ({} messages, {} parts, {} findings-worthy: missing {} unreferenced {} broken {})",
+        "{label}: {:.0} MB in {:.2} s = {:.0} MB/s ({} messages, {} parts; not understood {}, missing parts {}, unreferenced {}, broken {})",
         size as f64 / 1e6,
         seconds,
         size as f64 / 1e6 / seconds,

@@ -43,8 +43,20 @@
 //!   `\n` like `<br>`.
 //! - A message row coloured `#42B475` is taken as the exporting user's (inferred from samples);
 //!   such senders are listed in [`MhtConversationStats::self_senders`].
-//! - A message before any readable `日期:` row has no day and is reported as not understood:
-//!   the day is never guessed.
+//! - A message takes the day of the last `日期:` row above it, also across conversation
+//!   blocks; a message before any readable `日期:` row (or after an unreadable one) has no day
+//!   and is reported as not understood: the day is never guessed.
+//! - The kind of a conversation is guessed from its `消息分组` ([`kind_of_group`]).
+//! - The English-UI labels `group:` / `contact:` (seen only in a code comment) are accepted
+//!   for `消息分组:` / `消息对象:`.
+//! - Text before the first boundary that is not blank is taken as the HTML (the hand-trimmed
+//!   variant); a part with no headers is HTML when its first line starts with `<`.
+//! - Decoded parts that are GIF, PNG or JPEG (by magic bytes) are checked for structure, since
+//!   damage can hide behind well-formed base64. A damaged part is still handed to
+//!   [`ChatSink::embedded`], then reported as [`ParseFinding::BrokenPart`].
+//! - [`ParseFinding::UnreferencedPart`] is reported when the part ends,
+//!   [`ParseFinding::MissingPart`] at the end of the file; `not_understood` gets the line on
+//!   which the row's `<tr` starts and the row's raw HTML.
 
 mod base64_stream;
 mod html;
