@@ -296,7 +296,7 @@ impl Ingest<'_> {
     }
 
     fn add_chat_stream(&mut self, name: &str, source: impl Read + Send) -> Result<()> {
-        match self.writer.add_stream(name, EntryKind::Chat, source, 0, None, &|_| {}) {
+        match self.writer.add_stream(name, EntryKind::Chat, source, u64::MAX, None, &|_| {}) {
             Ok(_) => Ok(()),
             Err(StreamError::Archive(e)) => Err(e),
             Err(StreamError::Source(e)) => Err(Error::zip(self.writer.path(), format!("{name}: {e}"))),
@@ -357,7 +357,7 @@ impl Ingest<'_> {
             let reader = decode::DecodingReader::new(file, p.encoding);
             match self
                 .writer
-                .add_stream(&entry, EntryKind::Text, reader, f.size, Some(f.mtime), &|_| {})
+                .add_stream(&entry, EntryKind::Text, reader, u64::MAX, Some(f.mtime), &|_| {})
             {
                 Ok(_) => rec.utf8_entry = Some(entry),
                 Err(StreamError::Source(e)) => rec

@@ -290,7 +290,10 @@ impl ArchiveWriter {
     }
 
     /// Streams a source into a new entry: a reader thread reads and hashes, this thread
-    /// compresses and writes. `progress` is called with each chunk's length.
+    /// compresses and writes. `progress` is called with each chunk's length. `size_hint` is
+    /// the expected size; `u64::MAX` when unknown (the entry then gets ZIP64 sizes, in case).
+    /// The text rendition of an export can be larger than the original (UTF-8 from GB18030), so
+    /// it is treated as unknown too.
     pub fn add_stream(
         &mut self,
         name: &str,
