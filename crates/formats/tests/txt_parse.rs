@@ -383,7 +383,8 @@ fn txt_chat_kind_rules() {
         assert_eq!(sink.convs[i].kind, *kind, "block {i}");
         assert_eq!(sink.convs[i].key.peer, format!("o{i}"));
     }
-    assert_eq!(sink.convs[6].kind, ChatKind::Unknown);
+    // A user-defined group is a friend group unless a sender shows an id.
+    assert_eq!(sink.convs[6].kind, ChatKind::Friend);
     assert_eq!(sink.convs[6].key.peer, "empty");
 }
 

@@ -924,27 +924,5 @@ fn not_understood(line_no: u64, text: &str, sink: &mut dyn ChatSink, stats: &mut
 /// The kind of chat a `消息分组` suggests (best effort: QQ's built-in group names, and any other
 /// name taken as a user-made friend group).
 pub fn kind_of_group(group: Option<&str>) -> ChatKind {
-    let Some(group) = group.map(str::trim).filter(|g| !g.is_empty()) else {
-        return ChatKind::Unknown;
-    };
-    const GROUPS: [&str; 8] = [
-        "我的QQ群",
-        "我加入的群聊",
-        "我的群聊",
-        "已退出的群",
-        "已退出的群聊",
-        "我创建的群",
-        "我管理的群",
-        "我加入的群",
-    ];
-    if GROUPS.contains(&group) {
-        ChatKind::Group
-    } else if group.contains("多人聊天") || group.contains("讨论组") {
-        ChatKind::Discussion
-    } else if group == "最近联系人" {
-        // A view over every kind of chat, not a friend group.
-        ChatKind::Unknown
-    } else {
-        ChatKind::Friend
-    }
+    crate::formats::qq_txt::chat_kind_for(group, None)
 }

@@ -264,28 +264,34 @@ pub fn split_sender(sender: &str) -> (&str, Option<&str>) {
 /// * a name containing `多人聊天` or `讨论组` (including `已退出的多人聊天`) →
 ///   [`ChatKind::Discussion`];
 /// * `我的好友` → [`ChatKind::Friend`];
+/// * `最近联系人` (a view over every kind of chat) → [`ChatKind::Unknown`];
 /// * any other (user-defined friend groups such as `同学`, also `陌生人`, `黑名单`) →
-///   [`ChatKind::Friend`] when the first sender has no id (friend exports show bare names),
-///   else [`ChatKind::Unknown`] (such groups can also hold QQ groups, whose senders have ids);
+///   [`ChatKind::Friend`], unless the first sender shows an id (friend exports show bare
+///   names; such a group holding a QQ group's messages is then [`ChatKind::Unknown`]);
 /// * no `消息分组` → [`ChatKind::Unknown`].
+///
+/// The MHT parser uses the same rule (it names the kind before any sender, so with `None`).
 pub fn chat_kind_for(group: Option<&str>, first_sender_has_id: Option<bool>) -> ChatKind {
-    const GROUP_LISTS: [&str; 7] = [
+    const GROUP_LISTS: [&str; 8] = [
         "我的QQ群",
         "我加入的群聊",
+        "我加入的群",
         "我的群聊",
         "已退出的群",
         "已退出的群聊",
         "我创建的群",
         "我管理的群",
     ];
-    let Some(group) = group.map(str::trim) else {
+    let Some(group) = group.map(str::trim).filter(|g| !g.is_empty()) else {
         return ChatKind::Unknown;
     };
     if GROUP_LISTS.contains(&group) {
         ChatKind::Group
     } else if group.contains("多人聊天") || group.contains("讨论组") {
         ChatKind::Discussion
-    } else if group == "我的好友" || first_sender_has_id == Some(false) {
+    } else if group == "最近联系人" {
+        ChatKind::Unknown
+    } else if group == "我的好友" || first_sender_has_id != Some(true) {
         ChatKind::Friend
     } else {
         ChatKind::Unknown
