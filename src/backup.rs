@@ -367,8 +367,9 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         exports: chat.exports.clone(),
         conversations: chat.conversations.clone(),
     };
+    let seal_records: Vec<(String, String)> = Vec::new();
     let manifest_json = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::zip(&partial, e))?;
-    writer.finish(&manifest_json)?;
+    writer.finish(&manifest_json, seal_records.clone())?;
 
     let report = verify::verify(&partial, VerifyOptions { unsealed: true }, progress)?;
     if !report.ok {
@@ -396,7 +397,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         sha256: digest,
         manifest_offset,
         sealed_at: jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
-        other: vec![],
+        other: seal_records,
     };
     write::fill_seal(&partial, seal_start, &seal)?;
     commit(&partial, output)?;

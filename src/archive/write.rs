@@ -235,6 +235,8 @@ pub struct Streamed {
     pub bytes_read: u64,
     /// The first bytes of the content (up to [`HEAD_LEN`]).
     pub head: Vec<u8>,
+    /// Where the entry's data starts in the archive file.
+    pub data_offset: u64,
 }
 
 /// Failure of streaming: either the source could not be read (the entry is abandoned and the
@@ -298,20 +300,39 @@ impl ArchiveWriter {
         &mut self,
         name: &str,
         kind: EntryKind,
+        source: impl Read + Send,
+        size_hint: u64,
+        mtime: Option<FileTime>,
+        progress: &dyn Fn(u64),
+    ) -> Result<Streamed, StreamError> {
+        self.add_stream_with(name, kind, source, size_hint, mtime, None, progress)
+    }
+
+    /// [`add_stream`](Self::add_stream) with the compression method forced (the search index
+    /// is Stored so that it can be read where it lies).
+    #[allow(clippy::too_many_arguments)]
+    pub fn add_stream_with(
+        &mut self,
+        name: &str,
+        kind: EntryKind,
         mut source: impl Read + Send,
         size_hint: u64,
         mtime: Option<FileTime>,
+        method: Option<Method>,
         progress: &dyn Fn(u64),
     ) -> Result<Streamed, StreamError> {
         let mut first = vec![0u8; CHUNK];
         let n = read_full(&mut source, &mut first).map_err(StreamError::Source)?;
         first.truncate(n);
-        let method = choose_method(name, &first);
+        let method = method.unwrap_or_else(|| choose_method(name, &first));
         let head = first[..first.len().min(HEAD_LEN)].to_vec();
         let opts = options(method, mtime, size_hint >= LARGE_ENTRY);
         self.zip
             .start_file(name, opts)
             .map_err(|e| StreamError::Archive(Error::zip(&self.path, e)))?;
+        // Starting this entry finished the previous one and wrote this one's local header: the
+        // writer's position is now where this entry's data begins.
+        let data_offset = self.zip.get_ref().map(|w| w.pos).unwrap_or(0);
         let (tx, rx) = crossbeam_channel::bounded::<io::Result<Vec<u8>>>(4);
         let result = std::thread::scope(|s| {
             let reader = s.spawn(move || {
@@ -379,11 +400,7 @@ impl ArchiveWriter {
                     sha256,
                 };
                 self.entries.push(record.clone());
-                Ok(Streamed {
-                    record,
-                    bytes_read: total,
-                    head,
-                })
+                Ok(Streamed { record, bytes_read: total, head, data_offset })
             }
             Err(e) => {
                 // Drop the half-written entry so the archive stays consistent.
@@ -399,7 +416,7 @@ impl ArchiveWriter {
     /// The placeholder's values (hash, manifest offset) are filled in by [`fill_seal`] once the
     /// check has read them back: the writer's position is not the manifest's offset while a
     /// streamed entry is still being finished.
-    pub fn finish(mut self, manifest_json: &[u8]) -> Result<()> {
+    pub fn finish(mut self, manifest_json: &[u8], seal_records: Vec<(String, String)>) -> Result<()> {
         let prepared = prepare_bytes(layout::MANIFEST_ENTRY, EntryKind::Readme, manifest_json, None)?;
         self.zip
             .add_prepared_file(prepared.zip)
@@ -408,7 +425,7 @@ impl ArchiveWriter {
             sha256: Sha256Digest([0; 32]),
             manifest_offset: 0,
             sealed_at: String::new(),
-            other: vec![],
+            other: seal_records,
         };
         self.zip
             .set_comment(placeholder.render())
