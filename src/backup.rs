@@ -32,6 +32,8 @@ pub struct BackupOptions {
     pub follow_symlinks: bool,
     /// The wall clock used where an export stores instants (qq-chat-exporter's epoch times).
     pub tz: qqvault_formats::formats::qce::WallClock,
+    /// Leave out the HTML pages under `viewer/`.
+    pub no_viewer: bool,
 }
 
 /// What a backup did. Serialised as the `backup --json` summary; fields are only ever added.
@@ -336,7 +338,32 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     .run(found)?;
     progress.finish_phase();
     // VIEWER: the HTML viewer pages are written here, from chat.conversations and chat.lines.
+    if !opts.no_viewer && !chat.conversations.is_empty() {
+        progress.phase("writing the viewer", None);
+        crate::viewer::render_all(
+            &crate::viewer::ViewerOptions::in_archive(),
+            &chat.conversations,
+            &chat.lines,
+            |path, bytes| {
+                let name = format!("{}{path}", crate::viewer::ARCHIVE_ROOT);
+                writer.add_bytes(&name, EntryKind::Viewer, bytes).map(|_| ())
+            },
+        )?;
+        progress.finish_phase();
+    }
     // INDEX: the search index is built and written here.
+    let mut seal_records: Vec<(String, String)> = Vec::new();
+    if !chat.conversations.is_empty() {
+        progress.phase("indexing", None);
+        let scratch = partial.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        seal_records.push(crate::search_index::build_and_write(
+            &mut writer,
+            scratch,
+            chat.chat_locations.clone(),
+            &chat.lines,
+        )?);
+        progress.finish_phase();
+    }
 
     let file_records: Vec<FileRecord> = records.into_iter().flatten().collect();
     let mut unique: Vec<&str> = file_records.iter().map(|r| r.entry.as_str()).collect();
@@ -367,7 +394,6 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         exports: chat.exports.clone(),
         conversations: chat.conversations.clone(),
     };
-    let seal_records: Vec<(String, String)> = Vec::new();
     let manifest_json = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::zip(&partial, e))?;
     writer.finish(&manifest_json, seal_records.clone())?;
 

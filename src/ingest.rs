@@ -13,6 +13,7 @@ use crate::archive::write::{ArchiveWriter, StreamError};
 use crate::chats::{self, Collector, MessageLine};
 use crate::error::{Error, Result};
 use crate::scan::ScannedFile;
+use crate::search_index;
 use qqvault_core::{ConversationKey, Sha256Digest};
 use qqvault_formats::decode::{self, TextEncoding};
 use qqvault_formats::formats::{self as parsers, mht, qce, ParseSummary};
@@ -36,6 +37,8 @@ pub struct ChatOutcome {
     pub placeholder_matches: u64,
     /// Each conversation's messages, in the order of `conversations`.
     pub lines: Vec<Vec<MessageLine>>,
+    /// Where each conversation's JSON Lines lie in the archive, in the same order.
+    pub chat_locations: Vec<search_index::CatalogChat>,
 }
 
 pub struct Ingest<'a> {
@@ -219,6 +222,20 @@ impl Ingest<'_> {
                     .count() as u64;
             }
             rec.problems.extend(col.findings.iter().map(chats::finding_text));
+            rec.images_damaged = col
+                .findings
+                .iter()
+                .filter(|f| matches!(f, qqvault_formats::sink::ParseFinding::BrokenPart { .. }))
+                .count() as u64;
+            if fx.kind != ExportKind::QqMht {
+                // MHT writes `[图片]` for each picture it embeds; other formats carry none.
+                rec.image_placeholders = col
+                    .conversations
+                    .iter()
+                    .flat_map(|(_, msgs)| msgs)
+                    .map(|m| m.text.matches("[图片]").count() as u64)
+                    .sum();
+            }
             rec.lines_not_understood += col.not_understood;
             rec.samples_not_understood = col.samples.clone();
             let mut keys = BTreeSet::new();
@@ -240,6 +257,7 @@ impl Ingest<'_> {
         let merged = merger.finish();
         let mut conversations = Vec::new();
         let mut all_lines = Vec::new();
+        let mut chat_locations = Vec::new();
         for (meta, messages) in merged.conversations {
             let id = meta.key.id();
             let rec = ConversationRecord {
@@ -274,7 +292,7 @@ impl Ingest<'_> {
                 }
                 buf
             }));
-            self.add_chat_stream(&rec.entry, jsonl)?;
+            chat_locations.push(search_index::add_chat_lines(self.writer, &rec, jsonl)?);
             let heading = format!("{}\r\n", chats::transcript_heading(&rec, "\r\n")).into_bytes();
             let transcript = chats::ChunkReader::new(std::iter::once(heading).chain(lines.chunks(512).map(|chunk| {
                 let mut s = String::new();
@@ -292,6 +310,7 @@ impl Ingest<'_> {
             conversations,
             placeholder_matches: merged.stats.placeholder_matches,
             lines: all_lines,
+            chat_locations,
         })
     }
 

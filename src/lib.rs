@@ -18,9 +18,13 @@ pub mod backup;
 pub mod chats;
 pub mod conversations;
 pub mod error;
+pub mod export;
+pub mod info;
 pub mod ingest;
 pub mod names;
 pub mod progress;
 pub mod scan;
+pub mod search_index;
+pub mod viewer;
 
 pub use error::{Error, Result};

@@ -134,6 +134,13 @@ pub struct ExportRecord {
     /// Parts that nothing references (MHT).
     #[serde(default)]
     pub images_unreferenced: u64,
+    /// Image parts whose data is damaged (MHT): kept as far as it could be decoded.
+    #[serde(default)]
+    pub images_damaged: u64,
+    /// `[图片]` placeholders in the messages of exports that embed no images (TXT, JSON): the
+    /// pictures were never in such an export, so they are counted, not missing.
+    #[serde(default)]
+    pub image_placeholders: u64,
     /// Findings in words (broken images, errors).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub problems: Vec<String>,

@@ -25,6 +25,9 @@ pub struct Args {
     /// an offset such as +08:00 or a zone name such as Asia/Shanghai.
     #[arg(long, default_value = "+08:00")]
     tz: String,
+    /// Leave out the HTML pages under viewer/ (the conversations shown in a browser).
+    #[arg(long)]
+    no_viewer: bool,
     /// Print the summary as one JSON object.
     #[arg(long)]
     json: bool,
@@ -39,6 +42,7 @@ pub fn run(a: Args) -> CliResult {
         force: a.force,
         follow_symlinks: a.follow_symlinks,
         tz,
+        no_viewer: a.no_viewer,
     };
     let summary = backup::backup(&opts, &bar)?;
     let mut out = printer::stdout();

@@ -2,9 +2,12 @@
 //! options and the result into output through the printer.
 
 mod backup;
+mod export;
+mod info;
 mod list;
 mod printer;
 mod restore;
+mod search;
 mod show;
 mod verify;
 
@@ -35,6 +38,9 @@ enum Command {
     Restore(restore::Args),
     List(list::Args),
     Show(show::Args),
+    Search(search::Args),
+    Export(export::Args),
+    Info(info::Args),
 }
 
 pub fn run() -> i32 {
@@ -52,6 +58,9 @@ pub fn run() -> i32 {
         Command::Restore(a) => restore::run(a),
         Command::List(a) => list::run(a),
         Command::Show(a) => show::run(a),
+        Command::Search(a) => search::run(a),
+        Command::Export(a) => export::run(a),
+        Command::Info(a) => info::run(a),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,446 @@
+//! The search index inside the archive: building it during backup (or `reindex`), finding it
+//! without walking the central directory, and fetching the messages it points at.
+//!
+//! Layout: every file of the index is a Stored entry `index/<name>`, and `index/catalog.json`
+//! (Stored too) says where each of them lies in the archive file and where each conversation's
+//! `messages.jsonl` lies, with the byte offset of every 512th message. The seal's `index` record
+//! holds the catalog's offset and length, so a search reads the seal (the last 4 KiB), the
+//! catalog, the index files it needs and the few messages it shows: nothing else. Conversations'
+//! JSON Lines are Stored for the same reason: a hit is read where it lies.
+
+use crate::archive::layout;
+use crate::archive::manifest::{ConversationRecord, EntryKind, Method};
+use crate::archive::read::read_seal;
+use crate::archive::write::{ArchiveWriter, StreamError};
+use crate::chats::MessageLine;
+use crate::error::{Error, Result};
+use qqvault_index::{BuildOptions, IndexBuilder, IndexDoc, IndexFileSlice};
+use serde::{Deserialize, Serialize};
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+pub const CATALOG_ENTRY: &str = "index/catalog.json";
+/// The seal record that locates the catalog: `<offset>:<length>`, both 20 digits.
+pub const SEAL_KEY: &str = "index";
+/// Every this many messages, the catalog records where a conversation's line starts.
+pub const CHECKPOINT_EVERY: u64 = 512;
+pub const CATALOG_SCHEMA: u32 = 1;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Catalog {
+    pub schema: u32,
+    pub files: Vec<CatalogFile>,
+    pub chats: Vec<CatalogChat>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CatalogFile {
+    pub name: String,
+    pub offset: u64,
+    pub len: u64,
+}
+
+/// Where a conversation's JSON Lines lie in the archive file.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct CatalogChat {
+    pub id: String,
+    pub name: String,
+    pub group: Option<String>,
+    pub entry: String,
+    pub offset: u64,
+    pub len: u64,
+    pub messages: u64,
+    /// Byte offset (within the entry) of message 0, 512, 1024, ...
+    pub checkpoints: Vec<u64>,
+}
+
+/// A reader that records where every [`CHECKPOINT_EVERY`]th line starts while the JSON Lines
+/// stream into the archive.
+pub struct CheckpointReader<R> {
+    inner: R,
+    pos: u64,
+    lines: u64,
+    at_line_start: bool,
+    out: Arc<Mutex<Vec<u64>>>,
+}
+
+impl<R: Read> CheckpointReader<R> {
+    pub fn new(inner: R) -> (Self, Arc<Mutex<Vec<u64>>>) {
+        let out = Arc::new(Mutex::new(Vec::new()));
+        (CheckpointReader { inner, pos: 0, lines: 0, at_line_start: true, out: out.clone() }, out)
+    }
+}
+
+impl<R: Read> Read for CheckpointReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut cps = self.out.lock().map_err(|_| io::Error::other("poisoned"))?;
+        for (i, b) in buf[..n].iter().enumerate() {
+            if self.at_line_start {
+                if self.lines.is_multiple_of(CHECKPOINT_EVERY) {
+                    cps.push(self.pos + i as u64);
+                }
+                self.at_line_start = false;
+            }
+            if *b == b'\n' {
+                self.lines += 1;
+                self.at_line_start = true;
+            }
+        }
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+/// Streams a conversation's JSON Lines into the archive as a Stored entry and returns where
+/// they lie.
+pub fn add_chat_lines(
+    writer: &mut ArchiveWriter,
+    rec: &ConversationRecord,
+    source: impl Read + Send,
+) -> Result<CatalogChat> {
+    let (reader, cps) = CheckpointReader::new(source);
+    let streamed = writer
+        .add_stream_with(&rec.entry, EntryKind::Chat, reader, u64::MAX, None, Some(Method::Stored), &|_| {})
+        .map_err(|e| match e {
+            StreamError::Archive(e) => e,
+            StreamError::Source(e) => Error::zip(writer.path(), format!("{}: {e}", rec.entry)),
+        })?;
+    let checkpoints = cps.lock().map(|v| v.clone()).unwrap_or_default();
+    Ok(CatalogChat {
+        id: rec.id.clone(),
+        name: rec.name.clone(),
+        group: rec.group.clone(),
+        entry: rec.entry.clone(),
+        offset: streamed.data_offset,
+        len: streamed.bytes_read,
+        messages: rec.messages,
+        checkpoints,
+    })
+}
+
+/// The index writer's memory budget: a setting chosen by measuring (see the README's figures).
+pub const INDEX_MEMORY_BUDGET: usize = 192 << 20;
+
+/// Builds the index over the conversations and writes it, and the catalog, into the archive.
+/// Returns the seal record that locates the catalog.
+pub fn build_and_write(
+    writer: &mut ArchiveWriter,
+    scratch_parent: &Path,
+    chats: Vec<CatalogChat>,
+    lines: &[Vec<MessageLine>],
+) -> Result<(String, String)> {
+    let tmp = tempfile::Builder::new()
+        .prefix(".qqvault-index-")
+        .tempdir_in(scratch_parent)
+        .map_err(|e| Error::write(scratch_parent, e))?;
+    let dir = tmp.path().join("index");
+    let index_err = |e: qqvault_index::BuildError| Error::zip(writer_path_hint(), format!("building the search index: {e}"));
+    let mut builder = IndexBuilder::create_with(&dir, BuildOptions::new(INDEX_MEMORY_BUDGET, 2)).map_err(index_err)?;
+    for (chat, msgs) in chats.iter().zip(lines) {
+        for (seq, m) in msgs.iter().enumerate() {
+            builder
+                .add(&IndexDoc {
+                    chat: chat.id.clone(),
+                    seq: seq as u64,
+                    time: m.time,
+                    sender: m.sender.clone(),
+                    sender_id: m.sender_id.clone(),
+                    text: m.text.clone(),
+                })
+                .map_err(index_err)?;
+        }
+    }
+    builder.finish().map_err(index_err)?;
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .map_err(|e| Error::read(&dir, e))?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().map(|t| t.is_file()).unwrap_or(false))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let mut files = Vec::new();
+    for name in names {
+        let path = dir.join(&name);
+        let f = File::open(&path).map_err(|e| Error::read(&path, e))?;
+        let size = f.metadata().map(|m| m.len()).unwrap_or(0);
+        let entry = format!("{}{name}", layout::INDEX_PREFIX);
+        let s = writer
+            .add_stream_with(&entry, EntryKind::Index, f, size, None, Some(Method::Stored), &|_| {})
+            .map_err(|e| match e {
+                StreamError::Archive(e) => e,
+                StreamError::Source(e) => Error::read(&path, e),
+            })?;
+        files.push(CatalogFile { name, offset: s.data_offset, len: s.bytes_read });
+    }
+    let catalog = Catalog { schema: CATALOG_SCHEMA, files, chats };
+    let json = serde_json::to_vec(&catalog).map_err(|e| Error::zip(writer.path(), e))?;
+    let s = writer
+        .add_stream_with(CATALOG_ENTRY, EntryKind::Index, &json[..], json.len() as u64, None, Some(Method::Stored), &|_| {})
+        .map_err(|e| match e {
+            StreamError::Archive(e) => e,
+            StreamError::Source(e) => Error::zip(writer.path(), e),
+        })?;
+    Ok((SEAL_KEY.to_string(), format!("{:020}:{:020}", s.data_offset, s.bytes_read)))
+}
+
+fn writer_path_hint() -> &'static str {
+    "the archive being written"
+}
+
+/// The index of an archive, opened for searching.
+pub struct OpenedIndex {
+    pub catalog: Catalog,
+    pub searcher: qqvault_index::Searcher,
+}
+
+/// Why the index could not be used (the caller scans instead, with a note).
+pub enum Unavailable {
+    /// The archive has no index record (written before indexes, or by `--no-index`).
+    Absent,
+    /// The index is of another version.
+    OtherVersion(String),
+    /// The index or its catalog is damaged.
+    Damaged(String),
+}
+
+/// Reads the seal and the catalog, and opens the index in place.
+pub fn open(path: &Path) -> Result<std::result::Result<OpenedIndex, Unavailable>> {
+    let mut file = File::open(path).map_err(|e| Error::read(path, e))?;
+    let len = file.metadata().map_err(|e| Error::read(path, e))?.len();
+    let seal = match read_seal(&mut file, len).map_err(|e| Error::read(path, e))? {
+        Some((_, Ok(s))) => s,
+        Some((_, Err(e))) => return Ok(Err(Unavailable::Damaged(format!("the seal cannot be read: {e}")))),
+        None => return Ok(Err(Unavailable::Absent)),
+    };
+    let Some((_, v)) = seal.other.iter().find(|(k, _)| k == SEAL_KEY) else {
+        return Ok(Err(Unavailable::Absent));
+    };
+    let parsed = v.split_once(':').and_then(|(a, b)| Some((a.trim().parse::<u64>().ok()?, b.trim().parse::<u64>().ok()?)));
+    let Some((offset, clen)) = parsed.filter(|(o, l)| o.saturating_add(*l) <= len && *l < (256 << 20)) else {
+        return Ok(Err(Unavailable::Damaged(format!("the seal's index record {v:?} is not valid"))));
+    };
+    let mut buf = vec![0u8; clen as usize];
+    file.seek(SeekFrom::Start(offset)).map_err(|e| Error::read(path, e))?;
+    file.read_exact(&mut buf).map_err(|e| Error::read(path, e))?;
+    let catalog: Catalog = match serde_json::from_slice(&buf) {
+        Ok(c) => c,
+        Err(e) => return Ok(Err(Unavailable::Damaged(format!("the index catalog is not valid: {e}")))),
+    };
+    if catalog.schema != CATALOG_SCHEMA {
+        return Ok(Err(Unavailable::OtherVersion(format!("index catalog schema {}", catalog.schema))));
+    }
+    let slices: Vec<IndexFileSlice> =
+        catalog.files.iter().map(|f| IndexFileSlice { name: f.name.clone(), offset: f.offset, len: f.len }).collect();
+    match qqvault_index::Searcher::open_slices(path, &slices) {
+        Ok(searcher) => Ok(Ok(OpenedIndex { catalog, searcher })),
+        Err(qqvault_index::OpenError::VersionMismatch { found, expected }) => {
+            Ok(Err(Unavailable::OtherVersion(format!("index version {found}, this qqvault reads {expected}"))))
+        }
+        Err(e) => Ok(Err(Unavailable::Damaged(e.to_string()))),
+    }
+}
+
+/// Reads messages `from..=to` (sequence numbers) of a conversation where they lie.
+pub fn fetch(file: &mut File, chat: &CatalogChat, from: u64, to: u64) -> io::Result<Vec<(u64, MessageLine)>> {
+    if chat.messages == 0 || from >= chat.messages {
+        return Ok(Vec::new());
+    }
+    let to = to.min(chat.messages - 1);
+    let cp = (from / CHECKPOINT_EVERY) as usize;
+    let start = *chat.checkpoints.get(cp).ok_or_else(|| io::Error::other("missing checkpoint"))?;
+    file.seek(SeekFrom::Start(chat.offset + start))?;
+    let mut reader = BufReader::with_capacity(64 << 10, file.take(chat.len - start));
+    let mut seq = cp as u64 * CHECKPOINT_EVERY;
+    let mut out = Vec::new();
+    let mut line = Vec::new();
+    while seq <= to {
+        line.clear();
+        if reader.read_until(b'\n', &mut line)? == 0 {
+            break;
+        }
+        if seq >= from {
+            let m: MessageLine = serde_json::from_slice(&line).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+            out.push((seq, m));
+        }
+        seq += 1;
+    }
+    Ok(out)
+}
+
+/// One hit, with the message and its context.
+#[derive(Clone, Debug)]
+pub struct FoundMessage {
+    pub chat: String,
+    pub chat_name: String,
+    pub seq: u64,
+    pub message: MessageLine,
+    /// Messages before and after it in the conversation (`-C N`), in order.
+    pub before: Vec<MessageLine>,
+    pub after: Vec<MessageLine>,
+}
+
+pub struct SearchOutcome {
+    pub hits: Vec<FoundMessage>,
+    /// Said when the index could not be used and every message was scanned instead.
+    pub note: Option<String>,
+}
+
+/// Searches an archive: with its index where it can, by scanning every message otherwise. The
+/// result is the same either way. `chat` is an id or an exact name (resolved here).
+pub fn search(
+    path: &Path,
+    query: &qqvault_index::Query,
+    filters: &qqvault_index::Filters,
+    chat: Option<&str>,
+    context: u64,
+) -> Result<SearchOutcome> {
+    match open(path)? {
+        Ok(idx) => search_indexed(path, idx, query, filters, chat, context),
+        Err(why) => {
+            let note = match why {
+                Unavailable::Absent => "this archive has no search index; every message was scanned (run `qqvault reindex` to add one)".to_string(),
+                Unavailable::OtherVersion(v) => format!("the archive's search index is of another version ({v}); every message was scanned (run `qqvault reindex` to rebuild it)"),
+                Unavailable::Damaged(d) => format!("the archive's search index cannot be used ({d}); every message was scanned (run `qqvault verify`)"),
+            };
+            let mut out = scan(path, query, filters, chat, context)?;
+            out.note = Some(note);
+            Ok(out)
+        }
+    }
+}
+
+fn resolve_chat<'a>(chats: &'a [CatalogChat], chat: &str) -> Result<&'a CatalogChat> {
+    // The same rule as `show`: an id, or an exact name only one conversation has.
+    let records: Vec<ConversationRecord> = chats
+        .iter()
+        .map(|c| ConversationRecord {
+            id: c.id.clone(),
+            name: c.name.clone(),
+            group: c.group.clone(),
+            kind: qqvault_core::ChatKind::Unknown,
+            key: qqvault_core::ConversationKey {
+                family: qqvault_core::ExportFamily::MessageManager,
+                scope: String::new(),
+                peer: String::new(),
+            },
+            messages: c.messages,
+            first: None,
+            last: None,
+            entry: c.entry.clone(),
+            transcript: String::new(),
+            sources: Vec::new(),
+            self_senders: Vec::new(),
+        })
+        .collect();
+    let found = crate::conversations::resolve(&records, chat)?;
+    chats.iter().find(|c| c.id == found.id).ok_or_else(|| Error::Usage(format!("no conversation {chat:?}")))
+}
+
+fn search_indexed(
+    path: &Path,
+    idx: OpenedIndex,
+    query: &qqvault_index::Query,
+    filters: &qqvault_index::Filters,
+    chat: Option<&str>,
+    context: u64,
+) -> Result<SearchOutcome> {
+    let mut filters = filters.clone();
+    if let Some(c) = chat {
+        filters.chat = Some(resolve_chat(&idx.catalog.chats, c)?.id.clone());
+    }
+    let folding = idx.searcher.info().folding;
+    let query = query.refold(folding);
+    let hits = idx
+        .searcher
+        .search(&query, &filters)
+        .map_err(|e| Error::zip(path, format!("searching the index: {e}")))?;
+    let mut file = File::open(path).map_err(|e| Error::read(path, e))?;
+    let mut out = Vec::with_capacity(hits.len());
+    for hit in hits {
+        let Some(c) = idx.catalog.chats.iter().find(|c| c.id == hit.chat) else { continue };
+        let from = hit.seq.saturating_sub(context);
+        let got = fetch(&mut file, c, from, hit.seq + context).map_err(|e| Error::read(path, e))?;
+        let mut before = Vec::new();
+        let mut after = Vec::new();
+        let mut message = None;
+        for (seq, m) in got {
+            match seq.cmp(&hit.seq) {
+                std::cmp::Ordering::Less => before.push(m),
+                std::cmp::Ordering::Equal => message = Some(m),
+                std::cmp::Ordering::Greater => after.push(m),
+            }
+        }
+        let Some(message) = message else {
+            return Err(Error::zip(path, format!("the index points at message {} of {}, which is not there; run `qqvault verify`", hit.seq, c.entry)));
+        };
+        // The index is exact by construction; checking again costs nothing next to the read.
+        if !query.matches(&qqvault_index::fold(&message.text, folding)) {
+            continue;
+        }
+        out.push(FoundMessage { chat: c.id.clone(), chat_name: c.name.clone(), seq: hit.seq, message, before, after });
+    }
+    Ok(SearchOutcome { hits: out, note: None })
+}
+
+/// The reference search: every message of every conversation, folded and matched.
+pub fn scan(
+    path: &Path,
+    query: &qqvault_index::Query,
+    filters: &qqvault_index::Filters,
+    chat: Option<&str>,
+    context: u64,
+) -> Result<SearchOutcome> {
+    let mut reader = crate::archive::read::ArchiveReader::open(path)?;
+    let convs = reader.manifest.conversations.clone();
+    let mut filters = filters.clone();
+    if let Some(c) = chat {
+        filters.chat = Some(crate::conversations::resolve(&convs, c)?.id.clone());
+    }
+    let folding = qqvault_index::FoldOptions::default();
+    let mut found: Vec<(qqvault_index::Hit, String, usize)> = Vec::new();
+    let mut all: Vec<Vec<MessageLine>> = Vec::new();
+    for (ci, c) in convs.iter().enumerate() {
+        let mut msgs = Vec::new();
+        if filters.chat.as_deref().is_none_or(|want| want == c.id) {
+            let data = reader.read_entry(&c.entry)?;
+            for line in data.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                let m: MessageLine = serde_json::from_slice(line).map_err(|e| Error::zip(path, format!("{}: {e}", c.entry)))?;
+                msgs.push(m);
+            }
+        }
+        for (seq, m) in msgs.iter().enumerate() {
+            if filters.accepts(&c.id, m.time, &m.sender, m.sender_id.as_deref(), folding)
+                && query.matches(&qqvault_index::fold(&m.text, folding))
+            {
+                found.push((qqvault_index::Hit { chat: c.id.clone(), seq: seq as u64, time: m.time, score: 0.0 }, c.name.clone(), ci));
+            }
+        }
+        all.push(msgs);
+    }
+    // Relevance cannot be scored without the index: a scan sorts newest first either way.
+    found.sort_by(|a, b| qqvault_index::SortOrder::Newest.compare(&a.0, &b.0));
+    if filters.limit > 0 {
+        found.truncate(filters.limit);
+    }
+    let hits = found
+        .into_iter()
+        .map(|(h, name, ci)| {
+            let msgs = &all[ci];
+            let seq = h.seq as usize;
+            let from = seq.saturating_sub(context as usize);
+            let to = (seq + context as usize + 1).min(msgs.len());
+            FoundMessage {
+                chat: h.chat,
+                chat_name: name,
+                seq: h.seq,
+                message: msgs[seq].clone(),
+                before: msgs[from..seq].to_vec(),
+                after: msgs[seq + 1..to].to_vec(),
+            }
+        })
+        .collect();
+    Ok(SearchOutcome { hits, note: None })
+}
