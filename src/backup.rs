@@ -34,6 +34,8 @@ pub struct BackupOptions {
     pub tz: qqvault_formats::formats::qce::WallClock,
     /// Leave out the HTML pages under `viewer/`.
     pub no_viewer: bool,
+    /// Leave out the search index (`search` then scans every message; `reindex` adds it).
+    pub no_index: bool,
 }
 
 /// What a backup did. Serialised as the `backup --json` summary; fields are only ever added.
@@ -353,7 +355,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     }
     // INDEX: the search index is built and written here.
     let mut seal_records: Vec<(String, String)> = Vec::new();
-    if !chat.conversations.is_empty() {
+    if !opts.no_index && !chat.conversations.is_empty() {
         progress.phase("indexing", None);
         let scratch = partial.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         seal_records.push(crate::search_index::build_and_write(
@@ -602,7 +604,7 @@ fn changed_on_disk(f: &ScannedFile) -> bool {
 }
 
 /// Moves the finished, sealed file to its final name and makes the rename durable.
-fn commit(partial: &Path, output: &Path) -> Result<()> {
+pub fn commit(partial: &Path, output: &Path) -> Result<()> {
     std::fs::rename(partial, output).map_err(|e| Error::write(output, e))?;
     sync_dir(output);
     Ok(())

@@ -95,7 +95,11 @@ impl ExportReport {
 }
 
 /// Exports the conversations of an opened archive.
-pub fn export(reader: &mut ArchiveReader, opts: &ExportOptions, progress: &dyn Progress) -> Result<ExportReport> {
+pub fn export(
+    reader: &mut ArchiveReader,
+    opts: &ExportOptions,
+    progress: &dyn Progress,
+) -> Result<ExportReport> {
     prepare_dir(&opts.dir, opts.overwrite)?;
     let mut out = Out {
         dir: opts.dir.clone(),
@@ -119,7 +123,9 @@ pub fn export(reader: &mut ArchiveReader, opts: &ExportOptions, progress: &dyn P
     progress.phase("exporting", Some(total));
     match opts.format {
         ExportFormat::Html => export_html(reader, &mut out, &mut report, progress)?,
-        ExportFormat::Txt | ExportFormat::Jsonl => export_text(reader, opts.format, &mut out, &mut report, progress)?,
+        ExportFormat::Txt | ExportFormat::Jsonl => {
+            export_text(reader, opts.format, &mut out, &mut report, progress)?
+        }
     }
     progress.finish_phase();
     report.files_written = out.files;
@@ -171,7 +177,10 @@ impl Out {
             if m.is_dir() {
                 return Err(Error::write(
                     &path,
-                    io::Error::new(io::ErrorKind::AlreadyExists, "a folder of that name is in the way"),
+                    io::Error::new(
+                        io::ErrorKind::AlreadyExists,
+                        "a folder of that name is in the way",
+                    ),
                 ));
             }
             fs::remove_file(&path).map_err(|e| Error::write(&path, e))?;
@@ -187,7 +196,8 @@ impl Out {
 
     fn write_file(&mut self, rel: &str, bytes: &[u8]) -> Result<()> {
         let mut w = self.create(rel)?;
-        w.write_all(bytes).map_err(|e| Error::write(self.dir.join(rel), e))?;
+        w.write_all(bytes)
+            .map_err(|e| Error::write(self.dir.join(rel), e))?;
         self.finish(rel, w)?;
         self.bytes += bytes.len() as u64;
         Ok(())
@@ -226,7 +236,11 @@ fn for_each_message(
         match lines.read_line(&mut line) {
             Ok(0) => return Ok(None),
             Ok(_) => {}
-            Err(e) => return problem(format!("reading stopped after line {line_no}: {e}; run `qqvault verify`")),
+            Err(e) => {
+                return problem(format!(
+                    "reading stopped after line {line_no}: {e}; run `qqvault verify`"
+                ))
+            }
         }
         line_no += 1;
         let text = line.trim_end_matches(['\n', '\r']);
@@ -311,7 +325,9 @@ fn export_html(
             Err(e) => {
                 report.problems.push(ExportProblem {
                     entry: Some(entry.clone()),
-                    detail: format!("a message refers to it but the archive has no readable entry of that name: {e}"),
+                    detail: format!(
+                        "a message refers to it but the archive has no readable entry of that name: {e}"
+                    ),
                 });
                 continue;
             }
@@ -415,7 +431,9 @@ pub fn file_stem(name: &str, id: &str) -> String {
         })
         .take(60)
         .collect();
-    clean = clean.trim_matches(|c: char| c == '.' || c.is_whitespace()).to_string();
+    clean = clean
+        .trim_matches(|c: char| c == '.' || c.is_whitespace())
+        .to_string();
     if clean.is_empty() {
         clean = "conversation".into();
     }

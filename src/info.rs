@@ -238,7 +238,13 @@ pub fn summarize(archive: &str, manifest: &Manifest, seal: Option<&Seal>) -> Arc
         reasons.push(format!(
             "{} export(s) are not empty but no message could be read from them: {}{}",
             exports.without_messages.len(),
-            exports.without_messages.iter().take(NAMED).cloned().collect::<Vec<_>>().join("; "),
+            exports
+                .without_messages
+                .iter()
+                .take(NAMED)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("; "),
             more(exports.without_messages.len())
         ));
     }
@@ -247,7 +253,12 @@ pub fn summarize(archive: &str, manifest: &Manifest, seal: Option<&Seal>) -> Arc
         reasons.push(format!(
             "reading {} export(s) failed part way: {}{}",
             failed_reads.len(),
-            failed_reads.iter().take(NAMED).cloned().collect::<Vec<_>>().join("; "),
+            failed_reads
+                .iter()
+                .take(NAMED)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("; "),
             more(failed_reads.len())
         ));
     }

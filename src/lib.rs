@@ -23,6 +23,7 @@ pub mod info;
 pub mod ingest;
 pub mod names;
 pub mod progress;
+pub mod reindex;
 pub mod scan;
 pub mod search_index;
 pub mod viewer;

@@ -330,7 +330,7 @@ impl<'a> ConversationRenderer<'a> {
         esc(&mut s, &title);
         let _ = write!(
             s,
-            " · 第 {}–{} 条，共 {} 条 <small>messages {}–{} of {}</small></div></div></header>\n",
+            " · 第 {}–{} 条，共 {} 条 <small>messages {}–{} of {}</small></div></div></header>",
             thousands(p.info.first_message),
             thousands(last),
             thousands(rec.messages.max(self.count)),
@@ -338,6 +338,7 @@ impl<'a> ConversationRenderer<'a> {
             thousands(last),
             thousands(rec.messages.max(self.count)),
         );
+        s.push('\n');
         let nav = pager(p.prev.as_deref(), next, "index.html");
         s.push_str(&nav);
         s.push_str("<main class=\"chat\">\n");
@@ -417,11 +418,18 @@ impl<'a> ConversationRenderer<'a> {
         let start = out.len();
         let mut untold = 0usize;
         let cut = m.text.len() > TEXT_CAP;
-        let text = if cut { cut_at(&m.text, TEXT_CAP) } else { m.text.as_str() };
+        let text = if cut {
+            cut_at(&m.text, TEXT_CAP)
+        } else {
+            m.text.as_str()
+        };
         let atts = &m.attachments;
         // MHT writes `[图片]` where each picture was: put the pictures back there when the
         // counts agree, otherwise show the text as it is and the pictures after it.
-        let inline = !cut && !atts.is_empty() && atts.len() <= ATTACHMENT_CAP && text.matches(IMAGE).count() == atts.len();
+        let inline = !cut
+            && !atts.is_empty()
+            && atts.len() <= ATTACHMENT_CAP
+            && text.matches(IMAGE).count() == atts.len();
         if inline {
             for (i, seg) in text.split(IMAGE).enumerate() {
                 esc_text(out, seg);
@@ -506,8 +514,16 @@ pub fn render_index(opts: &ViewerOptions, convs: &[ConversationSummary]) -> Vec<
             .then_with(|| a.record.name.cmp(&b.record.name))
     });
     let total_messages: u64 = convs.iter().map(|c| c.messages).sum();
-    let first = convs.iter().filter_map(|c| c.record.first).filter(|t| t.year > 0).min();
-    let last = convs.iter().filter_map(|c| c.record.last).filter(|t| t.year > 0).max();
+    let first = convs
+        .iter()
+        .filter_map(|c| c.record.first)
+        .filter(|t| t.year > 0)
+        .min();
+    let last = convs
+        .iter()
+        .filter_map(|c| c.record.last)
+        .filter(|t| t.year > 0)
+        .max();
 
     // Rows first, then cut into pages by size.
     let mut chunks: Vec<String> = vec![String::new()];
@@ -526,7 +542,11 @@ pub fn render_index(opts: &ViewerOptions, convs: &[ConversationSummary]) -> Vec<
         }
         row.push_str("</td><td>");
         row.push_str(kind_label(r.kind));
-        let _ = write!(row, "</td><td class=\"num\">{}</td><td class=\"dates\">", thousands(c.messages));
+        let _ = write!(
+            row,
+            "</td><td class=\"num\">{}</td><td class=\"dates\">",
+            thousands(c.messages)
+        );
         push_range(&mut row, r.first, r.last);
         row.push_str("</td><td class=\"go\">");
         if let (Some(f), Some(l)) = (c.pages.first(), c.pages.last()) {
@@ -546,7 +566,13 @@ pub fn render_index(opts: &ViewerOptions, convs: &[ConversationSummary]) -> Vec<
         }
     }
     let names: Vec<String> = (1..=chunks.len())
-        .map(|i| if i == 1 { INDEX_PAGE.to_string() } else { format!("index-{i}.html") })
+        .map(|i| {
+            if i == 1 {
+                INDEX_PAGE.to_string()
+            } else {
+                format!("index-{i}.html")
+            }
+        })
         .collect();
     let mut pages = Vec::with_capacity(chunks.len());
     for (i, rows) in chunks.iter().enumerate() {
@@ -604,7 +630,11 @@ fn render_overview(_opts: &ViewerOptions, c: &ConversationSummary) -> Page {
     esc(&mut s, &shorten(&r.name));
     s.push_str("</h1><div class=\"sub\">");
     s.push_str(kind_label(r.kind));
-    let _ = write!(s, " · {} 条消息 <small>messages</small> · ", thousands(c.messages));
+    let _ = write!(
+        s,
+        " · {} 条消息 <small>messages</small> · ",
+        thousands(c.messages)
+    );
     push_range(&mut s, r.first, r.last);
     s.push_str("</div></div></header>\n<main class=\"list\"><dl class=\"facts\">");
     if let Some(g) = r.group.as_deref().filter(|g| !g.is_empty()) {
@@ -728,7 +758,7 @@ small{font-size:.78em;color:var(--muted);font-weight:normal}
 .me{flex-direction:row-reverse}.me .b{text-align:right}.me .h{text-align:right}
 .me .t{text-align:left;background:var(--me);color:#fff;border-radius:14px 4px 14px 14px}
 .t.pics,.me .t.pics{background:none;box-shadow:none;padding:0}
-.t img{display:block;max-width:100%;max-height:360px;min-width:24px;min-height:24px;border-radius:6px;margin:4px 0;background:#f4f5f7}
+.t img{display:block;max-width:300px;max-height:300px;min-width:24px;min-height:24px;border-radius:6px;margin:4px 0;background:#f4f5f7}
 .t a.pic{display:block}
 .ph{color:var(--muted)}.me .ph{color:#d6e6ff}
 .atts{display:block}
@@ -757,7 +787,7 @@ td.name a{font-weight:600;overflow-wrap:anywhere}
 .empty{color:var(--muted);text-align:center;padding:24px}
 #filter{width:100%;padding:8px 12px;margin:0 0 12px;border:1px solid var(--line);border-radius:8px;font:inherit}
 footer{max-width:880px;margin:0 auto 24px;padding:0 16px;color:var(--muted);font-size:12px;text-align:center}
-@media (max-width:560px){.b{max-width:84%}td.go,th:nth-child(5){display:none}}
+@media (max-width:560px){.b{max-width:84%}.t img{max-width:100%}td.go,th:nth-child(5){display:none}}
 @media print{.top{position:static}.pager,#filter{display:none}body{background:#fff}.t{box-shadow:none;border:1px solid #ddd}.me .t{background:#eaf2ff;color:var(--fg)}}
 "#;
 
@@ -859,7 +889,9 @@ fn page_file(month: Month, part: u32) -> String {
 pub fn dir_name(id: &str) -> String {
     let plain = !id.is_empty()
         && id.len() <= 64
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if plain {
         id.to_string()
     } else {
@@ -924,21 +956,18 @@ fn esc_text(out: &mut String, s: &str) {
     let mut rest = s;
     while let Some(open) = rest.find('[') {
         let after = &rest[open + 1..];
-        let mut len = 0;
-        let mut chars = 0;
-        let mut closed = false;
-        for c in after.chars() {
+        // `[`, one to six CJK ideographs, `]`: the placeholder rule of the merge.
+        let mut placeholder = None;
+        for (count, (pos, c)) in after.char_indices().enumerate() {
             if c == ']' {
-                closed = chars > 0;
+                placeholder = (count > 0).then_some(pos);
                 break;
             }
-            if chars >= 6 || !is_cjk(c) {
+            if count >= 6 || !is_cjk(c) {
                 break;
             }
-            chars += 1;
-            len += c.len_utf8();
         }
-        if closed {
+        if let Some(len) = placeholder {
             esc(out, &rest[..open]);
             out.push_str("<span class=\"ph\">");
             esc(out, &rest[open..open + len + 2]);
@@ -1161,7 +1190,10 @@ mod tests {
     fn placeholders_are_grey_and_brackets_survive() {
         let mut s = String::new();
         esc_text(&mut s, "a[图片]b[ok][[表情]");
-        assert_eq!(s, "a<span class=\"ph\">[图片]</span>b[ok][<span class=\"ph\">[表情]</span>");
+        assert_eq!(
+            s,
+            "a<span class=\"ph\">[图片]</span>b[ok][<span class=\"ph\">[表情]</span>"
+        );
     }
 
     #[test]
@@ -1174,7 +1206,14 @@ mod tests {
         ];
         let pages = render(&ViewerOptions::in_archive(), &rec, &msgs);
         let paths: Vec<&str> = pages.iter().map(|p| p.path.as_str()).collect();
-        assert_eq!(paths, ["chats/c1/2016-07.html", "chats/c1/2016-08.html", "chats/c1/index.html"]);
+        assert_eq!(
+            paths,
+            [
+                "chats/c1/2016-07.html",
+                "chats/c1/2016-08.html",
+                "chats/c1/index.html"
+            ]
+        );
         let july = String::from_utf8(pages[0].bytes.clone()).unwrap();
         assert!(july.contains("href=\"2016-08.html\""));
         assert!(july.contains("class=\"m me\""), "self side");
@@ -1222,6 +1261,109 @@ mod tests {
         assert!(pages.len() > 4);
         assert!(pages.iter().all(|p| p.bytes.len() < MAX_PAGE_BYTES));
         assert!(pages.iter().any(|p| p.path == "chats/c1/2020-03-p2.html"));
+    }
+
+    /// Arbitrary text, names, ids, times and entry names: never a panic, never a page over
+    /// the limit, never markup from the data. (A deterministic generator instead of a
+    /// property-testing crate: the root crate has none.)
+    #[test]
+    fn arbitrary_messages_render_safely() {
+        const PALETTE: &[&str] = &[
+            "<",
+            ">",
+            "&",
+            "\"",
+            "'",
+            "[",
+            "]",
+            "[图片]",
+            "[表情]",
+            "图",
+            "%",
+            "#",
+            "?",
+            "/",
+            "..",
+            " ",
+            "\n",
+            "\r",
+            "\u{0}",
+            "a",
+            "Z",
+            "9",
+            "{",
+            "}",
+            "$",
+            "\u{1F600}",
+            "<script>",
+            "\u{FFFD}",
+        ];
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = move |n: usize| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % n as u64) as usize
+        };
+        let text = |next: &mut dyn FnMut(usize) -> usize, max: usize| -> String {
+            (0..next(max)).map(|_| PALETTE[next(PALETTE.len())]).collect()
+        };
+        let mut rec = record("c1", 0);
+        rec.name = "<script>alert(1)</script>".into();
+        let opts = ViewerOptions {
+            page_budget: 20_000,
+            ..ViewerOptions::in_archive()
+        };
+        let mut msgs = Vec::new();
+        for i in 0..3000 {
+            let mut m = msg("2020-01-01T00:00:00", "", "");
+            m.time = MessageTime {
+                year: [0, 1999, 2020, 9999][next(4)],
+                month: next(14) as u8,
+                day: next(33) as u8,
+                hour: next(30) as u8,
+                minute: next(70) as u8,
+                second: next(70) as u8,
+            };
+            m.sender = text(&mut next, 6);
+            m.sender_id = (next(2) == 0).then(|| text(&mut next, 4));
+            m.text = if i % 500 == 7 {
+                "<".repeat(TEXT_CAP + 10)
+            } else {
+                text(&mut next, 40)
+            };
+            m.system = next(5) == 0;
+            for _ in 0..next(4) {
+                m.attachments.push(Attachment {
+                    name: text(&mut next, 5),
+                    sha256: None,
+                    entry: (next(3) > 0).then(|| format!("files/{}.png", text(&mut next, 6))),
+                });
+            }
+            msgs.push(m);
+        }
+        let pages = render(&opts, &rec, &msgs);
+        let index = render_index(&opts, &[ConversationRenderer::new(&opts, &rec).finish().1]);
+        for p in pages.iter().chain(&index) {
+            assert!(p.bytes.len() < MAX_PAGE_BYTES);
+            let html = String::from_utf8(p.bytes.clone()).unwrap();
+            assert!(!html.contains("<script>alert"), "{}", p.path);
+            assert_eq!(html.matches("<script>").count(), 1, "only the page's own script");
+            for l in html
+                .split(" href=\"")
+                .skip(1)
+                .chain(html.split(" src=\"").skip(1))
+            {
+                let l = &l[..l.find('"').unwrap()];
+                assert!(!l.contains(['<', '>', '\'', ' ', '#', '?', '[']), "{l}");
+                assert!(!l.split('/').any(|c| c == "..") || l.starts_with("../"), "{l}");
+            }
+        }
+        let shown: usize = pages
+            .iter()
+            .map(|p| String::from_utf8_lossy(&p.bytes).matches(" id=\"m").count())
+            .sum();
+        assert_eq!(shown, msgs.len());
     }
 
     #[test]

@@ -21,6 +21,8 @@ fn make_archive(dir: &Path) -> PathBuf {
             dir.join("in").to_str().unwrap(),
             "-o",
             archive.to_str().unwrap(),
+            // The entry counts below are those of the archive without its viewer pages.
+            "--no-viewer",
         ]),
         0,
     );

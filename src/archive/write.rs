@@ -285,6 +285,14 @@ impl ArchiveWriter {
         Ok(entry.record)
     }
 
+    /// Copies an entry of another archive as it is (compressed bytes, CRC and sizes), without
+    /// decompressing it; `record` is its manifest record.
+    pub fn raw_copy<R: Read>(&mut self, file: zip::read::ZipFile<'_, R>, record: EntryRecord) -> Result<()> {
+        self.zip.raw_copy_file(file).map_err(|e| Error::zip(&self.path, e))?;
+        self.entries.push(record);
+        Ok(())
+    }
+
     /// Adds an entry from bytes in memory.
     pub fn add_bytes(&mut self, name: &str, kind: EntryKind, data: &[u8]) -> Result<EntryRecord> {
         let prepared = prepare_bytes(name, kind, data, None)?;

@@ -28,6 +28,9 @@ pub struct Args {
     /// Leave out the HTML pages under viewer/ (the conversations shown in a browser).
     #[arg(long)]
     no_viewer: bool,
+    /// Leave out the search index (search then scans every message; reindex adds it later).
+    #[arg(long)]
+    no_index: bool,
     /// Print the summary as one JSON object.
     #[arg(long)]
     json: bool,
@@ -43,6 +46,7 @@ pub fn run(a: Args) -> CliResult {
         follow_symlinks: a.follow_symlinks,
         tz,
         no_viewer: a.no_viewer,
+        no_index: a.no_index,
     };
     let summary = backup::backup(&opts, &bar)?;
     let mut out = printer::stdout();

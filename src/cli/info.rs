@@ -20,26 +20,46 @@ fn counts(m: &std::collections::BTreeMap<String, u64>) -> String {
     if m.is_empty() {
         return "none".into();
     }
-    m.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
+    m.iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 pub fn run(a: Args) -> CliResult {
     let reader = ArchiveReader::open(&a.archive)?;
-    let info = info::summarize(&a.archive.display().to_string(), &reader.manifest, reader.seal.as_ref());
+    let info = info::summarize(
+        &a.archive.display().to_string(),
+        &reader.manifest,
+        reader.seal.as_ref(),
+    );
     let mut out = printer::stdout();
     if a.json {
         printer::json_line(&mut out, &info)?;
         out.flush()?;
         return Ok(0);
     }
-    writeln!(out, "archive: {} (made {} by qqvault {})", info.archive, info.created, info.tool_version)?;
+    writeln!(
+        out,
+        "archive: {} (made {} by qqvault {})",
+        info.archive, info.created, info.tool_version
+    )?;
     match &info.verified {
-        Some(t) => writeln!(out, "checked: {t}, when it was written (the seal records that it passed)")?,
+        Some(t) => writeln!(
+            out,
+            "checked: {t}, when it was written (the seal records that it passed)"
+        )?,
         None => writeln!(out, "checked: unknown (no valid seal)")?,
     }
     writeln!(out, "inputs: {}", info.inputs.len())?;
     for i in &info.inputs {
-        writeln!(out, "  {} -> files/{}{}", i.given, i.top, if i.is_dir { "/" } else { "" })?;
+        writeln!(
+            out,
+            "  {} -> files/{}{}",
+            i.given,
+            i.top,
+            if i.is_dir { "/" } else { "" }
+        )?;
     }
     let f = &info.files;
     writeln!(
@@ -60,7 +80,11 @@ pub fn run(a: Args) -> CliResult {
         (Some(a), Some(b)) => format!(", {} — {}", a.date_string(), b.date_string()),
         _ => String::new(),
     };
-    writeln!(out, "conversations: {}, messages: {}{range}", info.conversations, info.messages)?;
+    writeln!(
+        out,
+        "conversations: {}, messages: {}{range}",
+        info.conversations, info.messages
+    )?;
     let im = &info.images;
     if im.mht_referenced > 0 || im.mht_unreferenced > 0 {
         writeln!(

@@ -6,6 +6,7 @@ mod export;
 mod info;
 mod list;
 mod printer;
+mod reindex;
 mod restore;
 mod search;
 mod show;
@@ -39,6 +40,7 @@ enum Command {
     List(list::Args),
     Show(show::Args),
     Search(search::Args),
+    Reindex(reindex::Args),
     Export(export::Args),
     Info(info::Args),
 }
@@ -59,6 +61,7 @@ pub fn run() -> i32 {
         Command::List(a) => list::run(a),
         Command::Show(a) => show::run(a),
         Command::Search(a) => search::run(a),
+        Command::Reindex(a) => reindex::run(a),
         Command::Export(a) => export::run(a),
         Command::Info(a) => info::run(a),
     };
