@@ -60,6 +60,7 @@ with open(video, "wb") as f:
 # Chinese chat text, as a Message Manager TXT export (UTF-8 with BOM, CRLF).
 words = "今天 明天 我们 你们 他们 吃饭 开会 北京 上海 大学 老师 同学 简单 处理 记录 图片 文件 下载 好的 哈哈 周末 爬山 电影 考试 作业 工作 项目 代码 本田 汽车 灯 聊天 手机 电脑 晚上 早上".split()
 target = int(200 * (1 << 20) * scale)
+os.makedirs(os.path.join(out, "QQ导出"), exist_ok=True)
 with open(os.path.join(out, "QQ导出/全部消息记录.txt"), "wb") as f:
     sep = "=" * 64
     head = "\ufeff消息记录（此消息记录为文本格式，不支持重新导入）\r\n\r\n%s\r\n消息分组:我的QQ群\r\n%s\r\n消息对象:测试群\r\n%s\r\n\r\n" % (sep, sep, sep)
