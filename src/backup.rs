@@ -70,6 +70,8 @@ pub struct BackupSummary {
     pub lines_not_understood: u64,
     /// Messages of a TXT and an MHT export matched with placeholders set aside.
     pub placeholder_matches: u64,
+    /// Wall time of each stage, in seconds.
+    pub timings: std::collections::BTreeMap<String, f64>,
     /// Each export with what was read from it (and what went wrong).
     pub export_reports: Vec<crate::archive::manifest::ExportRecord>,
 }
@@ -120,6 +122,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     // A partial file left by an interrupted run is ours to replace.
     let mut writer = ArchiveWriter::create(&partial)?;
 
+    let mut clock = crate::progress::Timings::default();
     progress.phase("scanning", None);
     let scanned = scan::scan(
         &opts.inputs,
@@ -144,6 +147,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         .copied()
         .collect();
     let shared_bytes: u64 = shared.iter().map(|&i| files[i].size).sum();
+    clock.lap("scan");
     progress.phase("hashing", Some(shared_bytes));
     let prehashed: HashMap<usize, io::Result<Sha256Digest>> = shared
         .par_iter()
@@ -196,6 +200,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     )?;
 
     let total_bytes: u64 = jobs.iter().map(|j| files[j.file].size).sum();
+    clock.lap("hash");
     progress.phase("writing", Some(total_bytes));
     let mut stored: HashMap<Sha256Digest, String> = HashMap::new();
     let mut records: Vec<Option<FileRecord>> = vec![None; files.len()];
@@ -329,6 +334,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
 
     // Chats: parse the exports found, store their images and conversations.
     found.sort_by_key(|f| f.file);
+    clock.lap("write");
     progress.phase("reading chats", None);
     let chat = Ingest {
         writer: &mut writer,
@@ -339,6 +345,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     }
     .run(found)?;
     progress.finish_phase();
+    clock.lap("chats");
     // VIEWER: the HTML viewer pages are written here, from chat.conversations and chat.lines.
     if !opts.no_viewer && !chat.conversations.is_empty() {
         progress.phase("writing the viewer", None);
@@ -353,6 +360,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         )?;
         progress.finish_phase();
     }
+    clock.lap("viewer");
     // INDEX: the search index is built and written here.
     let mut seal_records: Vec<(String, String)> = Vec::new();
     if !opts.no_index && !chat.conversations.is_empty() {
@@ -399,7 +407,9 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     let manifest_json = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::zip(&partial, e))?;
     writer.finish(&manifest_json, seal_records.clone())?;
 
+    clock.lap("index_and_manifest");
     let report = verify::verify(&partial, VerifyOptions { unsealed: true }, progress)?;
+    clock.lap("verify");
     if !report.ok {
         let first = report
             .problems
@@ -448,6 +458,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         lines_not_understood: chat_totals.lines_not_understood,
         placeholder_matches: chat_totals.placeholder_matches,
         export_reports: chat.exports,
+        timings: clock.laps,
     })
 }
 

@@ -119,8 +119,8 @@ pub fn export(
         index: None,
         problems: Vec::new(),
     };
-    let total: u64 = reader.manifest.conversations.iter().map(|c| c.messages).sum();
-    progress.phase("exporting", Some(total));
+    // A spinner: the trait counts bytes, not messages; the `advance` calls below make it turn.
+    progress.phase("exporting", None);
     match opts.format {
         ExportFormat::Html => export_html(reader, &mut out, &mut report, progress)?,
         ExportFormat::Txt | ExportFormat::Jsonl => {

@@ -15,3 +15,27 @@ pub trait Progress: Sync {
 /// A progress sink that ignores everything.
 pub struct Silent;
 impl Progress for Silent {}
+
+/// Wall time of each stage of a run, for the report (`backup --json` "timings") and the
+/// benchmarks.
+#[derive(Debug)]
+pub struct Timings {
+    last: std::time::Instant,
+    pub laps: std::collections::BTreeMap<String, f64>,
+}
+
+impl Default for Timings {
+    fn default() -> Self {
+        Timings { last: std::time::Instant::now(), laps: Default::default() }
+    }
+}
+
+impl Timings {
+    /// Records the time since the previous lap under `stage`.
+    pub fn lap(&mut self, stage: &str) {
+        let now = std::time::Instant::now();
+        let secs = (now - self.last).as_secs_f64();
+        *self.laps.entry(stage.to_string()).or_default() += (secs * 1000.0).round() / 1000.0;
+        self.last = now;
+    }
+}

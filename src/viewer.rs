@@ -35,7 +35,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 
 /// Where the pages go inside an archive.
-pub const ARCHIVE_ROOT: &str = "viewer/";
+pub const ARCHIVE_ROOT: &str = crate::archive::layout::VIEWER_PREFIX;
 /// The first page, below the root.
 pub const INDEX_PAGE: &str = "index.html";
 /// No page is larger than this.

@@ -19,6 +19,8 @@ pub const MEDIA_PREFIX: &str = "media/";
 pub const INDEX_PREFIX: &str = "index/";
 /// UTF-8 renditions of chat exports that were in another encoding: `text/<top>/<rel>`.
 pub const TEXT_PREFIX: &str = "text/";
+/// The conversations as static web pages (see `crate::viewer`), `viewer/index.html` first.
+pub const VIEWER_PREFIX: &str = "viewer/";
 
 pub fn file_entry(archive_path: &str) -> String {
     format!("{FILES_PREFIX}{archive_path}")
@@ -36,6 +38,7 @@ pub fn readme_text(version: &str) -> String {
 - media/      从 MHT 导出中取出的图片，按 SHA-256 命名。\r\n\
 - text/       非 UTF-8 编码的聊天导出的 UTF-8 版本。\r\n\
 - index/      全文搜索索引（qqvault search 使用）。\r\n\
+- viewer/     网页版聊天记录：解压后用浏览器打开 viewer/index.html，离线可看，无需 qqvault。\r\n\
 - manifest.json  清单：每个文件的路径、大小、修改时间和 SHA-256，最后一个条目。\r\n\
 ZIP 注释是封印：qqvault-seal 记录，含此前所有字节的 SHA-256。\r\n\
 \r\n\
@@ -52,6 +55,8 @@ This is a standard ZIP file; any unzip tool opens it.\r\n\
 - media/      images taken out of MHT exports, named by SHA-256.\r\n\
 - text/       UTF-8 renditions of chat exports written in another encoding.\r\n\
 - index/      the full-text search index (used by `qqvault search`).\r\n\
+- viewer/     the conversations as web pages: unzip, then open viewer/index.html in any\r\n\
+              browser (works offline, without qqvault).\r\n\
 - manifest.json  every file's path, size, modification time and SHA-256; the last entry.\r\n\
 The zip comment is the seal: a qqvault-seal record holding the SHA-256 of every byte before it.\r\n\
 \r\n\
