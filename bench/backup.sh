@@ -20,14 +20,17 @@ in_bytes=$(du -sb "$data" | cut -f1)
 
 measure() { # label, command...: prints "label seconds peak_rss_MB"
   local label=$1; shift
+  local out
+  out=$(mktemp)
+  /usr/bin/time -o "$out" -f "%e %M" "$@" >"$work/$label.out" 2>&1 || { echo "$label failed: $(tail -3 "$work/$label.out")" >&2; }
   local t
-  t=$( { /usr/bin/time -f "%e %M" "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1)
+  t=$(tail -1 "$out"); rm -f "$out"
   echo "$label ${t% *} $(( ${t#* } / 1024 ))"
 }
 
 zip_s=$( cd "$data" && /usr/bin/time -f "%e" zip -q -r -6 -n .jpg:.png:.gif:.mp4 "$OLDPWD/$work/ref.zip" . 2>&1 >/dev/null | tail -1 )
 unzip_s=$( /usr/bin/time -f "%e" unzip -tq "$work/ref.zip" 2>&1 >/dev/null | tail -1 )
-read -r _ backup_s backup_mb < <(measure backup "$bin" backup "$data" -o "$work/q.zip" --force)
+read -r _ backup_s backup_mb < <(measure backup "$bin" backup "$data" -o "$work/q.zip" --force --json)
 read -r _ verify_s verify_mb < <(measure verify "$bin" verify "$work/q.zip")
 openssl_s=$( /usr/bin/time -f "%e" openssl dgst -sha256 "$work/q.zip" 2>&1 >/dev/null | tail -1 )
 ref=$(python3 -c "print(round($zip_s + $unzip_s, 2))")
@@ -36,3 +39,4 @@ echo "| step | qqvault | reference | ratio (target) | qqvault peak RSS |"
 echo "|---|---|---|---|---|"
 echo "| backup (hash, dedup, write, verify, seal) | ${backup_s} s | zip -6 ${zip_s} s + unzip -tq ${unzip_s} s = ${ref} s | $(python3 -c "print(round($backup_s / $ref, 2))")x (<= 0.7x) | ${backup_mb} MB |"
 echo "| verify | ${verify_s} s | openssl dgst -sha256 ${openssl_s} s | $(python3 -c "print(round($verify_s / max($openssl_s, 0.01), 2))")x (<= 1.5x) | ${verify_mb} MB |"
+echo "backup stages (s): $(python3 -c "import json; print(json.load(open('$work/backup.out'))['timings'])")"
