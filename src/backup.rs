@@ -36,6 +36,52 @@ pub struct BackupOptions {
     pub no_viewer: bool,
     /// Leave out the search index (`search` then scans every message; `reindex` adds it).
     pub no_index: bool,
+    /// Add the inputs to the existing archive at `output` instead of writing a new one.
+    pub update: bool,
+    /// With `update`: only say what the update would add, change and keep.
+    pub dry_run: bool,
+}
+
+/// What an update would do, or did (`backup --update --dry-run` prints it).
+#[derive(Debug, Default, Serialize)]
+pub struct UpdatePlan {
+    /// Paths the archive does not hold yet.
+    pub added: Vec<String>,
+    /// Paths that arrive with new content (the earlier content stays as a version).
+    pub changed: Vec<String>,
+    /// Input paths whose content the archive already holds at that path.
+    pub unchanged: u64,
+    /// Paths the archive holds that are not among these inputs (kept as they are).
+    pub kept: u64,
+    /// Distinct contents to store, and their size.
+    pub new_contents: u64,
+    pub new_bytes: u64,
+}
+
+/// The archive an update starts from.
+struct Earlier {
+    reader: crate::archive::read::ArchiveReader,
+    /// Content hash -> entry, for every stored file and image.
+    stored: HashMap<Sha256Digest, String>,
+    by_path: HashMap<String, FileRecord>,
+    /// `versions/<when>/` for contents this update replaces.
+    version_prefix: String,
+}
+
+impl Earlier {
+    fn open(path: &Path) -> Result<Self> {
+        let reader = crate::archive::read::ArchiveReader::open(path)?;
+        let m = &reader.manifest;
+        let mut stored = HashMap::new();
+        for e in &m.entries {
+            if matches!(e.kind, EntryKind::File | EntryKind::Media) {
+                stored.entry(e.sha256).or_insert_with(|| e.name.clone());
+            }
+        }
+        let by_path = m.files.iter().map(|f| (f.path.clone(), f.clone())).collect();
+        let when = jiff::Timestamp::now().strftime("%Y-%m-%dT%H-%M-%SZ").to_string();
+        Ok(Earlier { reader, stored, by_path, version_prefix: format!("versions/{when}/") })
+    }
 }
 
 /// What a backup did. Serialised as the `backup --json` summary; fields are only ever added.
@@ -72,11 +118,41 @@ pub struct BackupSummary {
     pub placeholder_matches: u64,
     /// Wall time of each stage, in seconds.
     pub timings: std::collections::BTreeMap<String, f64>,
+    /// With --update: what the update added, changed and kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub update: Option<UpdatePlan>,
+    /// With --dry-run: nothing was written.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
     /// Each export with what was read from it (and what went wrong).
     pub export_reports: Vec<crate::archive::manifest::ExportRecord>,
 }
 
 impl BackupSummary {
+    fn plan_only(output: &Path, plan: UpdatePlan, skipped: Vec<Skipped>, symlinks: Vec<SymlinkRecord>) -> Self {
+        BackupSummary {
+            archive: output.display().to_string(),
+            files: 0,
+            unique_files: 0,
+            bytes_in: 0,
+            bytes_stored: 0,
+            skipped,
+            symlinks,
+            entries: 0,
+            archive_bytes: 0,
+            exports: Default::default(),
+            encodings: Default::default(),
+            conversations: 0,
+            messages: 0,
+            lines_not_understood: 0,
+            placeholder_matches: 0,
+            export_reports: Vec::new(),
+            timings: Default::default(),
+            update: Some(plan),
+            dry_run: true,
+        }
+    }
+
     /// Exit code 2 when anything could not be read; 0 otherwise.
     pub fn exit_code(&self) -> i32 {
         if self.skipped.is_empty() {
@@ -115,12 +191,17 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
             output.display()
         )));
     }
-    if output.exists() && !opts.force {
+    if opts.update && !output.is_file() {
+        return Err(Error::Usage(format!(
+            "--update needs an existing archive, and {} is not one; leave out --update to write a new archive",
+            output.display()
+        )));
+    }
+    if output.exists() && !opts.force && !opts.update {
         return Err(Error::Exists { path: output.clone() });
     }
     let partial = partial_path(output);
-    // A partial file left by an interrupted run is ours to replace.
-    let mut writer = ArchiveWriter::create(&partial)?;
+    let mut earlier = if opts.update { Some(Earlier::open(output)?) } else { None };
 
     let mut clock = crate::progress::Timings::default();
     progress.phase("scanning", None);
@@ -129,6 +210,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         &ScanOptions {
             follow_symlinks: opts.follow_symlinks,
             exclude: vec![output.clone(), partial.clone()],
+            earlier_roots: earlier.as_ref().map(|e| e.reader.manifest.inputs.clone()).unwrap_or_default(),
         },
     );
     progress.finish_phase();
@@ -140,9 +222,11 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     for (i, f) in files.iter().enumerate() {
         by_size.entry(f.size).or_default().push(i);
     }
+    // An update hashes every input first: most of them are in the archive already, and only
+    // the hash says which.
     let shared: Vec<usize> = by_size
         .values()
-        .filter(|v| v.len() > 1)
+        .filter(|v| v.len() > 1 || earlier.is_some())
         .flatten()
         .copied()
         .collect();
@@ -171,7 +255,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
             }),
             Some(Err(_)) => unreadable.push(i),
             Some(Ok(d)) => {
-                if first_of.contains_key(d) {
+                if first_of.contains_key(d) || earlier.as_ref().is_some_and(|e| e.stored.contains_key(d)) {
                     twin_of.insert(i, *d);
                 } else {
                     first_of.insert(*d, i);
@@ -193,6 +277,44 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         }
     }
 
+    // An update: what is new, what changed, what the archive keeps; earlier contents of changed
+    // paths move to versions/ so that the new content takes the path.
+    let mut plan = UpdatePlan::default();
+    let mut renames: HashMap<String, String> = HashMap::new();
+    if let Some(e) = earlier.as_mut() {
+        let mut seen = std::collections::HashSet::new();
+        for (i, f) in files.iter().enumerate() {
+            let Some(Ok(d)) = prehashed.get(&i) else { continue };
+            seen.insert(f.archive_path.name.clone());
+            match e.by_path.get(&f.archive_path.name) {
+                None => plan.added.push(f.archive_path.name.clone()),
+                Some(old) if old.sha256 == *d => plan.unchanged += 1,
+                Some(_) => plan.changed.push(f.archive_path.name.clone()),
+            }
+        }
+        plan.kept = e.by_path.keys().filter(|p| !seen.contains(*p)).count() as u64;
+        plan.new_contents = jobs.len() as u64;
+        plan.new_bytes = jobs.iter().map(|j| files[j.file].size).sum();
+        let taken: std::collections::HashSet<&str> =
+            e.reader.manifest.entries.iter().map(|x| x.name.as_str()).collect();
+        for j in &jobs {
+            let name = layout::file_entry(&files[j.file].archive_path.name);
+            if taken.contains(name.as_str()) {
+                let moved = format!("{}{}", e.version_prefix, &name[layout::FILES_PREFIX.len()..]);
+                renames.insert(name, moved);
+            }
+        }
+        for entry in e.stored.values_mut() {
+            if let Some(n) = renames.get(entry) {
+                *entry = n.clone();
+            }
+        }
+    }
+    if opts.dry_run {
+        return Ok(BackupSummary::plan_only(output, plan, skipped, scanned.symlinks));
+    }
+    // A partial file left by an interrupted run is ours to replace.
+    let mut writer = ArchiveWriter::create(&partial)?;
     writer.add_bytes(
         layout::README_ENTRY,
         EntryKind::Readme,
@@ -203,6 +325,10 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     clock.lap("hash");
     progress.phase("writing", Some(total_bytes));
     let mut stored: HashMap<Sha256Digest, String> = HashMap::new();
+    if let Some(e) = earlier.as_mut() {
+        copy_earlier(&mut writer, e, &renames)?;
+        stored = e.stored.clone();
+    }
     let mut records: Vec<Option<FileRecord>> = vec![None; files.len()];
     let mut retry: Vec<usize> = Vec::new();
     let mut found: Vec<FoundExport> = Vec::new();
@@ -332,18 +458,29 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         }
     }
 
-    // Chats: parse the exports found, store their images and conversations.
+    // Chats: parse the exports found, store their images and conversations. An update parses
+    // the exports the archive already holds again, from the archive, so that conversations merge
+    // with the rule of the conversations (within one export every copy counts, across exports
+    // the largest count any one holds) exactly as if everything had been backed up at once.
     found.sort_by_key(|f| f.file);
+    let scratch_dir = partial.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
+    let mut all_files: Vec<ScannedFile> = files.clone();
+    let mut carried_exports = Vec::new();
+    let _extracted = match earlier.as_mut() {
+        Some(e) => Some(extract_earlier_exports(e, &renames, &scratch_dir, &mut all_files, &mut found, &mut carried_exports)?),
+        None => None,
+    };
     clock.lap("write");
     progress.phase("reading chats", None);
-    let chat = Ingest {
+    let mut chat = Ingest {
         writer: &mut writer,
-        files,
+        files: &all_files,
         stored: &mut stored,
         tz: &opts.tz,
         fatal: None,
     }
     .run(found)?;
+    chat.exports.extend(carried_exports);
     progress.finish_phase();
     clock.lap("chats");
     // VIEWER: the HTML viewer pages are written here, from chat.conversations and chat.lines.
@@ -375,7 +512,32 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         progress.finish_phase();
     }
 
-    let file_records: Vec<FileRecord> = records.into_iter().flatten().collect();
+    let mut file_records: Vec<FileRecord> = records.into_iter().flatten().collect();
+    let mut versions = Vec::new();
+    let mut inputs = scanned.roots.clone();
+    if let Some(e) = earlier.as_ref() {
+        let replaced = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+        let new_paths: HashMap<String, Sha256Digest> =
+            file_records.iter().map(|r| (r.path.clone(), r.sha256)).collect();
+        versions = e.reader.manifest.versions.clone();
+        for old in e.reader.manifest.files.iter() {
+            let mut old = old.clone();
+            if let Some(n) = renames.get(&old.entry) {
+                old.entry = n.clone();
+            }
+            match new_paths.get(&old.path) {
+                None => file_records.push(old),
+                Some(d) if *d == old.sha256 => {}
+                Some(_) => versions.push(crate::archive::manifest::VersionRecord { file: old, replaced: replaced.clone() }),
+            }
+        }
+        file_records.sort_by(|a, b| a.path.cmp(&b.path));
+        for r in &e.reader.manifest.inputs {
+            if !inputs.iter().any(|x| x.top == r.top) {
+                inputs.push(r.clone());
+            }
+        }
+    }
     let mut unique: Vec<&str> = file_records.iter().map(|r| r.entry.as_str()).collect();
     unique.sort_unstable();
     unique.dedup();
@@ -395,8 +557,9 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
             version: env!("CARGO_PKG_VERSION").into(),
         },
         created: jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
-        inputs: scanned.roots.clone(),
+        inputs,
         files: file_records,
+        versions,
         entries,
         skipped: skipped.clone(),
         symlinks: scanned.symlinks.clone(),
@@ -459,6 +622,8 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         placeholder_matches: chat_totals.placeholder_matches,
         export_reports: chat.exports,
         timings: clock.laps,
+        update: opts.update.then_some(plan),
+        dry_run: false,
     })
 }
 
@@ -635,4 +800,91 @@ fn sync_dir(path: &Path) {
 #[cfg(not(unix))]
 fn sync_dir(_path: &Path) {
     // Windows has no directory handles to sync; MoveFileEx with write-through is what rename does.
+}
+
+/// Copies what an earlier archive holds into the new one, as it is (no recompression): every
+/// original, earlier version and image. What is derived from them (conversations, viewer, index,
+/// renditions, README, manifest) is made anew. `renames` moves earlier contents of changed paths
+/// to `versions/`.
+fn copy_earlier(writer: &mut ArchiveWriter, e: &mut Earlier, renames: &HashMap<String, String>) -> Result<()> {
+    let records: HashMap<String, crate::archive::manifest::EntryRecord> =
+        e.reader.manifest.entries.iter().map(|r| (r.name.clone(), r.clone())).collect();
+    let path = e.reader.path.clone();
+    for i in 0..e.reader.zip.len() {
+        let file = e.reader.zip.by_index_raw(i).map_err(|err| Error::zip(&path, err))?;
+        let name = file.name().map(|n| n.to_string()).map_err(|err| Error::zip(&path, err))?;
+        let keep = name.starts_with(layout::FILES_PREFIX) || name.starts_with(layout::MEDIA_PREFIX) || name.starts_with("versions/");
+        if !keep {
+            continue;
+        }
+        let Some(rec) = records.get(&name) else {
+            return Err(Error::zip(&path, format!("{name} is in the zip but not in its manifest; run `qqvault verify` on it")));
+        };
+        match renames.get(&name) {
+            Some(new_name) => {
+                let mut rec = rec.clone();
+                rec.name = new_name.clone();
+                writer.raw_copy_renamed(file, new_name, rec)?;
+            }
+            None => writer.raw_copy(file, rec.clone())?,
+        }
+    }
+    Ok(())
+}
+
+/// Extracts the exports an earlier archive holds into a scratch folder (mirroring their archive
+/// paths, so that a chunked export's manifest finds its chunks) and adds them to the exports to
+/// parse. Opaque ones (encrypted databases) are carried over as they were recorded.
+fn extract_earlier_exports(
+    e: &mut Earlier,
+    renames: &HashMap<String, String>,
+    scratch: &Path,
+    all_files: &mut Vec<ScannedFile>,
+    found: &mut Vec<FoundExport>,
+    carried: &mut Vec<crate::archive::manifest::ExportRecord>,
+) -> Result<tempfile::TempDir> {
+    let tmp = tempfile::Builder::new().prefix(".qqvault-update-").tempdir_in(scratch).map_err(|err| Error::write(scratch, err))?;
+    let exports = e.reader.manifest.exports.clone();
+    let by_path = e.by_path.clone();
+    let versions: HashMap<String, FileRecord> =
+        e.reader.manifest.versions.iter().map(|v| (v.file.entry.clone(), v.file.clone())).collect();
+    for x in exports {
+        if x.opaque {
+            carried.push(x);
+            continue;
+        }
+        // Where its bytes are now, and the name it goes by.
+        let (entry, name, rec) = match by_path.get(&x.path) {
+            Some(r) => {
+                let entry = renames.get(&r.entry).cloned().unwrap_or_else(|| r.entry.clone());
+                let name = if entry.starts_with("versions/") { entry.clone() } else { x.path.clone() };
+                (entry, name, r.clone())
+            }
+            None => match versions.get(&x.path) {
+                Some(v) => (x.path.clone(), x.path.clone(), v.clone()),
+                None => continue,
+            },
+        };
+        let dest = tmp.path().join(name.replace('/', std::path::MAIN_SEPARATOR_STR));
+        if let Some(parent) = dest.parent() {
+            std::fs::create_dir_all(parent).map_err(|err| Error::write(parent, err))?;
+        }
+        let path = e.reader.path.clone();
+        let lookup = if e.reader.zip.index_for_name(&entry).is_some() { entry.clone() } else { rec.entry.clone() };
+        let mut src = e.reader.zip.by_name(&lookup).map_err(|err| Error::zip(&path, format!("{lookup}: {err}")))?;
+        let mut out = File::create(&dest).map_err(|err| Error::write(&dest, err))?;
+        io::copy(&mut src, &mut out).map_err(|err| Error::write(&dest, err))?;
+        drop(out);
+        let head = ingest::read_head(&dest, crate::chats::HEAD_LEN).map_err(|err| Error::read(&dest, err))?;
+        if let Some(kind) = ingest::recognise(&name, &head) {
+            found.push(FoundExport { file: all_files.len(), kind });
+            all_files.push(ScannedFile {
+                disk_path: dest,
+                archive_path: crate::names::ArchivePath { name, raw: None },
+                size: rec.size,
+                mtime: rec.mtime,
+            });
+        }
+    }
+    Ok(tmp)
 }

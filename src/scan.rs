@@ -123,6 +123,9 @@ pub struct ScanOptions {
     pub follow_symlinks: bool,
     /// Files never taken as inputs (the archive being written and its temporary file).
     pub exclude: Vec<PathBuf>,
+    /// The inputs of the archive being updated: an input given by the same path, or else of the
+    /// same name, goes to the same top folder, so that its files keep their archive paths.
+    pub earlier_roots: Vec<InputRoot>,
 }
 
 #[derive(Debug, Default)]
@@ -149,9 +152,17 @@ pub fn scan(inputs: &[PathBuf], opts: &ScanOptions) -> ScanResult {
         .filter_map(|p| p.file_name().map(|n| n.to_os_string()))
         .collect();
     let mut tops = HashSet::new();
+    // New inputs must not take the top folder of an earlier input they are not.
+    let mut reserved: HashSet<String> = opts.earlier_roots.iter().map(|r| r.top.clone()).collect();
     let mut seen_names = HashSet::new();
     for input in inputs {
-        let top = distinct_top(input, &mut tops);
+        let top = match earlier_top(input, &opts.earlier_roots, &mut tops) {
+            Some(t) => {
+                reserved.remove(&t);
+                t
+            }
+            None => distinct_top(input, &mut tops, &reserved),
+        };
         let meta = match fs::symlink_metadata(input) {
             Ok(m) => m,
             Err(e) => {
@@ -307,8 +318,22 @@ fn describe_special(ft: &fs::FileType) -> &'static str {
     "not a regular file"
 }
 
+/// The top folder an earlier input of the same path, or else of the same name, had.
+fn earlier_top(input: &Path, earlier: &[InputRoot], tops: &mut HashSet<String>) -> Option<String> {
+    let canon = fs::canonicalize(input).ok();
+    let same_path = earlier.iter().find(|r| canon.is_some() && fs::canonicalize(&r.given).ok() == canon);
+    let name = input.file_name().map(|n| RawName::from_os(n).decoded);
+    let same_name = || earlier.iter().find(|r| Some(&r.top) == name.as_ref() && !tops.contains(&r.top));
+    let root = same_path.or_else(same_name)?;
+    if tops.insert(root.top.clone()) {
+        Some(root.top.clone())
+    } else {
+        None
+    }
+}
+
 /// The input's own name as its top folder, made distinct from earlier inputs' tops.
-fn distinct_top(input: &Path, tops: &mut HashSet<String>) -> String {
+fn distinct_top(input: &Path, tops: &mut HashSet<String>, reserved: &HashSet<String>) -> String {
     let base = input
         .file_name()
         .map(|n| RawName::from_os(n).decoded)
@@ -322,7 +347,7 @@ fn distinct_top(input: &Path, tops: &mut HashSet<String>) -> String {
     let base = base.replace(['/', '\\'], "_");
     let mut top = base.clone();
     let mut n = 2;
-    while !tops.insert(top.clone()) {
+    while reserved.contains(&top) || !tops.insert(top.clone()) {
         top = format!("{base}~{n}");
         n += 1;
     }

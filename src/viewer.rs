@@ -694,7 +694,12 @@ fn render_overview(_opts: &ViewerOptions, c: &ConversationSummary) -> Page {
             year = Some(y);
         }
         let count: u64 = parts.iter().map(|p| p.messages).sum();
-        s.push_str("<li><a class=\"mon\" href=\"");
+        // A month of many pages takes a whole row for its page links.
+        s.push_str(if parts.len() > 8 {
+            "<li class=\"many\"><a class=\"mon\" href=\""
+        } else {
+            "<li><a class=\"mon\" href=\""
+        });
         if let Some(first) = parts.first() {
             push_url_path(&mut s, file_of(&first.path));
         }
@@ -783,7 +788,7 @@ td.name a{font-weight:600;overflow-wrap:anywhere}
 .months{list-style:none;margin:0;padding:0;display:grid;grid-template-columns:repeat(auto-fill,minmax(150px,1fr));gap:8px}
 .months li{background:#fff;border-radius:8px;padding:8px 12px;box-shadow:0 1px 2px rgba(0,0,0,.06)}
 .mon{font-weight:600;margin-right:8px}.cnt{color:var(--muted);font-size:13px}
-.parts{display:block;font-size:12px}.parts a{margin-right:6px}
+.parts{display:flex;flex-wrap:wrap;gap:0 8px;font-size:12px}.months li.many{grid-column:1/-1}
 .empty{color:var(--muted);text-align:center;padding:24px}
 #filter{width:100%;padding:8px 12px;margin:0 0 12px;border:1px solid var(--line);border-radius:8px;font:inherit}
 footer{max-width:880px;margin:0 auto 24px;padding:0 16px;color:var(--muted);font-size:12px;text-align:center}

@@ -23,6 +23,9 @@ pub struct Manifest {
     pub entries: Vec<EntryRecord>,
     pub skipped: Vec<Skipped>,
     pub symlinks: Vec<SymlinkRecord>,
+    /// Earlier contents of paths that an update gave new content (newest first is in `files`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub versions: Vec<VersionRecord>,
     pub totals: Totals,
     /// Chat exports found among the files (see the README: conversations).
     #[serde(default)]
@@ -54,6 +57,15 @@ pub struct FileRecord {
     /// The file changed while it was read: the stored bytes may mix old and new content.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub changed_while_reading: bool,
+}
+
+/// An earlier content of a path: its file record as it was, and when an update replaced it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct VersionRecord {
+    #[serde(flatten)]
+    pub file: FileRecord,
+    /// When the update that gave the path new content ran (UTC).
+    pub replaced: String,
 }
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]

@@ -56,11 +56,21 @@ impl RestoreReport {
     }
 }
 
-pub fn plan(reader: &ArchiveReader, target: &Path, overwrite: bool) -> Vec<PlanItem> {
+/// The restore plan: every file at its path, and with `versions` also every earlier content
+/// an update replaced, at its `versions/<when>/<path>`.
+pub fn plan(reader: &ArchiveReader, target: &Path, overwrite: bool, versions: bool) -> Vec<PlanItem> {
+    let earlier = reader.manifest.versions.iter().filter(|_| versions).map(|v| {
+        let mut f = v.file.clone();
+        f.path = v.file.entry.clone();
+        f.raw_path = None;
+        f
+    });
     reader
         .manifest
         .files
         .iter()
+        .cloned()
+        .chain(earlier)
         .map(|f| {
             let unsafe_reason = names::unsafe_reason(&f.path).or_else(|| {
                 f.path
@@ -180,6 +190,6 @@ fn restore_one(reader: &mut ArchiveReader, item: &PlanItem) -> std::result::Resu
 pub fn restore(archive: &Path, target: &Path, overwrite: bool) -> Result<RestoreReport> {
     let mut reader = ArchiveReader::open(archive)?;
     fs::create_dir_all(target).map_err(|e| Error::write(target, e))?;
-    let items = plan(&reader, target, overwrite);
+    let items = plan(&reader, target, overwrite, false);
     execute(&mut reader, items)
 }

@@ -293,6 +293,18 @@ impl ArchiveWriter {
         Ok(())
     }
 
+    /// [`raw_copy`](Self::raw_copy) under another name.
+    pub fn raw_copy_renamed<R: Read>(
+        &mut self,
+        file: zip::read::ZipFile<'_, R>,
+        name: &str,
+        record: EntryRecord,
+    ) -> Result<()> {
+        self.zip.raw_copy_file_rename(file, name).map_err(|e| Error::zip(&self.path, e))?;
+        self.entries.push(record);
+        Ok(())
+    }
+
     /// Adds an entry from bytes in memory.
     pub fn add_bytes(&mut self, name: &str, kind: EntryKind, data: &[u8]) -> Result<EntryRecord> {
         let prepared = prepare_bytes(name, kind, data, None)?;

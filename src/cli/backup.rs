@@ -31,6 +31,14 @@ pub struct Args {
     /// Leave out the search index (search then scans every message; reindex adds it later).
     #[arg(long)]
     no_index: bool,
+    /// Add the inputs to the existing ARCHIVE: new files are stored once, changed paths keep
+    /// their earlier content as a version, conversations merge, and the new archive replaces the
+    /// old one only after it has passed its check.
+    #[arg(long)]
+    update: bool,
+    /// With --update: say what the update would add, change and keep, and write nothing.
+    #[arg(long, requires = "update")]
+    dry_run: bool,
     /// Print the summary as one JSON object.
     #[arg(long)]
     json: bool,
@@ -47,11 +55,28 @@ pub fn run(a: Args) -> CliResult {
         tz,
         no_viewer: a.no_viewer,
         no_index: a.no_index,
+        update: a.update,
+        dry_run: a.dry_run,
     };
     let summary = backup::backup(&opts, &bar)?;
     let mut out = printer::stdout();
     if a.json {
         printer::json_line(&mut out, &summary)?;
+    } else if let (true, Some(plan)) = (summary.dry_run, summary.update.as_ref()) {
+        writeln!(out, "update of {} (dry run: nothing written)", summary.archive)?;
+        writeln!(out, "  add:    {} paths", plan.added.len())?;
+        for p in plan.added.iter().take(50) {
+            writeln!(out, "    + {p}")?;
+        }
+        writeln!(out, "  change: {} paths (their earlier content stays as a version)", plan.changed.len())?;
+        for p in plan.changed.iter().take(50) {
+            writeln!(out, "    ~ {p}")?;
+        }
+        writeln!(out, "  unchanged: {} paths; kept from the archive: {} paths", plan.unchanged, plan.kept)?;
+        writeln!(out, "  new contents to store: {} ({})", plan.new_contents, human_bytes(plan.new_bytes))?;
+        for s in &summary.skipped {
+            writeln!(out, "  would skip {}: {}", s.path, s.detail)?;
+        }
     } else {
         writeln!(
             out,
@@ -59,6 +84,16 @@ pub fn run(a: Args) -> CliResult {
             summary.archive,
             human_bytes(summary.archive_bytes)
         )?;
+        if let Some(plan) = &summary.update {
+            writeln!(
+                out,
+                "update: {} paths added, {} changed (earlier content kept under versions/), {} unchanged, {} kept from the archive",
+                plan.added.len(),
+                plan.changed.len(),
+                plan.unchanged,
+                plan.kept
+            )?;
+        }
         writeln!(
             out,
             "files: {} archived, {} distinct contents ({} duplicates stored once)",

@@ -19,11 +19,14 @@ pub struct Args {
     /// Replace files that already exist.
     #[arg(long)]
     overwrite: bool,
+    /// Also restore the earlier contents that updates replaced, under versions/<when>/<path>.
+    #[arg(long)]
+    versions: bool,
 }
 
 pub fn run(a: Args) -> CliResult {
     let mut reader = ArchiveReader::open(&a.archive)?;
-    let items = restore::plan(&reader, &a.output, a.overwrite);
+    let items = restore::plan(&reader, &a.output, a.overwrite, a.versions);
     let mut out = printer::stdout();
     if a.dry_run {
         let mut code = 0;

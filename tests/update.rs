@@ -1,0 +1,199 @@
+//! End-to-end: `backup --update` grows one archive: new files stored once, changed paths keep
+//! their earlier content as a version, conversations merge to the union, nothing is lost.
+
+mod common;
+use common::*;
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::Path;
+
+fn export(msgs: &[(&str, &str, &str)]) -> Vec<u8> {
+    let sep = "=".repeat(64);
+    let mut s = format!("\u{feff}消息记录（此消息记录为文本格式，不支持重新导入）\r\n\r\n{sep}\r\n消息分组:我的好友\r\n{sep}\r\n消息对象:小明\r\n{sep}\r\n\r\n");
+    for (time, sender, text) in msgs {
+        s.push_str(&format!("{time} {sender}\r\n{text}\r\n\r\n"));
+    }
+    s.into_bytes()
+}
+
+fn backup(dir: &Path, archive: &Path, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec!["backup", dir.to_str().unwrap(), "-o", archive.to_str().unwrap(), "--json"];
+    args.extend_from_slice(extra);
+    let o = run(&args);
+    expect_code(&o, 0);
+    json(&o)
+}
+
+fn messages(archive: &Path) -> Vec<(String, String, String)> {
+    let o = run(&["show", archive.to_str().unwrap(), "小明", "--json"]);
+    expect_code(&o, 0);
+    stdout(&o)
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (v["time"].as_str().unwrap().into(), v["sender"].as_str().unwrap().into(), v["text"].as_str().unwrap().into())
+        })
+        .collect()
+}
+
+fn manifest(archive: &Path) -> serde_json::Value {
+    let o = python("import sys, zipfile\nprint(zipfile.ZipFile(sys.argv[1]).read('manifest.json').decode())", &[archive]);
+    serde_json::from_str(&stdout(&o)).unwrap()
+}
+
+fn files_of(m: &serde_json::Value) -> BTreeSet<(String, String)> {
+    m["files"].as_array().unwrap().iter().map(|f| (f["path"].as_str().unwrap().into(), f["sha256"].as_str().unwrap().into())).collect()
+}
+
+#[test]
+fn overlapping_exports_give_exactly_the_union() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("导出");
+    let archive = t.path().join("a.zip");
+    // The first export: a message sent twice in the same second (both count), and one that
+    // the later export no longer has.
+    write(&src.join("全部消息记录.txt"), &export(&[
+        ("2020-01-01 10:00:00", "小明", "早"),
+        ("2020-01-01 10:00:05", "小明", "在吗"),
+        ("2020-01-01 10:00:05", "小明", "在吗"),
+        ("2020-01-01 10:01:00", "我", "在"),
+    ]));
+    write(&src.join("photo.jpg"), &noise(1, 5000));
+    let s1 = backup(&src, &archive, &[]);
+    assert_eq!(s1["messages"], 4);
+    write(&src.join("全部消息记录.txt"), &export(&[
+        ("2020-01-01 10:00:05", "小明", "在吗"),
+        ("2020-01-01 10:01:00", "我", "在"),
+        ("2020-01-02 08:00:00", "小明", "新的一天"),
+    ]));
+    write(&src.join("copy-of-photo.jpg"), &noise(1, 5000));
+    let before = fs::read(&archive).unwrap();
+    // The dry run says what would happen and writes nothing.
+    let o = run(&["backup", src.to_str().unwrap(), "-o", archive.to_str().unwrap(), "--update", "--dry-run", "--json"]);
+    expect_code(&o, 0);
+    let plan = json(&o)["update"].clone();
+    assert_eq!(plan["added"], serde_json::json!(["导出/copy-of-photo.jpg"]));
+    assert_eq!(plan["changed"], serde_json::json!(["导出/全部消息记录.txt"]));
+    assert_eq!(plan["unchanged"], 1);
+    assert_eq!(plan["new_contents"], 1, "the copied photo is stored already");
+    assert_eq!(fs::read(&archive).unwrap(), before);
+    assert!(!t.path().join("a.zip.partial").exists());
+
+    let s2 = backup(&src, &archive, &["--update"]);
+    assert_eq!(s2["unique_files"], 2, "the photo copy is not stored again");
+    let got = messages(&archive);
+    let want = vec![
+        ("2020-01-01T10:00:00".to_string(), "小明".to_string(), "早".to_string()),
+        ("2020-01-01T10:00:05".into(), "小明".into(), "在吗".into()),
+        ("2020-01-01T10:00:05".into(), "小明".into(), "在吗".into()),
+        ("2020-01-01T10:01:00".into(), "我".into(), "在".into()),
+        ("2020-01-02T08:00:00".into(), "小明".into(), "新的一天".into()),
+    ];
+    assert_eq!(got, want);
+    expect_code(&run(&["verify", archive.to_str().unwrap()]), 0);
+    unzip_test(&archive);
+    // The newest content takes the path; the earlier one is a version.
+    let m = manifest(&archive);
+    let versions = m["versions"].as_array().unwrap();
+    assert_eq!(versions.len(), 1);
+    assert_eq!(versions[0]["path"], "导出/全部消息记录.txt");
+    let back = t.path().join("back");
+    expect_code(&run(&["restore", archive.to_str().unwrap(), "-o", back.to_str().unwrap()]), 0);
+    assert_eq!(fs::read(back.join("导出/全部消息记录.txt")).unwrap(), fs::read(src.join("全部消息记录.txt")).unwrap());
+    assert_eq!(fs::read(back.join("导出/copy-of-photo.jpg")).unwrap(), noise(1, 5000));
+    let all = t.path().join("all");
+    expect_code(&run(&["restore", archive.to_str().unwrap(), "-o", all.to_str().unwrap(), "--versions"]), 0);
+    let entry = versions[0]["entry"].as_str().unwrap();
+    let earlier = fs::read(all.join(entry)).unwrap();
+    assert!(String::from_utf8_lossy(&earlier).contains("早"), "the earlier export comes back too");
+    // Searching finds the message only the earlier export had.
+    let o = run(&["search", archive.to_str().unwrap(), "早"]);
+    expect_code(&o, 0);
+}
+
+#[test]
+fn an_update_with_nothing_new_keeps_the_same_contents() {
+    let t = tempfile::tempdir().unwrap();
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/sample");
+    let archive = t.path().join("a.zip");
+    let s1 = backup(&sample, &archive, &[]);
+    let m1 = manifest(&archive);
+    let list1 = stdout(&run(&["list", archive.to_str().unwrap(), "--json"]));
+    let s2 = backup(&sample, &archive, &["--update"]);
+    let m2 = manifest(&archive);
+    assert_eq!(files_of(&m1), files_of(&m2));
+    assert_eq!(s1["messages"], s2["messages"]);
+    assert_eq!(s1["unique_files"], s2["unique_files"]);
+    assert_eq!(list1, stdout(&run(&["list", archive.to_str().unwrap(), "--json"])));
+    assert!(m2.get("versions").is_none() || m2["versions"].as_array().unwrap().is_empty());
+    assert_eq!(s2["update"]["unchanged"], s1["files"]);
+    assert_eq!(s2["update"]["new_contents"], 0);
+    expect_code(&run(&["verify", archive.to_str().unwrap()]), 0);
+    // Conversations are the same message for message.
+    for c in stdout(&run(&["list", archive.to_str().unwrap(), "--json"])).lines() {
+        let id = serde_json::from_str::<serde_json::Value>(c).unwrap()["id"].as_str().unwrap().to_string();
+        assert!(!stdout(&run(&["show", archive.to_str().unwrap(), &id, "--json"])).is_empty());
+    }
+}
+
+#[test]
+fn a_new_input_joins_and_inputs_of_the_same_name_share_their_folder() {
+    let t = tempfile::tempdir().unwrap();
+    let archive = t.path().join("a.zip");
+    write(&t.path().join("一/照片/a.jpg"), &noise(2, 3000));
+    write(&t.path().join("二/照片/b.jpg"), &noise(3, 3000));
+    write(&t.path().join("新/other.txt"), b"hello");
+    backup(&t.path().join("一/照片"), &archive, &[]);
+    let o = run(&[
+        "backup",
+        t.path().join("二/照片").to_str().unwrap(),
+        t.path().join("新").to_str().unwrap(),
+        "-o",
+        archive.to_str().unwrap(),
+        "--update",
+        "--json",
+    ]);
+    expect_code(&o, 0);
+    let m = manifest(&archive);
+    let paths: Vec<String> = files_of(&m).into_iter().map(|(p, _)| p).collect();
+    assert_eq!(paths, ["新/other.txt", "照片/a.jpg", "照片/b.jpg"]);
+}
+
+#[test]
+fn update_needs_an_archive() {
+    let t = tempfile::tempdir().unwrap();
+    write(&t.path().join("in/a.txt"), b"a");
+    let o = run(&["backup", t.path().join("in").to_str().unwrap(), "-o", t.path().join("none.zip").to_str().unwrap(), "--update"]);
+    expect_code(&o, 2);
+    assert!(stderr(&o).contains("--update"), "{}", stderr(&o));
+}
+
+#[cfg(unix)]
+#[test]
+fn an_interrupted_update_leaves_the_old_archive_intact() {
+    let t = tempfile::tempdir().unwrap();
+    let archive = t.path().join("a.zip");
+    write(&t.path().join("in/small.txt"), b"before the update");
+    backup(&t.path().join("in"), &archive, &[]);
+    let before = fs::read(&archive).unwrap();
+    for i in 0..5 {
+        write(&t.path().join(format!("in/big{i}.bin")), &noise(40 + i, 40_000_000));
+    }
+    let partial = t.path().join("a.zip.partial");
+    let mut child = qqvault()
+        .args(["backup", t.path().join("in").to_str().unwrap(), "-o", archive.to_str().unwrap(), "--update"])
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while fs::metadata(&partial).map(|m| m.len()).unwrap_or(0) < 5_000_000 {
+        assert!(child.try_wait().unwrap().is_none(), "the update ended before it could be killed");
+        assert!(start.elapsed().as_secs() < 60);
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(fs::read(&archive).unwrap(), before);
+    expect_code(&run(&["verify", archive.to_str().unwrap()]), 0);
+    let o = run(&["search", archive.to_str().unwrap(), "x"]);
+    assert_ne!(code(&o), 2, "the old archive is still usable: {}", stderr(&o));
+}
