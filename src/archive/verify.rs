@@ -280,131 +280,44 @@ fn check_entries(path: &Path, report: &mut VerifyReport) {
         .as_ref()
         .map(|m| m.entries.iter().map(|e| (e.name.as_str(), e)).collect())
         .unwrap_or_default();
+    let have_manifest = manifest.is_some();
+    // Two threads share the entries (the seal's hash runs on a third): each opens the archive
+    // on its own, and takes every other entry in order of size, so both finish together.
+    let mut order: Vec<(usize, u64)> = (0..count)
+        .map(|i| {
+            let size = zip.name_for_index(i).and_then(|n| n.ok()).and_then(|n| expected.get(n.as_ref()).map(|r| r.size));
+            (i, size.unwrap_or(0))
+        })
+        .collect();
+    order.sort_by(|a, b| b.1.cmp(&a.1));
+    let (mut left, mut right) = (Vec::new(), Vec::new());
+    let (mut lw, mut rw) = (0u64, 0u64);
+    for (i, w) in order {
+        if lw <= rw {
+            left.push(i);
+            lw += w;
+        } else {
+            right.push(i);
+            rw += w;
+        }
+    }
+    left.sort_unstable();
+    right.sort_unstable();
+    let second = File::open(path).ok().and_then(|f| ZipArchive::new(BufReader::with_capacity(1 << 20, f)).ok());
+    let (a, b) = std::thread::scope(|s| {
+        let other = s.spawn(|| match second {
+            Some(mut z) => check_some(path, &mut z, &right, manifest_index, &expected, have_manifest),
+            None => Partial { problems: vec![Problem { entry: None, kind: ProblemKind::Structure, detail: "cannot open the archive a second time".into() }], ..Default::default() },
+        });
+        let mine = check_some(path, &mut zip, &left, manifest_index, &expected, have_manifest);
+        (mine, other.join().unwrap_or_default())
+    });
     let mut present: HashSet<String> = HashSet::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut raw = File::open(path).ok();
-    for i in 0..count {
-        if Some(i) == manifest_index {
-            continue;
-        }
-        let listed_name = zip.name_for_index(i).and_then(|r| r.ok()).map(|n| n.into_owned());
-        let mut entry = match zip.by_index(i) {
-            Ok(e) => e,
-            Err(e) => {
-                if let Some(n) = &listed_name {
-                    present.insert(n.clone());
-                }
-                report.problem(
-                    listed_name.as_deref(),
-                    ProblemKind::EntryUnreadable,
-                    format!("cannot open the entry: {e}"),
-                );
-                continue;
-            }
-        };
-        let name = entry
-            .name()
-            .map(|n| n.to_string())
-            .unwrap_or_else(|_| String::from_utf8_lossy(entry.name_raw()).into_owned());
-        present.insert(name.clone());
-        if name.starts_with(layout::FILES_PREFIX) {
-            report.file_bytes_stored += entry.compressed_size();
-        }
-        if let Some(f) = raw.as_mut() {
-            if let Err(detail) =
-                check_local_header(f, entry.header_start(), entry.name_raw(), entry.compression())
-            {
-                report.problem(Some(&name), ProblemKind::HeaderMismatch, detail);
-            }
-        }
-        let cd_crc = entry.crc32();
-        let cd_size = entry.size();
-        let method = entry.compression();
-        let mut hasher = Sha256::new();
-        let mut total = 0u64;
-        let mut failure = None;
-        loop {
-            match entry.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => {
-                    hasher.update(&buf[..n]);
-                    total += n as u64;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    failure = Some(e);
-                    break;
-                }
-            }
-        }
-        report.bytes += total;
-        let digest = Sha256Digest(hasher.finalize().into());
-        if let Some(e) = failure {
-            let msg = e.to_string();
-            let kind = if msg.to_ascii_lowercase().contains("checksum")
-                || msg.to_ascii_lowercase().contains("crc")
-            {
-                ProblemKind::CrcMismatch
-            } else {
-                ProblemKind::EntryUnreadable
-            };
-            report.problem(Some(&name), kind, format!("reading the entry failed: {msg}"));
-            continue;
-        }
-        if total != cd_size {
-            report.problem(
-                Some(&name),
-                ProblemKind::SizeMismatch,
-                format!("the zip directory says {cd_size} bytes, the entry holds {total}"),
-            );
-        }
-        if manifest.is_none() {
-            continue;
-        }
-        match expected.get(name.as_str()) {
-            None => report.problem(
-                Some(&name),
-                ProblemKind::EntryUnlisted,
-                "the entry is in the zip but not in the manifest",
-            ),
-            Some(rec) => {
-                if rec.sha256 != digest {
-                    report.problem(
-                        Some(&name),
-                        ProblemKind::HashMismatch,
-                        format!("SHA-256 is {digest}, the manifest says {}", rec.sha256),
-                    );
-                }
-                if rec.size != total {
-                    report.problem(
-                        Some(&name),
-                        ProblemKind::SizeMismatch,
-                        format!("the entry holds {total} bytes, the manifest says {}", rec.size),
-                    );
-                }
-                if rec.crc32 != cd_crc {
-                    report.problem(
-                        Some(&name),
-                        ProblemKind::CrcMismatch,
-                        format!(
-                            "CRC-32 in the zip directory is {cd_crc:08x}, the manifest says {:08x}",
-                            rec.crc32
-                        ),
-                    );
-                }
-                let expected_method = match rec.method {
-                    Method::Stored => zip::CompressionMethod::Stored,
-                    Method::Deflate => zip::CompressionMethod::Deflated,
-                };
-                if method != expected_method {
-                    report.problem(
-                        Some(&name),
-                        ProblemKind::HeaderMismatch,
-                        format!("compression method {method:?} differs from the manifest's"),
-                    );
-                }
-            }
-        }
+    for part in [a, b] {
+        report.problems.extend(part.problems);
+        present.extend(part.present);
+        report.bytes += part.bytes;
+        report.file_bytes_stored += part.file_bytes_stored;
     }
     if let Some(m) = &manifest {
         for rec in &m.entries {
@@ -621,4 +534,158 @@ fn hash_path(path: &Path) -> io::Result<Sha256Digest> {
         }
     }
     Ok(Sha256Digest(hasher.finalize().into()))
+}
+
+/// What one checking thread found in its share of the entries.
+#[derive(Default)]
+struct Partial {
+    problems: Vec<Problem>,
+    present: HashSet<String>,
+    bytes: u64,
+    file_bytes_stored: u64,
+}
+
+impl Partial {
+    fn problem(&mut self, entry: Option<&str>, kind: ProblemKind, detail: impl Into<String>) {
+        self.problems.push(Problem { entry: entry.map(str::to_string), kind, detail: detail.into() });
+    }
+}
+
+/// Checks the entries `indices` of the archive: local header, CRC, SHA-256 and size against
+/// the manifest's records.
+fn check_some(
+    path: &Path,
+    zip: &mut ZipArchive<BufReader<File>>,
+    indices: &[usize],
+    manifest_index: Option<usize>,
+    expected: &HashMap<&str, &crate::archive::manifest::EntryRecord>,
+    have_manifest: bool,
+) -> Partial {
+    let mut part = Partial::default();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut raw = File::open(path).ok();
+    for &i in indices {
+        if Some(i) == manifest_index {
+            continue;
+        }
+        let listed_name = zip.name_for_index(i).and_then(|r| r.ok()).map(|n| n.into_owned());
+        let mut entry = match zip.by_index(i) {
+            Ok(e) => e,
+            Err(e) => {
+                if let Some(n) = &listed_name {
+                    part.present.insert(n.clone());
+                }
+                part.problem(
+                    listed_name.as_deref(),
+                    ProblemKind::EntryUnreadable,
+                    format!("cannot open the entry: {e}"),
+                );
+                continue;
+            }
+        };
+        let name = entry
+            .name()
+            .map(|n| n.to_string())
+            .unwrap_or_else(|_| String::from_utf8_lossy(entry.name_raw()).into_owned());
+        part.present.insert(name.clone());
+        if name.starts_with(layout::FILES_PREFIX) {
+            part.file_bytes_stored += entry.compressed_size();
+        }
+        if let Some(f) = raw.as_mut() {
+            if let Err(detail) =
+                check_local_header(f, entry.header_start(), entry.name_raw(), entry.compression())
+            {
+                part.problem(Some(&name), ProblemKind::HeaderMismatch, detail);
+            }
+        }
+        let cd_crc = entry.crc32();
+        let cd_size = entry.size();
+        let method = entry.compression();
+        let mut hasher = Sha256::new();
+        let mut total = 0u64;
+        let mut failure = None;
+        loop {
+            match entry.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    hasher.update(&buf[..n]);
+                    total += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        part.bytes += total;
+        let digest = Sha256Digest(hasher.finalize().into());
+        if let Some(e) = failure {
+            let msg = e.to_string();
+            let kind = if msg.to_ascii_lowercase().contains("checksum")
+                || msg.to_ascii_lowercase().contains("crc")
+            {
+                ProblemKind::CrcMismatch
+            } else {
+                ProblemKind::EntryUnreadable
+            };
+            part.problem(Some(&name), kind, format!("reading the entry failed: {msg}"));
+            continue;
+        }
+        if total != cd_size {
+            part.problem(
+                Some(&name),
+                ProblemKind::SizeMismatch,
+                format!("the zip directory says {cd_size} bytes, the entry holds {total}"),
+            );
+        }
+        if !have_manifest {
+            continue;
+        }
+        match expected.get(name.as_str()) {
+            None => part.problem(
+                Some(&name),
+                ProblemKind::EntryUnlisted,
+                "the entry is in the zip but not in the manifest",
+            ),
+            Some(rec) => {
+                if rec.sha256 != digest {
+                    part.problem(
+                        Some(&name),
+                        ProblemKind::HashMismatch,
+                        format!("SHA-256 is {digest}, the manifest says {}", rec.sha256),
+                    );
+                }
+                if rec.size != total {
+                    part.problem(
+                        Some(&name),
+                        ProblemKind::SizeMismatch,
+                        format!("the entry holds {total} bytes, the manifest says {}", rec.size),
+                    );
+                }
+                if rec.crc32 != cd_crc {
+                    part.problem(
+                        Some(&name),
+                        ProblemKind::CrcMismatch,
+                        format!(
+                            "CRC-32 in the zip directory is {cd_crc:08x}, the manifest says {:08x}",
+                            rec.crc32
+                        ),
+                    );
+                }
+                let expected_method = match rec.method {
+                    Method::Stored => zip::CompressionMethod::Stored,
+                    Method::Deflate => zip::CompressionMethod::Deflated,
+                };
+                if method != expected_method {
+                    part.problem(
+                        Some(&name),
+                        ProblemKind::HeaderMismatch,
+                        format!("compression method {method:?} differs from the manifest's"),
+                    );
+                }
+            }
+        }
+    }
+    part
 }

@@ -27,6 +27,16 @@ const CHUNK: usize = 1 << 20;
 /// How many bytes of each content's start are handed back for recognising exports.
 pub const HEAD_LEN: usize = 64 << 10;
 const DEFLATE_LEVEL: i64 = 6;
+/// Renditions the archive can make again from its originals (transcripts, viewer pages, UTF-8
+/// renditions) are compressed fast: they are large and the time is better spent elsewhere.
+const DERIVED_LEVEL: i64 = 1;
+
+fn level_for(kind: EntryKind) -> i64 {
+    match kind {
+        EntryKind::Chat | EntryKind::Viewer | EntryKind::Text => DERIVED_LEVEL,
+        _ => DEFLATE_LEVEL,
+    }
+}
 
 /// A writer that knows its position without a syscall, so that entry offsets can be recorded.
 pub struct PosWriter {
@@ -160,7 +170,7 @@ fn zip_time(mtime: FileTime) -> zip::DateTime {
     .unwrap_or_default()
 }
 
-fn options(method: Method, mtime: Option<FileTime>, large: bool) -> SimpleFileOptions {
+fn options(method: Method, level: i64, mtime: Option<FileTime>, large: bool) -> SimpleFileOptions {
     let mut o = SimpleFileOptions::default()
         .large_file(large)
         .unix_permissions(0o644)
@@ -169,7 +179,7 @@ fn options(method: Method, mtime: Option<FileTime>, large: bool) -> SimpleFileOp
             Method::Deflate => CompressionMethod::Deflated,
         });
     if method == Method::Deflate {
-        o = o.compression_level(Some(DEFLATE_LEVEL));
+        o = o.compression_level(Some(level));
     }
 
     let t = mtime.unwrap_or_else(|| FileTime::from_system(std::time::SystemTime::now()));
@@ -195,7 +205,7 @@ pub fn prepare_bytes(
 ) -> Result<PreparedEntry> {
     let method = choose_method(name, data);
     let build = |method: Method| -> zip::result::ZipResult<PreparedZipFile> {
-        let mut b = ZipFileBuilder::new(name, options(method, mtime, data.len() as u64 >= LARGE_ENTRY))?;
+        let mut b = ZipFileBuilder::new(name, options(method, level_for(kind), mtime, data.len() as u64 >= LARGE_ENTRY))?;
         b.write_all(data)?;
         b.finish()
     };
@@ -346,7 +356,7 @@ impl ArchiveWriter {
         first.truncate(n);
         let method = method.unwrap_or_else(|| choose_method(name, &first));
         let head = first[..first.len().min(HEAD_LEN)].to_vec();
-        let opts = options(method, mtime, size_hint >= LARGE_ENTRY);
+        let opts = options(method, level_for(kind), mtime, size_hint >= LARGE_ENTRY);
         self.zip
             .start_file(name, opts)
             .map_err(|e| StreamError::Archive(Error::zip(&self.path, e)))?;
