@@ -80,7 +80,12 @@ impl Earlier {
         }
         let by_path = m.files.iter().map(|f| (f.path.clone(), f.clone())).collect();
         let when = jiff::Timestamp::now().strftime("%Y-%m-%dT%H-%M-%SZ").to_string();
-        Ok(Earlier { reader, stored, by_path, version_prefix: format!("versions/{when}/") })
+        Ok(Earlier {
+            reader,
+            stored,
+            by_path,
+            version_prefix: format!("versions/{when}/"),
+        })
     }
 }
 
@@ -129,7 +134,12 @@ pub struct BackupSummary {
 }
 
 impl BackupSummary {
-    fn plan_only(output: &Path, plan: UpdatePlan, skipped: Vec<Skipped>, symlinks: Vec<SymlinkRecord>) -> Self {
+    fn plan_only(
+        output: &Path,
+        plan: UpdatePlan,
+        skipped: Vec<Skipped>,
+        symlinks: Vec<SymlinkRecord>,
+    ) -> Self {
         BackupSummary {
             archive: output.display().to_string(),
             files: 0,
@@ -201,7 +211,11 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         return Err(Error::Exists { path: output.clone() });
     }
     let partial = partial_path(output);
-    let mut earlier = if opts.update { Some(Earlier::open(output)?) } else { None };
+    let mut earlier = if opts.update {
+        Some(Earlier::open(output)?)
+    } else {
+        None
+    };
 
     let mut clock = crate::progress::Timings::default();
     progress.phase("scanning", None);
@@ -210,7 +224,10 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         &ScanOptions {
             follow_symlinks: opts.follow_symlinks,
             exclude: vec![output.clone(), partial.clone()],
-            earlier_roots: earlier.as_ref().map(|e| e.reader.manifest.inputs.clone()).unwrap_or_default(),
+            earlier_roots: earlier
+                .as_ref()
+                .map(|e| e.reader.manifest.inputs.clone())
+                .unwrap_or_default(),
         },
     );
     progress.finish_phase();
@@ -295,8 +312,13 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         plan.kept = e.by_path.keys().filter(|p| !seen.contains(*p)).count() as u64;
         plan.new_contents = jobs.len() as u64;
         plan.new_bytes = jobs.iter().map(|j| files[j.file].size).sum();
-        let taken: std::collections::HashSet<&str> =
-            e.reader.manifest.entries.iter().map(|x| x.name.as_str()).collect();
+        let taken: std::collections::HashSet<&str> = e
+            .reader
+            .manifest
+            .entries
+            .iter()
+            .map(|x| x.name.as_str())
+            .collect();
         for j in &jobs {
             let name = layout::file_entry(&files[j.file].archive_path.name);
             if taken.contains(name.as_str()) {
@@ -463,11 +485,22 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     // with the rule of the conversations (within one export every copy counts, across exports
     // the largest count any one holds) exactly as if everything had been backed up at once.
     found.sort_by_key(|f| f.file);
-    let scratch_dir = partial.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
+    let scratch_dir = partial
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
     let mut all_files: Vec<ScannedFile> = files.clone();
     let mut carried_exports = Vec::new();
     let _extracted = match earlier.as_mut() {
-        Some(e) => Some(extract_earlier_exports(e, &renames, &scratch_dir, &mut all_files, &mut found, &mut carried_exports)?),
+        Some(e) => Some(extract_earlier_exports(
+            e,
+            &renames,
+            &scratch_dir,
+            &mut all_files,
+            &mut found,
+            &mut carried_exports,
+        )?),
         None => None,
     };
     clock.lap("write");
@@ -502,7 +535,10 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     let mut seal_records: Vec<(String, String)> = Vec::new();
     if !opts.no_index && !chat.conversations.is_empty() {
         progress.phase("indexing", None);
-        let scratch = partial.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let scratch = partial
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         seal_records.push(crate::search_index::build_and_write(
             &mut writer,
             scratch,
@@ -528,7 +564,10 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
             match new_paths.get(&old.path) {
                 None => file_records.push(old),
                 Some(d) if *d == old.sha256 => {}
-                Some(_) => versions.push(crate::archive::manifest::VersionRecord { file: old, replaced: replaced.clone() }),
+                Some(_) => versions.push(crate::archive::manifest::VersionRecord {
+                    file: old,
+                    replaced: replaced.clone(),
+                }),
             }
         }
         file_records.sort_by(|a, b| a.path.cmp(&b.path));
@@ -806,19 +845,40 @@ fn sync_dir(_path: &Path) {
 /// original, earlier version and image. What is derived from them (conversations, viewer, index,
 /// renditions, README, manifest) is made anew. `renames` moves earlier contents of changed paths
 /// to `versions/`.
-fn copy_earlier(writer: &mut ArchiveWriter, e: &mut Earlier, renames: &HashMap<String, String>) -> Result<()> {
-    let records: HashMap<String, crate::archive::manifest::EntryRecord> =
-        e.reader.manifest.entries.iter().map(|r| (r.name.clone(), r.clone())).collect();
+fn copy_earlier(
+    writer: &mut ArchiveWriter,
+    e: &mut Earlier,
+    renames: &HashMap<String, String>,
+) -> Result<()> {
+    let records: HashMap<String, crate::archive::manifest::EntryRecord> = e
+        .reader
+        .manifest
+        .entries
+        .iter()
+        .map(|r| (r.name.clone(), r.clone()))
+        .collect();
     let path = e.reader.path.clone();
     for i in 0..e.reader.zip.len() {
-        let file = e.reader.zip.by_index_raw(i).map_err(|err| Error::zip(&path, err))?;
-        let name = file.name().map(|n| n.to_string()).map_err(|err| Error::zip(&path, err))?;
-        let keep = name.starts_with(layout::FILES_PREFIX) || name.starts_with(layout::MEDIA_PREFIX) || name.starts_with("versions/");
+        let file = e
+            .reader
+            .zip
+            .by_index_raw(i)
+            .map_err(|err| Error::zip(&path, err))?;
+        let name = file
+            .name()
+            .map(|n| n.to_string())
+            .map_err(|err| Error::zip(&path, err))?;
+        let keep = name.starts_with(layout::FILES_PREFIX)
+            || name.starts_with(layout::MEDIA_PREFIX)
+            || name.starts_with("versions/");
         if !keep {
             continue;
         }
         let Some(rec) = records.get(&name) else {
-            return Err(Error::zip(&path, format!("{name} is in the zip but not in its manifest; run `qqvault verify` on it")));
+            return Err(Error::zip(
+                &path,
+                format!("{name} is in the zip but not in its manifest; run `qqvault verify` on it"),
+            ));
         };
         match renames.get(&name) {
             Some(new_name) => {
@@ -843,11 +903,19 @@ fn extract_earlier_exports(
     found: &mut Vec<FoundExport>,
     carried: &mut Vec<crate::archive::manifest::ExportRecord>,
 ) -> Result<tempfile::TempDir> {
-    let tmp = tempfile::Builder::new().prefix(".qqvault-update-").tempdir_in(scratch).map_err(|err| Error::write(scratch, err))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".qqvault-update-")
+        .tempdir_in(scratch)
+        .map_err(|err| Error::write(scratch, err))?;
     let exports = e.reader.manifest.exports.clone();
     let by_path = e.by_path.clone();
-    let versions: HashMap<String, FileRecord> =
-        e.reader.manifest.versions.iter().map(|v| (v.file.entry.clone(), v.file.clone())).collect();
+    let versions: HashMap<String, FileRecord> = e
+        .reader
+        .manifest
+        .versions
+        .iter()
+        .map(|v| (v.file.entry.clone(), v.file.clone()))
+        .collect();
     for x in exports {
         if x.opaque {
             carried.push(x);
@@ -857,7 +925,11 @@ fn extract_earlier_exports(
         let (entry, name, rec) = match by_path.get(&x.path) {
             Some(r) => {
                 let entry = renames.get(&r.entry).cloned().unwrap_or_else(|| r.entry.clone());
-                let name = if entry.starts_with("versions/") { entry.clone() } else { x.path.clone() };
+                let name = if entry.starts_with("versions/") {
+                    entry.clone()
+                } else {
+                    x.path.clone()
+                };
                 (entry, name, r.clone())
             }
             None => match versions.get(&x.path) {
@@ -870,14 +942,25 @@ fn extract_earlier_exports(
             std::fs::create_dir_all(parent).map_err(|err| Error::write(parent, err))?;
         }
         let path = e.reader.path.clone();
-        let lookup = if e.reader.zip.index_for_name(&entry).is_some() { entry.clone() } else { rec.entry.clone() };
-        let mut src = e.reader.zip.by_name(&lookup).map_err(|err| Error::zip(&path, format!("{lookup}: {err}")))?;
+        let lookup = if e.reader.zip.index_for_name(&entry).is_some() {
+            entry.clone()
+        } else {
+            rec.entry.clone()
+        };
+        let mut src = e
+            .reader
+            .zip
+            .by_name(&lookup)
+            .map_err(|err| Error::zip(&path, format!("{lookup}: {err}")))?;
         let mut out = File::create(&dest).map_err(|err| Error::write(&dest, err))?;
         io::copy(&mut src, &mut out).map_err(|err| Error::write(&dest, err))?;
         drop(out);
         let head = ingest::read_head(&dest, crate::chats::HEAD_LEN).map_err(|err| Error::read(&dest, err))?;
         if let Some(kind) = ingest::recognise(&name, &head) {
-            found.push(FoundExport { file: all_files.len(), kind });
+            found.push(FoundExport {
+                file: all_files.len(),
+                kind,
+            });
             all_files.push(ScannedFile {
                 disk_path: dest,
                 archive_path: crate::names::ArchivePath { name, raw: None },

@@ -66,7 +66,11 @@ pub struct ChunkReader<I> {
 
 impl<I: Iterator<Item = Vec<u8>>> ChunkReader<I> {
     pub fn new(chunks: I) -> Self {
-        ChunkReader { chunks, current: Vec::new(), pos: 0 }
+        ChunkReader {
+            chunks,
+            current: Vec::new(),
+            pos: 0,
+        }
     }
 }
 

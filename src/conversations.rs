@@ -15,7 +15,8 @@ pub fn resolve<'a>(convs: &'a [ConversationRecord], chat: &str) -> Result<&'a Co
         1 => Ok(by_name[0]),
         0 => {
             let mut msg = format!("no conversation has the id or name {chat:?}.");
-            let near: Vec<&ConversationRecord> = convs.iter().filter(|c| c.name.contains(chat)).take(20).collect();
+            let near: Vec<&ConversationRecord> =
+                convs.iter().filter(|c| c.name.contains(chat)).take(20).collect();
             if near.is_empty() {
                 msg.push_str(" Run `qqvault list ARCHIVE` to see them all.");
             } else {
@@ -27,9 +28,17 @@ pub fn resolve<'a>(convs: &'a [ConversationRecord], chat: &str) -> Result<&'a Co
             Err(Error::Usage(msg))
         }
         _ => {
-            let mut msg = format!("{} conversations are named {chat:?}; give one of their ids:", by_name.len());
+            let mut msg = format!(
+                "{} conversations are named {chat:?}; give one of their ids:",
+                by_name.len()
+            );
             for c in by_name {
-                msg.push_str(&format!("\n  {}  {} [{}]", c.id, c.name, c.group.as_deref().unwrap_or("-")));
+                msg.push_str(&format!(
+                    "\n  {}  {} [{}]",
+                    c.id,
+                    c.name,
+                    c.group.as_deref().unwrap_or("-")
+                ));
             }
             Err(Error::Usage(msg))
         }
@@ -46,7 +55,11 @@ impl TimeBound {
         if let Some(t) = MessageTime::parse_iso(s) {
             return Ok(TimeBound(t));
         }
-        let bad = || Error::Usage(format!("{s:?} is not a date: give YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS"));
+        let bad = || {
+            Error::Usage(format!(
+                "{s:?} is not a date: give YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS"
+            ))
+        };
         let parts: Vec<&str> = s.split('-').collect();
         if parts.len() != 3 || parts[0].len() != 4 || parts[1].len() != 2 || parts[2].len() != 2 {
             return Err(bad());
@@ -54,7 +67,11 @@ impl TimeBound {
         let y: u16 = parts[0].parse().map_err(|_| bad())?;
         let m: u8 = parts[1].parse().map_err(|_| bad())?;
         let d: u8 = parts[2].parse().map_err(|_| bad())?;
-        let t = if upper { MessageTime::new(y, m, d, 23, 59, 59) } else { MessageTime::new(y, m, d, 0, 0, 0) };
+        let t = if upper {
+            MessageTime::new(y, m, d, 23, 59, 59)
+        } else {
+            MessageTime::new(y, m, d, 0, 0, 0)
+        };
         t.map(TimeBound).ok_or_else(bad)
     }
 }

@@ -280,7 +280,10 @@ impl Ingest<'_> {
                     .map(|s| s.iter().cloned().collect())
                     .unwrap_or_default(),
             };
-            let lines: Vec<MessageLine> = messages.into_iter().map(|m| MessageLine::from_message(&id, m)).collect();
+            let lines: Vec<MessageLine> = messages
+                .into_iter()
+                .map(|m| MessageLine::from_message(&id, m))
+                .collect();
             // Both forms are streamed into the archive, a few hundred messages at a time, so a
             // conversation of millions of messages is never rendered whole in memory.
             let jsonl = chats::ChunkReader::new(lines.chunks(512).map(|chunk| {
@@ -294,13 +297,14 @@ impl Ingest<'_> {
             }));
             chat_locations.push(search_index::add_chat_lines(self.writer, &rec, jsonl)?);
             let heading = format!("{}\r\n", chats::transcript_heading(&rec, "\r\n")).into_bytes();
-            let transcript = chats::ChunkReader::new(std::iter::once(heading).chain(lines.chunks(512).map(|chunk| {
-                let mut s = String::new();
-                for l in chunk {
-                    s.push_str(&chats::transcript_message(l, "\r\n"));
-                }
-                s.into_bytes()
-            })));
+            let transcript =
+                chats::ChunkReader::new(std::iter::once(heading).chain(lines.chunks(512).map(|chunk| {
+                    let mut s = String::new();
+                    for l in chunk {
+                        s.push_str(&chats::transcript_message(l, "\r\n"));
+                    }
+                    s.into_bytes()
+                })));
             self.add_chat_stream(&rec.transcript, transcript)?;
             conversations.push(rec);
             all_lines.push(lines);
@@ -315,7 +319,10 @@ impl Ingest<'_> {
     }
 
     fn add_chat_stream(&mut self, name: &str, source: impl Read + Send) -> Result<()> {
-        match self.writer.add_stream(name, EntryKind::Chat, source, u64::MAX, None, &|_| {}) {
+        match self
+            .writer
+            .add_stream(name, EntryKind::Chat, source, u64::MAX, None, &|_| {})
+        {
             Ok(_) => Ok(()),
             Err(StreamError::Archive(e)) => Err(e),
             Err(StreamError::Source(e)) => Err(Error::zip(self.writer.path(), format!("{name}: {e}"))),

@@ -26,7 +26,10 @@ pub struct Timings {
 
 impl Default for Timings {
     fn default() -> Self {
-        Timings { last: std::time::Instant::now(), laps: Default::default() }
+        Timings {
+            last: std::time::Instant::now(),
+            laps: Default::default(),
+        }
     }
 }
 

@@ -28,24 +28,40 @@ pub fn reindex(archive: &Path, progress: &dyn Progress) -> Result<ReindexSummary
     // Never build on damage: the new archive would carry it on under a fresh seal.
     let check = verify::verify(archive, VerifyOptions::default(), progress)?;
     if !check.ok {
-        let first = check.problems.first().map(|p| format!("{}: {}", p.entry.as_deref().unwrap_or("archive"), p.detail));
+        let first = check
+            .problems
+            .first()
+            .map(|p| format!("{}: {}", p.entry.as_deref().unwrap_or("archive"), p.detail));
         return Err(Error::VerifyFailed {
             path: archive.to_path_buf(),
-            detail: format!("the archive is damaged ({}); run `qqvault verify` for the whole report", first.unwrap_or_default()),
+            detail: format!(
+                "the archive is damaged ({}); run `qqvault verify` for the whole report",
+                first.unwrap_or_default()
+            ),
         });
     }
     let mut old = ArchiveReader::open(archive)?;
     let mut manifest = old.manifest.clone();
     let partial = partial_path(archive);
     let mut writer = ArchiveWriter::create(&partial)?;
-    let by_name: std::collections::HashMap<String, EntryRecord> =
-        manifest.entries.iter().map(|e| (e.name.clone(), e.clone())).collect();
-    let chat_entries: std::collections::HashSet<String> = manifest.conversations.iter().map(|c| c.entry.clone()).collect();
+    let by_name: std::collections::HashMap<String, EntryRecord> = manifest
+        .entries
+        .iter()
+        .map(|e| (e.name.clone(), e.clone()))
+        .collect();
+    let chat_entries: std::collections::HashSet<String> =
+        manifest.conversations.iter().map(|c| c.entry.clone()).collect();
     progress.phase("copying", None);
     for i in 0..old.zip.len() {
         let file = old.zip.by_index_raw(i).map_err(|e| Error::zip(archive, e))?;
-        let name = file.name().map(|n| n.to_string()).map_err(|e| Error::zip(archive, e))?;
-        if name == layout::MANIFEST_ENTRY || name.starts_with(layout::INDEX_PREFIX) || chat_entries.contains(&name) {
+        let name = file
+            .name()
+            .map(|n| n.to_string())
+            .map_err(|e| Error::zip(archive, e))?;
+        if name == layout::MANIFEST_ENTRY
+            || name.starts_with(layout::INDEX_PREFIX)
+            || chat_entries.contains(&name)
+        {
             continue;
         }
         let Some(rec) = by_name.get(&name) else {
@@ -62,16 +78,31 @@ pub fn reindex(archive: &Path, progress: &dyn Progress) -> Result<ReindexSummary
         let data = old.read_entry(&c.entry)?;
         let mut lines = Vec::new();
         for line in data.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-            lines.push(serde_json::from_slice::<MessageLine>(line).map_err(|e| Error::zip(archive, format!("{}: {e}", c.entry)))?);
+            lines.push(
+                serde_json::from_slice::<MessageLine>(line)
+                    .map_err(|e| Error::zip(archive, format!("{}: {e}", c.entry)))?,
+            );
         }
         messages += lines.len() as u64;
-        locations.push(search_index::add_chat_lines(&mut writer, &c, ChunkReader::new(std::iter::once(data)))?);
+        locations.push(search_index::add_chat_lines(
+            &mut writer,
+            &c,
+            ChunkReader::new(std::iter::once(data)),
+        )?);
         all_lines.push(lines);
     }
     let mut seal_records = Vec::new();
     if !manifest.conversations.is_empty() {
-        let scratch = partial.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        seal_records.push(search_index::build_and_write(&mut writer, scratch, locations, &all_lines)?);
+        let scratch = partial
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        seal_records.push(search_index::build_and_write(
+            &mut writer,
+            scratch,
+            locations,
+            &all_lines,
+        )?);
     }
     progress.finish_phase();
     manifest.entries = writer.entries().to_vec();
@@ -80,11 +111,25 @@ pub fn reindex(archive: &Path, progress: &dyn Progress) -> Result<ReindexSummary
     writer.finish(&json, seal_records.clone())?;
     let report = verify::verify(&partial, VerifyOptions { unsealed: true }, progress)?;
     if !report.ok {
-        let first = report.problems.iter().take(3).map(|p| format!("{}: {}", p.entry.as_deref().unwrap_or("archive"), p.detail)).collect::<Vec<_>>().join("; ");
-        return Err(Error::VerifyFailed { path: partial, detail: first });
+        let first = report
+            .problems
+            .iter()
+            .take(3)
+            .map(|p| format!("{}: {}", p.entry.as_deref().unwrap_or("archive"), p.detail))
+            .collect::<Vec<_>>()
+            .join("; ");
+        return Err(Error::VerifyFailed {
+            path: partial,
+            detail: first,
+        });
     }
-    let (Some(seal_start), Some(digest), Some(manifest_offset)) = (report.seal_start, report.computed_seal, report.manifest_offset) else {
-        return Err(Error::VerifyFailed { path: partial, detail: "the seal placeholder was not found".into() });
+    let (Some(seal_start), Some(digest), Some(manifest_offset)) =
+        (report.seal_start, report.computed_seal, report.manifest_offset)
+    else {
+        return Err(Error::VerifyFailed {
+            path: partial,
+            detail: "the seal placeholder was not found".into(),
+        });
     };
     let seal = Seal {
         sha256: digest,

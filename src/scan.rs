@@ -321,9 +321,15 @@ fn describe_special(ft: &fs::FileType) -> &'static str {
 /// The top folder an earlier input of the same path, or else of the same name, had.
 fn earlier_top(input: &Path, earlier: &[InputRoot], tops: &mut HashSet<String>) -> Option<String> {
     let canon = fs::canonicalize(input).ok();
-    let same_path = earlier.iter().find(|r| canon.is_some() && fs::canonicalize(&r.given).ok() == canon);
+    let same_path = earlier
+        .iter()
+        .find(|r| canon.is_some() && fs::canonicalize(&r.given).ok() == canon);
     let name = input.file_name().map(|n| RawName::from_os(n).decoded);
-    let same_name = || earlier.iter().find(|r| Some(&r.top) == name.as_ref() && !tops.contains(&r.top));
+    let same_name = || {
+        earlier
+            .iter()
+            .find(|r| Some(&r.top) == name.as_ref() && !tops.contains(&r.top))
+    };
     let root = same_path.or_else(same_name)?;
     if tops.insert(root.top.clone()) {
         Some(root.top.clone())

@@ -69,7 +69,16 @@ pub struct CheckpointReader<R> {
 impl<R: Read> CheckpointReader<R> {
     pub fn new(inner: R) -> (Self, Arc<Mutex<Vec<u64>>>) {
         let out = Arc::new(Mutex::new(Vec::new()));
-        (CheckpointReader { inner, pos: 0, lines: 0, at_line_start: true, out: out.clone() }, out)
+        (
+            CheckpointReader {
+                inner,
+                pos: 0,
+                lines: 0,
+                at_line_start: true,
+                out: out.clone(),
+            },
+            out,
+        )
     }
 }
 
@@ -103,7 +112,15 @@ pub fn add_chat_lines(
 ) -> Result<CatalogChat> {
     let (reader, cps) = CheckpointReader::new(source);
     let streamed = writer
-        .add_stream_with(&rec.entry, EntryKind::Chat, reader, u64::MAX, None, Some(Method::Stored), &|_| {})
+        .add_stream_with(
+            &rec.entry,
+            EntryKind::Chat,
+            reader,
+            u64::MAX,
+            None,
+            Some(Method::Stored),
+            &|_| {},
+        )
         .map_err(|e| match e {
             StreamError::Archive(e) => e,
             StreamError::Source(e) => Error::zip(writer.path(), format!("{}: {e}", rec.entry)),
@@ -137,8 +154,11 @@ pub fn build_and_write(
         .tempdir_in(scratch_parent)
         .map_err(|e| Error::write(scratch_parent, e))?;
     let dir = tmp.path().join("index");
-    let index_err = |e: qqvault_index::BuildError| Error::zip(writer_path_hint(), format!("building the search index: {e}"));
-    let mut builder = IndexBuilder::create_with(&dir, BuildOptions::new(INDEX_MEMORY_BUDGET, 2)).map_err(index_err)?;
+    let index_err = |e: qqvault_index::BuildError| {
+        Error::zip(writer_path_hint(), format!("building the search index: {e}"))
+    };
+    let mut builder =
+        IndexBuilder::create_with(&dir, BuildOptions::new(INDEX_MEMORY_BUDGET, 2)).map_err(index_err)?;
     for (chat, msgs) in chats.iter().zip(lines) {
         for (seq, m) in msgs.iter().enumerate() {
             builder
@@ -168,22 +188,49 @@ pub fn build_and_write(
         let size = f.metadata().map(|m| m.len()).unwrap_or(0);
         let entry = format!("{}{name}", layout::INDEX_PREFIX);
         let s = writer
-            .add_stream_with(&entry, EntryKind::Index, f, size, None, Some(Method::Stored), &|_| {})
+            .add_stream_with(
+                &entry,
+                EntryKind::Index,
+                f,
+                size,
+                None,
+                Some(Method::Stored),
+                &|_| {},
+            )
             .map_err(|e| match e {
                 StreamError::Archive(e) => e,
                 StreamError::Source(e) => Error::read(&path, e),
             })?;
-        files.push(CatalogFile { name, offset: s.data_offset, len: s.bytes_read });
+        files.push(CatalogFile {
+            name,
+            offset: s.data_offset,
+            len: s.bytes_read,
+        });
     }
-    let catalog = Catalog { schema: CATALOG_SCHEMA, files, chats };
+    let catalog = Catalog {
+        schema: CATALOG_SCHEMA,
+        files,
+        chats,
+    };
     let json = serde_json::to_vec(&catalog).map_err(|e| Error::zip(writer.path(), e))?;
     let s = writer
-        .add_stream_with(CATALOG_ENTRY, EntryKind::Index, &json[..], json.len() as u64, None, Some(Method::Stored), &|_| {})
+        .add_stream_with(
+            CATALOG_ENTRY,
+            EntryKind::Index,
+            &json[..],
+            json.len() as u64,
+            None,
+            Some(Method::Stored),
+            &|_| {},
+        )
         .map_err(|e| match e {
             StreamError::Archive(e) => e,
             StreamError::Source(e) => Error::zip(writer.path(), e),
         })?;
-    Ok((SEAL_KEY.to_string(), format!("{:020}:{:020}", s.data_offset, s.bytes_read)))
+    Ok((
+        SEAL_KEY.to_string(),
+        format!("{:020}:{:020}", s.data_offset, s.bytes_read),
+    ))
 }
 
 fn writer_path_hint() -> &'static str {
@@ -218,27 +265,46 @@ pub fn open(path: &Path) -> Result<std::result::Result<OpenedIndex, Unavailable>
     let Some((_, v)) = seal.other.iter().find(|(k, _)| k == SEAL_KEY) else {
         return Ok(Err(Unavailable::Absent));
     };
-    let parsed = v.split_once(':').and_then(|(a, b)| Some((a.trim().parse::<u64>().ok()?, b.trim().parse::<u64>().ok()?)));
+    let parsed = v
+        .split_once(':')
+        .and_then(|(a, b)| Some((a.trim().parse::<u64>().ok()?, b.trim().parse::<u64>().ok()?)));
     let Some((offset, clen)) = parsed.filter(|(o, l)| o.saturating_add(*l) <= len && *l < (256 << 20)) else {
-        return Ok(Err(Unavailable::Damaged(format!("the seal's index record {v:?} is not valid"))));
+        return Ok(Err(Unavailable::Damaged(format!(
+            "the seal's index record {v:?} is not valid"
+        ))));
     };
     let mut buf = vec![0u8; clen as usize];
-    file.seek(SeekFrom::Start(offset)).map_err(|e| Error::read(path, e))?;
+    file.seek(SeekFrom::Start(offset))
+        .map_err(|e| Error::read(path, e))?;
     file.read_exact(&mut buf).map_err(|e| Error::read(path, e))?;
     let catalog: Catalog = match serde_json::from_slice(&buf) {
         Ok(c) => c,
-        Err(e) => return Ok(Err(Unavailable::Damaged(format!("the index catalog is not valid: {e}")))),
+        Err(e) => {
+            return Ok(Err(Unavailable::Damaged(format!(
+                "the index catalog is not valid: {e}"
+            ))))
+        }
     };
     if catalog.schema != CATALOG_SCHEMA {
-        return Ok(Err(Unavailable::OtherVersion(format!("index catalog schema {}", catalog.schema))));
+        return Ok(Err(Unavailable::OtherVersion(format!(
+            "index catalog schema {}",
+            catalog.schema
+        ))));
     }
-    let slices: Vec<IndexFileSlice> =
-        catalog.files.iter().map(|f| IndexFileSlice { name: f.name.clone(), offset: f.offset, len: f.len }).collect();
+    let slices: Vec<IndexFileSlice> = catalog
+        .files
+        .iter()
+        .map(|f| IndexFileSlice {
+            name: f.name.clone(),
+            offset: f.offset,
+            len: f.len,
+        })
+        .collect();
     match qqvault_index::Searcher::open_slices(path, &slices) {
         Ok(searcher) => Ok(Ok(OpenedIndex { catalog, searcher })),
-        Err(qqvault_index::OpenError::VersionMismatch { found, expected }) => {
-            Ok(Err(Unavailable::OtherVersion(format!("index version {found}, this qqvault reads {expected}"))))
-        }
+        Err(qqvault_index::OpenError::VersionMismatch { found, expected }) => Ok(Err(
+            Unavailable::OtherVersion(format!("index version {found}, this qqvault reads {expected}")),
+        )),
         Err(e) => Ok(Err(Unavailable::Damaged(e.to_string()))),
     }
 }
@@ -250,7 +316,10 @@ pub fn fetch(file: &mut File, chat: &CatalogChat, from: u64, to: u64) -> io::Res
     }
     let to = to.min(chat.messages - 1);
     let cp = (from / CHECKPOINT_EVERY) as usize;
-    let start = *chat.checkpoints.get(cp).ok_or_else(|| io::Error::other("missing checkpoint"))?;
+    let start = *chat
+        .checkpoints
+        .get(cp)
+        .ok_or_else(|| io::Error::other("missing checkpoint"))?;
     file.seek(SeekFrom::Start(chat.offset + start))?;
     let mut reader = BufReader::with_capacity(64 << 10, file.take(chat.len - start));
     let mut seq = cp as u64 * CHECKPOINT_EVERY;
@@ -262,7 +331,8 @@ pub fn fetch(file: &mut File, chat: &CatalogChat, from: u64, to: u64) -> io::Res
             break;
         }
         if seq >= from {
-            let m: MessageLine = serde_json::from_slice(&line).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+            let m: MessageLine =
+                serde_json::from_slice(&line).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
             out.push((seq, m));
         }
         seq += 1;
@@ -336,7 +406,10 @@ fn resolve_chat<'a>(chats: &'a [CatalogChat], chat: &str) -> Result<&'a CatalogC
         })
         .collect();
     let found = crate::conversations::resolve(&records, chat)?;
-    chats.iter().find(|c| c.id == found.id).ok_or_else(|| Error::Usage(format!("no conversation {chat:?}")))
+    chats
+        .iter()
+        .find(|c| c.id == found.id)
+        .ok_or_else(|| Error::Usage(format!("no conversation {chat:?}")))
 }
 
 fn search_indexed(
@@ -360,7 +433,9 @@ fn search_indexed(
     let mut file = File::open(path).map_err(|e| Error::read(path, e))?;
     let mut out = Vec::with_capacity(hits.len());
     for hit in hits {
-        let Some(c) = idx.catalog.chats.iter().find(|c| c.id == hit.chat) else { continue };
+        let Some(c) = idx.catalog.chats.iter().find(|c| c.id == hit.chat) else {
+            continue;
+        };
         let from = hit.seq.saturating_sub(context);
         let got = fetch(&mut file, c, from, hit.seq + context).map_err(|e| Error::read(path, e))?;
         let mut before = Vec::new();
@@ -374,15 +449,31 @@ fn search_indexed(
             }
         }
         let Some(message) = message else {
-            return Err(Error::zip(path, format!("the index points at message {} of {}, which is not there; run `qqvault verify`", hit.seq, c.entry)));
+            return Err(Error::zip(
+                path,
+                format!(
+                    "the index points at message {} of {}, which is not there; run `qqvault verify`",
+                    hit.seq, c.entry
+                ),
+            ));
         };
         // The index is exact by construction; checking again costs nothing next to the read.
         if !query.matches(&qqvault_index::fold(&message.text, folding)) {
             continue;
         }
-        out.push(FoundMessage { chat: c.id.clone(), chat_name: c.name.clone(), seq: hit.seq, message, before, after });
+        out.push(FoundMessage {
+            chat: c.id.clone(),
+            chat_name: c.name.clone(),
+            seq: hit.seq,
+            message,
+            before,
+            after,
+        });
     }
-    Ok(SearchOutcome { hits: out, note: None })
+    Ok(SearchOutcome {
+        hits: out,
+        note: None,
+    })
 }
 
 /// The reference search: every message of every conversation, folded and matched.
@@ -407,7 +498,8 @@ pub fn scan(
         if filters.chat.as_deref().is_none_or(|want| want == c.id) {
             let data = reader.read_entry(&c.entry)?;
             for line in data.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-                let m: MessageLine = serde_json::from_slice(line).map_err(|e| Error::zip(path, format!("{}: {e}", c.entry)))?;
+                let m: MessageLine = serde_json::from_slice(line)
+                    .map_err(|e| Error::zip(path, format!("{}: {e}", c.entry)))?;
                 msgs.push(m);
             }
         }
@@ -415,7 +507,16 @@ pub fn scan(
             if filters.accepts(&c.id, m.time, &m.sender, m.sender_id.as_deref(), folding)
                 && query.matches(&qqvault_index::fold(&m.text, folding))
             {
-                found.push((qqvault_index::Hit { chat: c.id.clone(), seq: seq as u64, time: m.time, score: 0.0 }, c.name.clone(), ci));
+                found.push((
+                    qqvault_index::Hit {
+                        chat: c.id.clone(),
+                        seq: seq as u64,
+                        time: m.time,
+                        score: 0.0,
+                    },
+                    c.name.clone(),
+                    ci,
+                ));
             }
         }
         all.push(msgs);

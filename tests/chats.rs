@@ -10,7 +10,12 @@ fn backup(dir: &Path, inputs: &[&Path]) -> (std::path::PathBuf, serde_json::Valu
     let archive = dir.join("chats.zip");
     let mut args: Vec<String> = vec!["backup".into()];
     args.extend(inputs.iter().map(|p| p.to_str().unwrap().to_string()));
-    args.extend(["-o".into(), archive.to_str().unwrap().into(), "--json".into(), "--force".into()]);
+    args.extend([
+        "-o".into(),
+        archive.to_str().unwrap().into(),
+        "--json".into(),
+        "--force".into(),
+    ]);
     let o = qqvault().args(&args).output().unwrap();
     expect_code(&o, 0);
     (archive.clone(), json(&o))
@@ -19,7 +24,10 @@ fn backup(dir: &Path, inputs: &[&Path]) -> (std::path::PathBuf, serde_json::Valu
 fn list(archive: &Path) -> Vec<serde_json::Value> {
     let o = run(&["list", archive.to_str().unwrap(), "--json"]);
     expect_code(&o, 0);
-    stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 fn show(archive: &Path, chat: &str, extra: &[&str]) -> Vec<serde_json::Value> {
@@ -27,7 +35,10 @@ fn show(archive: &Path, chat: &str, extra: &[&str]) -> Vec<serde_json::Value> {
     args.extend_from_slice(extra);
     let o = run(&args);
     expect_code(&o, 0);
-    stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 fn one_conversation(archive: &Path) -> serde_json::Value {
@@ -54,14 +65,32 @@ fn shared_txt_sample_gives_its_counts() {
     let msgs = show(&archive, c["id"].as_str().unwrap(), &[]);
     assert_eq!(msgs.len(), 3089);
     assert_eq!(msgs.iter().filter(|m| m["text"] == "").count(), 11);
-    assert_eq!(msgs.iter().filter(|m| m["text"].as_str().unwrap().contains('\n')).count(), 93);
+    assert_eq!(
+        msgs.iter()
+            .filter(|m| m["text"].as_str().unwrap().contains('\n'))
+            .count(),
+        93
+    );
     assert!(msgs.iter().all(|m| m["sender_id"].is_string()));
-    assert!(msgs.windows(2).all(|w| w[0]["time"].as_str() <= w[1]["time"].as_str()), "time order");
+    assert!(
+        msgs.windows(2)
+            .all(|w| w[0]["time"].as_str() <= w[1]["time"].as_str()),
+        "time order"
+    );
     // --since / --until select by time; --until takes the whole day.
-    let day = show(&archive, c["id"].as_str().unwrap(), &["--since", "2016-07-19", "--until", "2016-07-19"]);
+    let day = show(
+        &archive,
+        c["id"].as_str().unwrap(),
+        &["--since", "2016-07-19", "--until", "2016-07-19"],
+    );
     assert!(!day.is_empty());
-    assert!(day.iter().all(|m| m["time"].as_str().unwrap().starts_with("2016-07-19")));
-    let expected = msgs.iter().filter(|m| m["time"].as_str().unwrap().starts_with("2016-07-19")).count();
+    assert!(day
+        .iter()
+        .all(|m| m["time"].as_str().unwrap().starts_with("2016-07-19")));
+    let expected = msgs
+        .iter()
+        .filter(|m| m["time"].as_str().unwrap().starts_with("2016-07-19"))
+        .count();
     assert_eq!(day.len(), expected);
 }
 
@@ -76,11 +105,16 @@ fn shared_mht_samples_give_their_counts_and_images() {
     assert_eq!(c["name"], "匿名B");
     let msgs = show(&archive, "匿名B", &[]);
     assert_eq!(msgs.len(), 57);
-    let days: std::collections::BTreeSet<&str> = msgs.iter().map(|m| &m["time"].as_str().unwrap()[..10]).collect();
+    let days: std::collections::BTreeSet<&str> =
+        msgs.iter().map(|m| &m["time"].as_str().unwrap()[..10]).collect();
     assert_eq!(days.into_iter().collect::<Vec<_>>(), ["2023-10-29", "2023-10-31"]);
-    let senders: std::collections::BTreeSet<&str> = msgs.iter().map(|m| m["sender"].as_str().unwrap()).collect();
+    let senders: std::collections::BTreeSet<&str> =
+        msgs.iter().map(|m| m["sender"].as_str().unwrap()).collect();
     assert_eq!(senders.into_iter().collect::<Vec<_>>(), ["匿名A", "匿名B"]);
-    let atts: Vec<&serde_json::Value> = msgs.iter().flat_map(|m| m["attachments"].as_array().unwrap()).collect();
+    let atts: Vec<&serde_json::Value> = msgs
+        .iter()
+        .flat_map(|m| m["attachments"].as_array().unwrap())
+        .collect();
     assert_eq!(atts.len(), 3);
     // Every image is in the archive, at the entry named, with the hash named.
     let o = python(
@@ -91,7 +125,15 @@ fn shared_mht_samples_give_their_counts_and_images() {
     let out = stdout(&o);
     let magics: Vec<&str> = out
         .lines()
-        .map(|l| if l.starts_with("89504e47") { "png" } else if l.starts_with("ffd8ff") { "jpeg" } else { "other" })
+        .map(|l| {
+            if l.starts_with("89504e47") {
+                "png"
+            } else if l.starts_with("ffd8ff") {
+                "jpeg"
+            } else {
+                "other"
+            }
+        })
         .collect();
     assert_eq!(magics.iter().filter(|m| **m == "png").count(), 2, "{magics:?}");
     assert_eq!(magics.iter().filter(|m| **m == "jpeg").count(), 1, "{magics:?}");
@@ -101,16 +143,28 @@ fn shared_mht_samples_give_their_counts_and_images() {
 fn two_mht_exports_of_one_conversation_merge_and_a_broken_image_is_reported() {
     let Some(fx) = shared_fixtures() else { return };
     let t = tempfile::tempdir().unwrap();
-    let (archive, s) = backup(t.path(), &[&fx.join("mht/trimmed-lf.mht"), &fx.join("mht/truncated-image.mht")]);
+    let (archive, s) = backup(
+        t.path(),
+        &[
+            &fx.join("mht/trimmed-lf.mht"),
+            &fx.join("mht/truncated-image.mht"),
+        ],
+    );
     let c = one_conversation(&archive);
     assert_eq!(c["name"], "对方");
     assert_eq!(c["group"], "好友");
     assert_eq!(c["messages"], 27);
     let reports = s["export_reports"].as_array().unwrap();
-    let trunc = reports.iter().find(|r| r["path"].as_str().unwrap().ends_with("truncated-image.mht")).unwrap();
+    let trunc = reports
+        .iter()
+        .find(|r| r["path"].as_str().unwrap().ends_with("truncated-image.mht"))
+        .unwrap();
     assert_eq!(trunc["messages"], 14);
     let problems = trunc["problems"].to_string();
-    assert!(problems.contains("damaged"), "the broken image is reported: {problems}");
+    assert!(
+        problems.contains("damaged"),
+        "the broken image is reported: {problems}"
+    );
     // Each file alone gives 14.
     let (archive, _) = backup(t.path(), &[&fx.join("mht/trimmed-lf.mht")]);
     assert_eq!(one_conversation(&archive)["messages"], 14);
@@ -145,10 +199,22 @@ fn every_encoding_gives_the_same_conversation_and_a_utf8_rendition() {
     let utf16be: Vec<u8> = text.encode_utf16().flat_map(|u| u.to_be_bytes()).collect();
     let (gb, _, _) = encoding_rs::GB18030.encode(&text);
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
-        ("utf8bom.txt", [b"\xEF\xBB\xBF".to_vec(), text.as_bytes().to_vec()].concat(), "utf-8-bom"),
+        (
+            "utf8bom.txt",
+            [b"\xEF\xBB\xBF".to_vec(), text.as_bytes().to_vec()].concat(),
+            "utf-8-bom",
+        ),
         ("utf8.txt", text.as_bytes().to_vec(), "utf-8"),
-        ("utf16le.txt", [vec![0xFF, 0xFE], utf16le.clone()].concat(), "utf-16le-bom"),
-        ("utf16be.txt", [vec![0xFE, 0xFF], utf16be].concat(), "utf-16be-bom"),
+        (
+            "utf16le.txt",
+            [vec![0xFF, 0xFE], utf16le.clone()].concat(),
+            "utf-16le-bom",
+        ),
+        (
+            "utf16be.txt",
+            [vec![0xFE, 0xFF], utf16be].concat(),
+            "utf-16be-bom",
+        ),
         ("utf16le-nobom.txt", utf16le, "utf-16le"),
         ("gb18030.txt", gb.to_vec(), "gb18030"),
     ];
@@ -175,11 +241,21 @@ fn every_encoding_gives_the_same_conversation_and_a_utf8_rendition() {
         if label.starts_with("utf-8") {
             assert_eq!(out.trim(), "", "{name}: no rendition for UTF-8");
         } else {
-            assert!(out.contains("True"), "{name}: rendition equals the text: {out}{}", stderr(&rendition));
+            assert!(
+                out.contains("True"),
+                "{name}: rendition equals the text: {out}{}",
+                stderr(&rendition)
+            );
         }
         let back = dir.join("back");
-        expect_code(&run(&["restore", archive.to_str().unwrap(), "-o", back.to_str().unwrap()]), 0);
-        assert_eq!(fs::read(back.join(name).join(name)).unwrap_or_else(|_| fs::read(back.join(name)).unwrap()), bytes);
+        expect_code(
+            &run(&["restore", archive.to_str().unwrap(), "-o", back.to_str().unwrap()]),
+            0,
+        );
+        assert_eq!(
+            fs::read(back.join(name).join(name)).unwrap_or_else(|_| fs::read(back.join(name)).unwrap()),
+            bytes
+        );
     }
 }
 
@@ -195,7 +271,13 @@ fn the_sample_shipped_in_fixtures_is_read_whole() {
     assert_eq!(s["messages"], 14);
     assert_eq!(s["exports"]["legacy-msg-db"], 1);
     let convs = list(&archive);
-    let by_name = |n: &str| convs.iter().find(|c| c["name"] == n).unwrap_or_else(|| panic!("{n} in {convs:?}")).clone();
+    let by_name = |n: &str| {
+        convs
+            .iter()
+            .find(|c| c["name"] == n)
+            .unwrap_or_else(|| panic!("{n} in {convs:?}"))
+            .clone()
+    };
     assert_eq!(by_name("小明")["messages"], 4);
     assert_eq!(by_name("大学同学群")["messages"], 5);
     assert_eq!(by_name("老同学")["messages"], 2);
@@ -205,18 +287,45 @@ fn the_sample_shipped_in_fixtures_is_read_whole() {
     assert_eq!(q[0]["time"], "2024-01-01T08:00:00");
     // The MHT image identical to a photo shares its entry.
     let x = show(&archive, "小明", &[]);
-    let att = x.iter().flat_map(|m| m["attachments"].as_array().unwrap().clone()).collect::<Vec<_>>();
+    let att = x
+        .iter()
+        .flat_map(|m| m["attachments"].as_array().unwrap().clone())
+        .collect::<Vec<_>>();
     assert_eq!(att.len(), 2);
-    assert!(att.iter().any(|a| a["entry"].as_str().unwrap().starts_with("files/sample/Tencent Files/")), "{att:?}");
-    assert!(att.iter().any(|a| a["entry"].as_str().unwrap().starts_with("media/")), "{att:?}");
+    assert!(
+        att.iter().any(|a| a["entry"]
+            .as_str()
+            .unwrap()
+            .starts_with("files/sample/Tencent Files/")),
+        "{att:?}"
+    );
+    assert!(
+        att.iter()
+            .any(|a| a["entry"].as_str().unwrap().starts_with("media/")),
+        "{att:?}"
+    );
     unzip_test(&archive);
     expect_code(&run(&["verify", archive.to_str().unwrap()]), 0);
     // A different --tz moves QCE wall times.
-    let o = run(&["backup", sample.to_str().unwrap(), "-o", t.path().join("utc.zip").to_str().unwrap(), "--tz", "UTC"]);
+    let o = run(&[
+        "backup",
+        sample.to_str().unwrap(),
+        "-o",
+        t.path().join("utc.zip").to_str().unwrap(),
+        "--tz",
+        "UTC",
+    ]);
     expect_code(&o, 0);
     let q = show(&t.path().join("utc.zip"), "周末爬山群", &[]);
     assert_eq!(q[0]["time"], "2024-01-01T00:00:00");
-    let o = run(&["backup", sample.to_str().unwrap(), "-o", t.path().join("bad.zip").to_str().unwrap(), "--tz", "Mars/Base"]);
+    let o = run(&[
+        "backup",
+        sample.to_str().unwrap(),
+        "-o",
+        t.path().join("bad.zip").to_str().unwrap(),
+        "--tz",
+        "Mars/Base",
+    ]);
     expect_code(&o, 2);
 }
 
@@ -224,15 +333,27 @@ fn the_sample_shipped_in_fixtures_is_read_whole() {
 fn ambiguous_or_unknown_names_are_errors_listing_candidates() {
     let t = tempfile::tempdir().unwrap();
     let sep = "=".repeat(64);
-    let body = |group: &str| format!("{sep}\r\n消息分组:{group}\r\n{sep}\r\n消息对象:同名\r\n{sep}\r\n\r\n2020-01-01 10:00:00 甲(123456)\r\n你好\r\n\r\n");
-    write(&t.path().join("in/a.txt"), format!("{}{}", body("我的QQ群"), body("我的好友")).as_bytes());
+    let body = |group: &str| {
+        format!("{sep}\r\n消息分组:{group}\r\n{sep}\r\n消息对象:同名\r\n{sep}\r\n\r\n2020-01-01 10:00:00 甲(123456)\r\n你好\r\n\r\n")
+    };
+    write(
+        &t.path().join("in/a.txt"),
+        format!("{}{}", body("我的QQ群"), body("我的好友")).as_bytes(),
+    );
     let (archive, _) = backup(t.path(), &[&t.path().join("in")]);
     let o = run(&["show", archive.to_str().unwrap(), "同名"]);
     expect_code(&o, 2);
-    let ids: Vec<String> = list(&archive).iter().map(|c| c["id"].as_str().unwrap().to_string()).collect();
+    let ids: Vec<String> = list(&archive)
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(ids.len(), 2);
     for id in &ids {
-        assert!(stderr(&o).contains(id.as_str()), "candidates listed: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains(id.as_str()),
+            "candidates listed: {}",
+            stderr(&o)
+        );
         assert_eq!(show(&archive, id, &[]).len(), 1);
     }
     expect_code(&run(&["show", archive.to_str().unwrap(), "没有这个人"]), 2);

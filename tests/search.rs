@@ -27,23 +27,70 @@ impl Rng {
 }
 
 const PIECES: &[&str] = &[
-    "北京", "大学", "北京大学", "简单", "处理", "记录", "聊天", "灯", "大灯", "本田", "汽车", "的", "了", "我们", "开会",
-    "吃饭", "周末", "ABC", "ａｂｃ", "Ｑ", "q", "138", "13812345678", "１２３", "OK", "ok", "哈哈", "！", "，", "。", " ",
-    "图片", "[图片]", "[表情]", "http://x.cn/a", "Ⅻ", "ﬁ", "㍿", "ｶﾀｶﾅ", "中文", "文字", "京", "大", "处", "理",
+    "北京",
+    "大学",
+    "北京大学",
+    "简单",
+    "处理",
+    "记录",
+    "聊天",
+    "灯",
+    "大灯",
+    "本田",
+    "汽车",
+    "的",
+    "了",
+    "我们",
+    "开会",
+    "吃饭",
+    "周末",
+    "ABC",
+    "ａｂｃ",
+    "Ｑ",
+    "q",
+    "138",
+    "13812345678",
+    "１２３",
+    "OK",
+    "ok",
+    "哈哈",
+    "！",
+    "，",
+    "。",
+    " ",
+    "图片",
+    "[图片]",
+    "[表情]",
+    "http://x.cn/a",
+    "Ⅻ",
+    "ﬁ",
+    "㍿",
+    "ｶﾀｶﾅ",
+    "中文",
+    "文字",
+    "京",
+    "大",
+    "处",
+    "理",
 ];
 
 fn corpus_export(rng: &mut Rng, chats: usize, per_chat: usize) -> String {
     let sep = "=".repeat(64);
     let mut s = String::from("消息记录（此消息记录为文本格式，不支持重新导入）\r\n\r\n");
     for c in 0..chats {
-        s.push_str(&format!("{sep}\r\n消息分组:我的QQ群\r\n{sep}\r\n消息对象:群{c}\r\n{sep}\r\n\r\n"));
+        s.push_str(&format!(
+            "{sep}\r\n消息分组:我的QQ群\r\n{sep}\r\n消息对象:群{c}\r\n{sep}\r\n\r\n"
+        ));
         for i in 0..per_chat {
             let secs = i * 37 + c;
             let mut text = String::new();
             for _ in 0..(1 + rng.next() % 8) {
-                text.push_str(*rng.pick(PIECES));
+                let piece: &&str = rng.pick(PIECES);
+                text.push_str(piece);
             }
-            let sender = rng.pick(&["张三(10001)", "李四(10002)", "王五<w5@example.com>", "小明"]).to_string();
+            let sender = rng
+                .pick(&["张三(10001)", "李四(10002)", "王五<w5@example.com>", "小明"])
+                .to_string();
             s.push_str(&format!(
                 "2020-{:02}-{:02} {}:{:02}:{:02} {sender}\r\n{}\r\n\r\n",
                 1 + (secs / 86400 / 28) % 12,
@@ -62,7 +109,14 @@ fn build(dir: &Path, export: &str, extra: &[&str]) -> PathBuf {
     write(&dir.join("in/全部消息记录.txt"), export.as_bytes());
     let archive = dir.join("s.zip");
     let input = dir.join("in");
-    let mut args = vec!["backup", input.to_str().unwrap(), "-o", archive.to_str().unwrap(), "--force", "--no-viewer"];
+    let mut args = vec![
+        "backup",
+        input.to_str().unwrap(),
+        "-o",
+        archive.to_str().unwrap(),
+        "--force",
+        "--no-viewer",
+    ];
     args.extend_from_slice(extra);
     expect_code(&run(&args), 0);
     archive
@@ -75,7 +129,12 @@ fn all_messages(archive: &Path) -> Vec<Msg> {
     let mut out = Vec::new();
     for l in stdout(&o).lines() {
         let c: serde_json::Value = serde_json::from_str(l).unwrap();
-        let o = run(&["show", archive.to_str().unwrap(), c["id"].as_str().unwrap(), "--json"]);
+        let o = run(&[
+            "show",
+            archive.to_str().unwrap(),
+            c["id"].as_str().unwrap(),
+            "--json",
+        ]);
         for m in stdout(&o).lines() {
             out.push(key(&serde_json::from_str(m).unwrap()));
         }
@@ -100,7 +159,10 @@ fn search(archive: &Path, query: &str, extra: &[&str]) -> (i32, Vec<serde_json::
     }
     args.extend_from_slice(extra);
     let o = run(&args);
-    let lines = stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     (code(&o), lines, stderr(&o))
 }
 
@@ -138,9 +200,29 @@ fn search_equals_a_substring_scan_for_random_queries() {
     }
     // Random pieces and full-width forms, Latin, digits, mixed.
     for _ in 0..40 {
-        queries.push(format!("{}{}", *rng.pick(PIECES), *rng.pick(PIECES)).trim().to_string());
+        queries.push(
+            format!("{}{}", *rng.pick(PIECES), *rng.pick(PIECES))
+                .trim()
+                .to_string(),
+        );
     }
-    for q in ["灯", "京大", "ABC", "abc", "ａｂｃ", "138", "１２３", "123", "Q", "ok", "fi", "ｶﾀ", "カタ", "株式会社", "xii"] {
+    for q in [
+        "灯",
+        "京大",
+        "ABC",
+        "abc",
+        "ａｂｃ",
+        "138",
+        "１２３",
+        "123",
+        "Q",
+        "ok",
+        "fi",
+        "ｶﾀ",
+        "カタ",
+        "株式会社",
+        "xii",
+    ] {
         queries.push(q.to_string());
     }
     let mut checked = 0;
@@ -148,7 +230,11 @@ fn search_equals_a_substring_scan_for_random_queries() {
         if q.is_empty() || q.starts_with('-') {
             continue;
         }
-        let quoted = if q.contains(' ') { format!("\"{q}\"") } else { q.clone() };
+        let quoted = if q.contains(' ') {
+            format!("\"{q}\"")
+        } else {
+            q.clone()
+        };
         let (c, hits, err) = search(&archive, &quoted, &[]);
         let got: BTreeSet<Msg> = hits.iter().map(key).collect();
         let want = scan(&all, &[q], &[]);
@@ -176,7 +262,17 @@ fn search_equals_a_substring_scan_for_random_queries() {
 fn the_regression_set_each_finds_its_message() {
     let t = tempfile::tempdir().unwrap();
     let sep = "=".repeat(64);
-    let texts = ["这个很简单", "请尽快处理", "车的大灯坏了", "我开本田", "我在北京", "上大学了", "聊天记录", "北京大学", "闲聊"];
+    let texts = [
+        "这个很简单",
+        "请尽快处理",
+        "车的大灯坏了",
+        "我开本田",
+        "我在北京",
+        "上大学了",
+        "聊天记录",
+        "北京大学",
+        "闲聊",
+    ];
     let mut s = format!("{sep}\r\n消息分组:我的好友\r\n{sep}\r\n消息对象:甲\r\n{sep}\r\n\r\n");
     for (i, t) in texts.iter().enumerate() {
         s.push_str(&format!("2019-05-0{} 10:00:00 甲\r\n{t}\r\n\r\n", i + 1));
@@ -210,31 +306,59 @@ fn filters_sorting_context_and_exit_codes() {
     let a = archive.to_str().unwrap();
     // --chat by name, --sender by id or name, dates.
     let (_, hits, _) = search(&archive, "的", &["--chat", "群1"]);
-    let want: BTreeSet<Msg> = scan(&all, &["的"], &[]).into_iter().filter(|m| all.iter().any(|x| x.0 == m.0) && hits.first().is_some_and(|h| h["chat"] == m.0.as_str())).collect();
+    let want: BTreeSet<Msg> = scan(&all, &["的"], &[])
+        .into_iter()
+        .filter(|m| all.iter().any(|x| x.0 == m.0) && hits.first().is_some_and(|h| h["chat"] == m.0.as_str()))
+        .collect();
     assert!(!hits.is_empty());
     assert!(hits.iter().all(|h| h["chat_name"] == "群1"));
     assert_eq!(hits.iter().map(key).collect::<BTreeSet<_>>(), want);
     let (_, hits, _) = search(&archive, "的", &["--sender", "w5@EXAMPLE"]);
     assert!(!hits.is_empty() && hits.iter().all(|h| h["sender"] == "王五"));
-    let (_, hits, _) = search(&archive, "的", &["--since", "2020-01-01T01:00:00", "--until", "2020-01-01T01:59:59"]);
-    assert!(!hits.is_empty() && hits.iter().all(|h| h["time"].as_str().unwrap().starts_with("2020-01-01T01:")));
+    let (_, hits, _) = search(
+        &archive,
+        "的",
+        &["--since", "2020-01-01T01:00:00", "--until", "2020-01-01T01:59:59"],
+    );
+    assert!(
+        !hits.is_empty()
+            && hits
+                .iter()
+                .all(|h| h["time"].as_str().unwrap().starts_with("2020-01-01T01:"))
+    );
     let (_, none, _) = search(&archive, "的", &["--since", "2020-01-02"]);
     assert!(none.is_empty());
     let (_, day, _) = search(&archive, "的", &["--until", "2020-01-01"]);
-    assert_eq!(day.len(), scan(&all, &["的"], &[]).len(), "--until takes the whole day");
+    assert_eq!(
+        day.len(),
+        scan(&all, &["的"], &[]).len(),
+        "--until takes the whole day"
+    );
     // --limit and the default order, newest first; relevance gives the same set.
     let (_, all_hits, _) = search(&archive, "的", &[]);
     let (_, five, _) = search(&archive, "的", &["--limit", "5"]);
     assert_eq!(five.len(), 5);
     assert_eq!(five, all_hits[..5].to_vec());
-    assert!(all_hits.windows(2).all(|w| w[0]["time"].as_str() >= w[1]["time"].as_str()));
+    assert!(all_hits
+        .windows(2)
+        .all(|w| w[0]["time"].as_str() >= w[1]["time"].as_str()));
     let (_, rel, _) = search(&archive, "的", &["--sort", "relevance"]);
-    assert_eq!(rel.iter().map(key).collect::<BTreeSet<_>>(), all_hits.iter().map(key).collect::<BTreeSet<_>>());
+    assert_eq!(
+        rel.iter().map(key).collect::<BTreeSet<_>>(),
+        all_hits.iter().map(key).collect::<BTreeSet<_>>()
+    );
     let o = run(&["search", a, "北京"]);
-    assert_eq!(stdout(&o).lines().count().min(50), stdout(&o).lines().count(), "default limit 50");
+    assert_eq!(
+        stdout(&o).lines().count().min(50),
+        stdout(&o).lines().count(),
+        "default limit 50"
+    );
     // -C 2: context messages come marked.
     let (_, ctx, _) = search(&archive, "北京大学", &["-C", "2", "--limit", "1"]);
-    assert!(ctx.iter().filter(|m| m["context"] == true).count() >= 2, "{ctx:?}");
+    assert!(
+        ctx.iter().filter(|m| m["context"] == true).count() >= 2,
+        "{ctx:?}"
+    );
     assert_eq!(ctx.iter().filter(|m| m.get("context").is_none()).count(), 1);
     // Exit 1 without hits, 2 on a bad query; a query may begin with '-'.
     let (c, hits, _) = search(&archive, "完全不存在的词语组合", &[]);
@@ -242,7 +366,10 @@ fn filters_sorting_context_and_exit_codes() {
     assert_eq!(search(&archive, "-北京", &[]).0, 2);
     let (c, hits, _) = search(&archive, "-北京 大学", &[]);
     assert_eq!(c, 0);
-    assert_eq!(hits.iter().map(key).collect::<BTreeSet<_>>(), scan(&all, &["大学"], &["北京"]));
+    assert_eq!(
+        hits.iter().map(key).collect::<BTreeSet<_>>(),
+        scan(&all, &["大学"], &["北京"])
+    );
     // Human output: one line per hit, the conversation and sender named; no colour in a pipe.
     let o = run(&["search", a, "北京大学", "--limit", "3"]);
     assert_eq!(code(&o), 0);
@@ -257,7 +384,10 @@ fn without_an_index_search_scans_and_reindex_adds_it() {
     let archive = build(t.path(), &corpus_export(&mut rng, 2, 300), &["--no-index"]);
     let (c, scanned, note) = search(&archive, "北京", &[]);
     assert_eq!(c, 0);
-    assert!(note.contains("reindex"), "a note says the index is missing: {note}");
+    assert!(
+        note.contains("reindex"),
+        "a note says the index is missing: {note}"
+    );
     expect_code(&run(&["reindex", archive.to_str().unwrap()]), 0);
     expect_code(&run(&["verify", archive.to_str().unwrap()]), 0);
     unzip_test(&archive);
@@ -267,7 +397,10 @@ fn without_an_index_search_scans_and_reindex_adds_it() {
     assert_eq!(indexed, scanned);
     // Reindexing keeps every other entry as it was.
     let back = t.path().join("back");
-    expect_code(&run(&["restore", archive.to_str().unwrap(), "-o", back.to_str().unwrap()]), 0);
+    expect_code(
+        &run(&["restore", archive.to_str().unwrap(), "-o", back.to_str().unwrap()]),
+        0,
+    );
     assert_eq!(tree(&t.path().join("in")), tree(&back.join("in")));
 }
 
@@ -280,7 +413,10 @@ fn an_index_of_another_version_still_answers_by_scanning() {
     // Change the index's recorded schema version in place (its entries are Stored).
     let mut bytes = fs::read(&archive).unwrap();
     let needle = b"\"schema_version\": ";
-    let pos = bytes.windows(needle.len()).position(|w| w == needle).expect("the index version file is readable in place");
+    let pos = bytes
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .expect("the index version file is readable in place");
     let digit = pos + needle.len();
     assert!(bytes[digit].is_ascii_digit());
     bytes[digit] = if bytes[digit] == b'9' { b'8' } else { b'9' };
@@ -309,7 +445,11 @@ fn search_writes_nothing_and_works_on_read_only_media() {
     assert_eq!(c, 0, "{err}");
     assert!(!hits.is_empty());
     assert!(err.is_empty(), "{err}");
-    assert_eq!(fs::read_dir(&ro).unwrap().count(), 1, "nothing written beside the archive");
+    assert_eq!(
+        fs::read_dir(&ro).unwrap().count(),
+        1,
+        "nothing written beside the archive"
+    );
 }
 
 #[cfg(unix)]

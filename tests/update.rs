@@ -17,7 +17,13 @@ fn export(msgs: &[(&str, &str, &str)]) -> Vec<u8> {
 }
 
 fn backup(dir: &Path, archive: &Path, extra: &[&str]) -> serde_json::Value {
-    let mut args = vec!["backup", dir.to_str().unwrap(), "-o", archive.to_str().unwrap(), "--json"];
+    let mut args = vec![
+        "backup",
+        dir.to_str().unwrap(),
+        "-o",
+        archive.to_str().unwrap(),
+        "--json",
+    ];
     args.extend_from_slice(extra);
     let o = run(&args);
     expect_code(&o, 0);
@@ -31,18 +37,35 @@ fn messages(archive: &Path) -> Vec<(String, String, String)> {
         .lines()
         .map(|l| {
             let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            (v["time"].as_str().unwrap().into(), v["sender"].as_str().unwrap().into(), v["text"].as_str().unwrap().into())
+            (
+                v["time"].as_str().unwrap().into(),
+                v["sender"].as_str().unwrap().into(),
+                v["text"].as_str().unwrap().into(),
+            )
         })
         .collect()
 }
 
 fn manifest(archive: &Path) -> serde_json::Value {
-    let o = python("import sys, zipfile\nprint(zipfile.ZipFile(sys.argv[1]).read('manifest.json').decode())", &[archive]);
+    let o = python(
+        "import sys, zipfile\nprint(zipfile.ZipFile(sys.argv[1]).read('manifest.json').decode())",
+        &[archive],
+    );
     serde_json::from_str(&stdout(&o)).unwrap()
 }
 
 fn files_of(m: &serde_json::Value) -> BTreeSet<(String, String)> {
-    m["files"].as_array().unwrap().iter().map(|f| (f["path"].as_str().unwrap().into(), f["sha256"].as_str().unwrap().into())).collect()
+    m["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["path"].as_str().unwrap().into(),
+                f["sha256"].as_str().unwrap().into(),
+            )
+        })
+        .collect()
 }
 
 #[test]
@@ -52,24 +75,38 @@ fn overlapping_exports_give_exactly_the_union() {
     let archive = t.path().join("a.zip");
     // The first export: a message sent twice in the same second (both count), and one that
     // the later export no longer has.
-    write(&src.join("全部消息记录.txt"), &export(&[
-        ("2020-01-01 10:00:00", "小明", "早"),
-        ("2020-01-01 10:00:05", "小明", "在吗"),
-        ("2020-01-01 10:00:05", "小明", "在吗"),
-        ("2020-01-01 10:01:00", "我", "在"),
-    ]));
+    write(
+        &src.join("全部消息记录.txt"),
+        &export(&[
+            ("2020-01-01 10:00:00", "小明", "早"),
+            ("2020-01-01 10:00:05", "小明", "在吗"),
+            ("2020-01-01 10:00:05", "小明", "在吗"),
+            ("2020-01-01 10:01:00", "我", "在"),
+        ]),
+    );
     write(&src.join("photo.jpg"), &noise(1, 5000));
     let s1 = backup(&src, &archive, &[]);
     assert_eq!(s1["messages"], 4);
-    write(&src.join("全部消息记录.txt"), &export(&[
-        ("2020-01-01 10:00:05", "小明", "在吗"),
-        ("2020-01-01 10:01:00", "我", "在"),
-        ("2020-01-02 08:00:00", "小明", "新的一天"),
-    ]));
+    write(
+        &src.join("全部消息记录.txt"),
+        &export(&[
+            ("2020-01-01 10:00:05", "小明", "在吗"),
+            ("2020-01-01 10:01:00", "我", "在"),
+            ("2020-01-02 08:00:00", "小明", "新的一天"),
+        ]),
+    );
     write(&src.join("copy-of-photo.jpg"), &noise(1, 5000));
     let before = fs::read(&archive).unwrap();
     // The dry run says what would happen and writes nothing.
-    let o = run(&["backup", src.to_str().unwrap(), "-o", archive.to_str().unwrap(), "--update", "--dry-run", "--json"]);
+    let o = run(&[
+        "backup",
+        src.to_str().unwrap(),
+        "-o",
+        archive.to_str().unwrap(),
+        "--update",
+        "--dry-run",
+        "--json",
+    ]);
     expect_code(&o, 0);
     let plan = json(&o)["update"].clone();
     assert_eq!(plan["added"], serde_json::json!(["导出/copy-of-photo.jpg"]));
@@ -83,7 +120,11 @@ fn overlapping_exports_give_exactly_the_union() {
     assert_eq!(s2["unique_files"], 2, "the photo copy is not stored again");
     let got = messages(&archive);
     let want = vec![
-        ("2020-01-01T10:00:00".to_string(), "小明".to_string(), "早".to_string()),
+        (
+            "2020-01-01T10:00:00".to_string(),
+            "小明".to_string(),
+            "早".to_string(),
+        ),
         ("2020-01-01T10:00:05".into(), "小明".into(), "在吗".into()),
         ("2020-01-01T10:00:05".into(), "小明".into(), "在吗".into()),
         ("2020-01-01T10:01:00".into(), "我".into(), "在".into()),
@@ -98,14 +139,35 @@ fn overlapping_exports_give_exactly_the_union() {
     assert_eq!(versions.len(), 1);
     assert_eq!(versions[0]["path"], "导出/全部消息记录.txt");
     let back = t.path().join("back");
-    expect_code(&run(&["restore", archive.to_str().unwrap(), "-o", back.to_str().unwrap()]), 0);
-    assert_eq!(fs::read(back.join("导出/全部消息记录.txt")).unwrap(), fs::read(src.join("全部消息记录.txt")).unwrap());
-    assert_eq!(fs::read(back.join("导出/copy-of-photo.jpg")).unwrap(), noise(1, 5000));
+    expect_code(
+        &run(&["restore", archive.to_str().unwrap(), "-o", back.to_str().unwrap()]),
+        0,
+    );
+    assert_eq!(
+        fs::read(back.join("导出/全部消息记录.txt")).unwrap(),
+        fs::read(src.join("全部消息记录.txt")).unwrap()
+    );
+    assert_eq!(
+        fs::read(back.join("导出/copy-of-photo.jpg")).unwrap(),
+        noise(1, 5000)
+    );
     let all = t.path().join("all");
-    expect_code(&run(&["restore", archive.to_str().unwrap(), "-o", all.to_str().unwrap(), "--versions"]), 0);
+    expect_code(
+        &run(&[
+            "restore",
+            archive.to_str().unwrap(),
+            "-o",
+            all.to_str().unwrap(),
+            "--versions",
+        ]),
+        0,
+    );
     let entry = versions[0]["entry"].as_str().unwrap();
     let earlier = fs::read(all.join(entry)).unwrap();
-    assert!(String::from_utf8_lossy(&earlier).contains("早"), "the earlier export comes back too");
+    assert!(
+        String::from_utf8_lossy(&earlier).contains("早"),
+        "the earlier export comes back too"
+    );
     // Searching finds the message only the earlier export had.
     let o = run(&["search", archive.to_str().unwrap(), "早"]);
     expect_code(&o, 0);
@@ -124,14 +186,20 @@ fn an_update_with_nothing_new_keeps_the_same_contents() {
     assert_eq!(files_of(&m1), files_of(&m2));
     assert_eq!(s1["messages"], s2["messages"]);
     assert_eq!(s1["unique_files"], s2["unique_files"]);
-    assert_eq!(list1, stdout(&run(&["list", archive.to_str().unwrap(), "--json"])));
+    assert_eq!(
+        list1,
+        stdout(&run(&["list", archive.to_str().unwrap(), "--json"]))
+    );
     assert!(m2.get("versions").is_none() || m2["versions"].as_array().unwrap().is_empty());
     assert_eq!(s2["update"]["unchanged"], s1["files"]);
     assert_eq!(s2["update"]["new_contents"], 0);
     expect_code(&run(&["verify", archive.to_str().unwrap()]), 0);
     // Conversations are the same message for message.
     for c in stdout(&run(&["list", archive.to_str().unwrap(), "--json"])).lines() {
-        let id = serde_json::from_str::<serde_json::Value>(c).unwrap()["id"].as_str().unwrap().to_string();
+        let id = serde_json::from_str::<serde_json::Value>(c).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
         assert!(!stdout(&run(&["show", archive.to_str().unwrap(), &id, "--json"])).is_empty());
     }
 }
@@ -163,7 +231,13 @@ fn a_new_input_joins_and_inputs_of_the_same_name_share_their_folder() {
 fn update_needs_an_archive() {
     let t = tempfile::tempdir().unwrap();
     write(&t.path().join("in/a.txt"), b"a");
-    let o = run(&["backup", t.path().join("in").to_str().unwrap(), "-o", t.path().join("none.zip").to_str().unwrap(), "--update"]);
+    let o = run(&[
+        "backup",
+        t.path().join("in").to_str().unwrap(),
+        "-o",
+        t.path().join("none.zip").to_str().unwrap(),
+        "--update",
+    ]);
     expect_code(&o, 2);
     assert!(stderr(&o).contains("--update"), "{}", stderr(&o));
 }
@@ -177,16 +251,28 @@ fn an_interrupted_update_leaves_the_old_archive_intact() {
     backup(&t.path().join("in"), &archive, &[]);
     let before = fs::read(&archive).unwrap();
     for i in 0..5 {
-        write(&t.path().join(format!("in/big{i}.bin")), &noise(40 + i, 40_000_000));
+        write(
+            &t.path().join(format!("in/big{i}.bin")),
+            &noise(40 + i, 40_000_000),
+        );
     }
     let partial = t.path().join("a.zip.partial");
     let mut child = qqvault()
-        .args(["backup", t.path().join("in").to_str().unwrap(), "-o", archive.to_str().unwrap(), "--update"])
+        .args([
+            "backup",
+            t.path().join("in").to_str().unwrap(),
+            "-o",
+            archive.to_str().unwrap(),
+            "--update",
+        ])
         .spawn()
         .unwrap();
     let start = std::time::Instant::now();
     while fs::metadata(&partial).map(|m| m.len()).unwrap_or(0) < 5_000_000 {
-        assert!(child.try_wait().unwrap().is_none(), "the update ended before it could be killed");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the update ended before it could be killed"
+        );
         assert!(start.elapsed().as_secs() < 60);
         std::thread::sleep(std::time::Duration::from_millis(5));
     }

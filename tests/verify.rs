@@ -66,7 +66,10 @@ fn an_intact_archive_verifies_with_json_counts() {
     assert_eq!(v["ok"], true);
     // Every entry (README.txt, the two distinct files, the chat, its index and viewer pages,
     // manifest.json): the same count as an independent reader finds.
-    let o = python("import sys, zipfile\nprint(len(zipfile.ZipFile(sys.argv[1]).infolist()))", &[&archive]);
+    let o = python(
+        "import sys, zipfile\nprint(len(zipfile.ZipFile(sys.argv[1]).infolist()))",
+        &[&archive],
+    );
     assert_eq!(v["entries"].to_string(), stdout(&o).trim());
     assert!(v["entries"].as_u64().unwrap() >= 6);
     assert!(v["bytes"].as_u64().unwrap() > 6000);

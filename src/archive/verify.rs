@@ -285,11 +285,14 @@ fn check_entries(path: &Path, report: &mut VerifyReport) {
     // on its own, and takes every other entry in order of size, so both finish together.
     let mut order: Vec<(usize, u64)> = (0..count)
         .map(|i| {
-            let size = zip.name_for_index(i).and_then(|n| n.ok()).and_then(|n| expected.get(n.as_ref()).map(|r| r.size));
+            let size = zip
+                .name_for_index(i)
+                .and_then(|n| n.ok())
+                .and_then(|n| expected.get(n.as_ref()).map(|r| r.size));
             (i, size.unwrap_or(0))
         })
         .collect();
-    order.sort_by(|a, b| b.1.cmp(&a.1));
+    order.sort_by_key(|x| std::cmp::Reverse(x.1));
     let (mut left, mut right) = (Vec::new(), Vec::new());
     let (mut lw, mut rw) = (0u64, 0u64);
     for (i, w) in order {
@@ -303,11 +306,20 @@ fn check_entries(path: &Path, report: &mut VerifyReport) {
     }
     left.sort_unstable();
     right.sort_unstable();
-    let second = File::open(path).ok().and_then(|f| ZipArchive::new(BufReader::with_capacity(1 << 20, f)).ok());
+    let second = File::open(path)
+        .ok()
+        .and_then(|f| ZipArchive::new(BufReader::with_capacity(1 << 20, f)).ok());
     let (a, b) = std::thread::scope(|s| {
         let other = s.spawn(|| match second {
             Some(mut z) => check_some(path, &mut z, &right, manifest_index, &expected, have_manifest),
-            None => Partial { problems: vec![Problem { entry: None, kind: ProblemKind::Structure, detail: "cannot open the archive a second time".into() }], ..Default::default() },
+            None => Partial {
+                problems: vec![Problem {
+                    entry: None,
+                    kind: ProblemKind::Structure,
+                    detail: "cannot open the archive a second time".into(),
+                }],
+                ..Default::default()
+            },
         });
         let mine = check_some(path, &mut zip, &left, manifest_index, &expected, have_manifest);
         (mine, other.join().unwrap_or_default())
@@ -547,7 +559,11 @@ struct Partial {
 
 impl Partial {
     fn problem(&mut self, entry: Option<&str>, kind: ProblemKind, detail: impl Into<String>) {
-        self.problems.push(Problem { entry: entry.map(str::to_string), kind, detail: detail.into() });
+        self.problems.push(Problem {
+            entry: entry.map(str::to_string),
+            kind,
+            detail: detail.into(),
+        });
     }
 }
 

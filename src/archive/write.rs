@@ -205,7 +205,10 @@ pub fn prepare_bytes(
 ) -> Result<PreparedEntry> {
     let method = choose_method(name, data);
     let build = |method: Method| -> zip::result::ZipResult<PreparedZipFile> {
-        let mut b = ZipFileBuilder::new(name, options(method, level_for(kind), mtime, data.len() as u64 >= LARGE_ENTRY))?;
+        let mut b = ZipFileBuilder::new(
+            name,
+            options(method, level_for(kind), mtime, data.len() as u64 >= LARGE_ENTRY),
+        )?;
         b.write_all(data)?;
         b.finish()
     };
@@ -298,7 +301,9 @@ impl ArchiveWriter {
     /// Copies an entry of another archive as it is (compressed bytes, CRC and sizes), without
     /// decompressing it; `record` is its manifest record.
     pub fn raw_copy<R: Read>(&mut self, file: zip::read::ZipFile<'_, R>, record: EntryRecord) -> Result<()> {
-        self.zip.raw_copy_file(file).map_err(|e| Error::zip(&self.path, e))?;
+        self.zip
+            .raw_copy_file(file)
+            .map_err(|e| Error::zip(&self.path, e))?;
         self.entries.push(record);
         Ok(())
     }
@@ -310,7 +315,9 @@ impl ArchiveWriter {
         name: &str,
         record: EntryRecord,
     ) -> Result<()> {
-        self.zip.raw_copy_file_rename(file, name).map_err(|e| Error::zip(&self.path, e))?;
+        self.zip
+            .raw_copy_file_rename(file, name)
+            .map_err(|e| Error::zip(&self.path, e))?;
         self.entries.push(record);
         Ok(())
     }
@@ -430,7 +437,12 @@ impl ArchiveWriter {
                     sha256,
                 };
                 self.entries.push(record.clone());
-                Ok(Streamed { record, bytes_read: total, head, data_offset })
+                Ok(Streamed {
+                    record,
+                    bytes_read: total,
+                    head,
+                    data_offset,
+                })
             }
             Err(e) => {
                 // Drop the half-written entry so the archive stays consistent.

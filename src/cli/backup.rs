@@ -68,12 +68,25 @@ pub fn run(a: Args) -> CliResult {
         for p in plan.added.iter().take(50) {
             writeln!(out, "    + {p}")?;
         }
-        writeln!(out, "  change: {} paths (their earlier content stays as a version)", plan.changed.len())?;
+        writeln!(
+            out,
+            "  change: {} paths (their earlier content stays as a version)",
+            plan.changed.len()
+        )?;
         for p in plan.changed.iter().take(50) {
             writeln!(out, "    ~ {p}")?;
         }
-        writeln!(out, "  unchanged: {} paths; kept from the archive: {} paths", plan.unchanged, plan.kept)?;
-        writeln!(out, "  new contents to store: {} ({})", plan.new_contents, human_bytes(plan.new_bytes))?;
+        writeln!(
+            out,
+            "  unchanged: {} paths; kept from the archive: {} paths",
+            plan.unchanged, plan.kept
+        )?;
+        writeln!(
+            out,
+            "  new contents to store: {} ({})",
+            plan.new_contents,
+            human_bytes(plan.new_bytes)
+        )?;
         for s in &summary.skipped {
             writeln!(out, "  would skip {}: {}", s.path, s.detail)?;
         }

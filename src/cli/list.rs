@@ -47,16 +47,27 @@ pub fn run(a: Args) -> CliResult {
         }
     } else {
         if convs.is_empty() {
-            writeln!(out, "no conversations in {} (no chat export was found among its files)", a.archive.display())?;
+            writeln!(
+                out,
+                "no conversations in {} (no chat export was found among its files)",
+                a.archive.display()
+            )?;
         }
         for c in convs {
-            let kind = serde_json::to_value(c.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+            let kind = serde_json::to_value(c.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
             let range = match (c.first, c.last) {
                 (Some(f), Some(l)) => format!("{} — {}", f.date_string(), l.date_string()),
                 _ => String::new(),
             };
             let group = c.group.as_deref().map(|g| format!(" [{g}]")).unwrap_or_default();
-            writeln!(out, "{}  {:<10} {:>8} msgs  {range}  {}{group}", c.id, kind, c.messages, c.name)?;
+            writeln!(
+                out,
+                "{}  {:<10} {:>8} msgs  {range}  {}{group}",
+                c.id, kind, c.messages, c.name
+            )?;
         }
     }
     out.flush()?;

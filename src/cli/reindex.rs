@@ -21,7 +21,11 @@ pub fn run(a: Args) -> CliResult {
     if a.json {
         printer::json_line(&mut out, &s)?;
     } else {
-        writeln!(out, "reindexed {}: {} conversations, {} messages; verified and sealed", s.archive, s.conversations, s.messages)?;
+        writeln!(
+            out,
+            "reindexed {}: {} conversations, {} messages; verified and sealed",
+            s.archive, s.conversations, s.messages
+        )?;
     }
     out.flush()?;
     Ok(0)

@@ -57,14 +57,29 @@ struct JsonHit<'a> {
 }
 
 pub fn run(a: Args) -> CliResult {
-    let query = Query::parse(&a.query).map_err(|e| qqvault::Error::Usage(format!("query {:?}: {e}", a.query)))?;
+    let query =
+        Query::parse(&a.query).map_err(|e| qqvault::Error::Usage(format!("query {:?}: {e}", a.query)))?;
     let filters = Filters {
         chat: None,
         sender: a.sender.clone(),
-        since: a.since.as_deref().map(|s| TimeBound::parse(s, false)).transpose()?.map(|t| t.0),
-        until: a.until.as_deref().map(|s| TimeBound::parse(s, true)).transpose()?.map(|t| t.0),
+        since: a
+            .since
+            .as_deref()
+            .map(|s| TimeBound::parse(s, false))
+            .transpose()?
+            .map(|t| t.0),
+        until: a
+            .until
+            .as_deref()
+            .map(|s| TimeBound::parse(s, true))
+            .transpose()?
+            .map(|t| t.0),
         limit: a.limit,
-        sort: if a.sort == "relevance" { SortOrder::Relevance } else { SortOrder::Newest },
+        sort: if a.sort == "relevance" {
+            SortOrder::Relevance
+        } else {
+            SortOrder::Newest
+        },
     };
     let outcome = search_index::search(&a.archive, &query, &filters, a.chat.as_deref(), a.context)?;
     if let Some(note) = &outcome.note {
@@ -79,11 +94,32 @@ pub fn run(a: Args) -> CliResult {
     for (i, hit) in outcome.hits.iter().enumerate() {
         if a.json {
             for m in &hit.before {
-                printer::json_line(&mut out, &JsonHit { message: m, chat_name: &hit.chat_name, context: true })?;
+                printer::json_line(
+                    &mut out,
+                    &JsonHit {
+                        message: m,
+                        chat_name: &hit.chat_name,
+                        context: true,
+                    },
+                )?;
             }
-            printer::json_line(&mut out, &JsonHit { message: &hit.message, chat_name: &hit.chat_name, context: false })?;
+            printer::json_line(
+                &mut out,
+                &JsonHit {
+                    message: &hit.message,
+                    chat_name: &hit.chat_name,
+                    context: false,
+                },
+            )?;
             for m in &hit.after {
-                printer::json_line(&mut out, &JsonHit { message: m, chat_name: &hit.chat_name, context: true })?;
+                printer::json_line(
+                    &mut out,
+                    &JsonHit {
+                        message: m,
+                        chat_name: &hit.chat_name,
+                        context: true,
+                    },
+                )?;
             }
         } else {
             if a.context > 0 && i > 0 {
@@ -99,7 +135,11 @@ pub fn run(a: Args) -> CliResult {
         }
     }
     out.flush()?;
-    Ok(if outcome.hits.is_empty() { EXIT_NEGATIVE } else { EXIT_OK })
+    Ok(if outcome.hits.is_empty() {
+        EXIT_NEGATIVE
+    } else {
+        EXIT_OK
+    })
 }
 
 fn print_line(
@@ -124,7 +164,13 @@ fn print_line(
             sender_label(&m.sender, m.sender_id.as_deref())
         )
     } else {
-        writeln!(out, "{}{mark} {}{mark} {}{mark} {text}", fmt_time(m.time), hit.chat_name, sender_label(&m.sender, m.sender_id.as_deref()))
+        writeln!(
+            out,
+            "{}{mark} {}{mark} {}{mark} {text}",
+            fmt_time(m.time),
+            hit.chat_name,
+            sender_label(&m.sender, m.sender_id.as_deref())
+        )
     }
 }
 

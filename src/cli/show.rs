@@ -25,8 +25,16 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> CliResult {
-    let since = a.since.as_deref().map(|s| TimeBound::parse(s, false)).transpose()?;
-    let until = a.until.as_deref().map(|s| TimeBound::parse(s, true)).transpose()?;
+    let since = a
+        .since
+        .as_deref()
+        .map(|s| TimeBound::parse(s, false))
+        .transpose()?;
+    let until = a
+        .until
+        .as_deref()
+        .map(|s| TimeBound::parse(s, true))
+        .transpose()?;
     let mut reader = ArchiveReader::open(&a.archive)?;
     let conv = conversations::resolve(&reader.manifest.conversations, &a.chat)?.clone();
     let data = reader.read_entry(&conv.entry)?;

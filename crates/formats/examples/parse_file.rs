@@ -51,7 +51,8 @@ fn main() -> std::io::Result<()> {
         }
         _ => {
             let tz = qce::WallClock::default();
-            let p = formats::parse_text_export(kind, reader, "bench", &tz, &mut sink)?.expect("a text export");
+            let p =
+                formats::parse_text_export(kind, reader, "bench", &tz, &mut sink)?.expect("a text export");
             p.encoding.label().to_string()
         }
     };
