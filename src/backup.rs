@@ -18,10 +18,9 @@ use crate::scan::{self, ScanOptions, ScannedFile, SkipReason, Skipped, SymlinkRe
 use qqvault_core::Sha256Digest;
 use rayon::prelude::*;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 
 #[derive(Clone, Debug)]
@@ -253,7 +252,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     let prehashed: HashMap<usize, io::Result<Sha256Digest>> = shared
         .par_iter()
         .map(|&i| {
-            let r = hash_file(&files[i].disk_path);
+            let r = crate::archive::hash_file(&files[i].disk_path);
             progress.advance(files[i].size);
             (i, r)
         })
@@ -610,37 +609,8 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     writer.finish(&manifest_json, seal_records.clone())?;
 
     clock.lap("index_and_manifest");
-    let report = verify::verify(&partial, VerifyOptions { unsealed: true }, progress)?;
+    let report = seal_and_commit(&partial, output, seal_records, progress)?;
     clock.lap("verify");
-    if !report.ok {
-        let first = report
-            .problems
-            .iter()
-            .take(3)
-            .map(|p| format!("{}: {}", p.entry.as_deref().unwrap_or("archive"), p.detail))
-            .collect::<Vec<_>>()
-            .join("; ");
-        return Err(Error::VerifyFailed {
-            path: partial,
-            detail: first,
-        });
-    }
-    let (Some(seal_start), Some(digest), Some(manifest_offset)) =
-        (report.seal_start, report.computed_seal, report.manifest_offset)
-    else {
-        return Err(Error::VerifyFailed {
-            path: partial,
-            detail: "the seal placeholder was not found".into(),
-        });
-    };
-    let seal = Seal {
-        sha256: digest,
-        manifest_offset,
-        sealed_at: jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
-        other: seal_records,
-    };
-    write::fill_seal(&partial, seal_start, &seal)?;
-    commit(&partial, output)?;
     let chat_totals = ChatTotals::from_records(&chat.exports, &chat.conversations, chat.placeholder_matches);
     let archive_bytes = std::fs::metadata(output).map(|m| m.len()).unwrap_or(0);
     Ok(BackupSummary {
@@ -795,20 +765,6 @@ fn run_jobs(
     })
 }
 
-fn hash_file(path: &Path) -> io::Result<Sha256Digest> {
-    let mut f = File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 256 << 10];
-    loop {
-        match f.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => hasher.update(&buf[..n]),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(Sha256Digest(hasher.finalize().into()))
-}
 
 /// Whether a file's size or modification time differs from what the scan saw.
 fn changed_on_disk(f: &ScannedFile) -> bool {
@@ -816,6 +772,45 @@ fn changed_on_disk(f: &ScannedFile) -> bool {
         Ok(m) => m.len() != f.size || m.modified().map(scan::FileTime::from_system).ok() != Some(f.mtime),
         Err(_) => true,
     }
+}
+
+/// The last steps of every run that writes an archive: check the written file whole (the same
+/// check as `verify`; a file that fails it stays under its temporary name), fill in the seal,
+/// sync, and give it its final name.
+pub fn seal_and_commit(
+    partial: &Path,
+    output: &Path,
+    seal_records: Vec<(String, String)>,
+    progress: &dyn Progress,
+) -> Result<verify::VerifyReport> {
+    let report = verify::verify(partial, VerifyOptions { unsealed: true }, progress)?;
+    if !report.ok {
+        let first = report
+            .problems
+            .iter()
+            .take(3)
+            .map(|p| format!("{}: {}", p.entry.as_deref().unwrap_or("archive"), p.detail))
+            .collect::<Vec<_>>()
+            .join("; ");
+        return Err(Error::VerifyFailed { path: partial.to_path_buf(), detail: first });
+    }
+    let (Some(seal_start), Some(digest), Some(manifest_offset)) =
+        (report.seal_start, report.computed_seal, report.manifest_offset)
+    else {
+        return Err(Error::VerifyFailed {
+            path: partial.to_path_buf(),
+            detail: "the seal placeholder was not found".into(),
+        });
+    };
+    let seal = Seal {
+        sha256: digest,
+        manifest_offset,
+        sealed_at: jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        other: seal_records,
+    };
+    write::fill_seal(partial, seal_start, &seal)?;
+    commit(partial, output)?;
+    Ok(report)
 }
 
 /// Moves the finished, sealed file to its final name and makes the rename durable.

@@ -5,10 +5,9 @@
 use crate::archive::layout;
 use crate::archive::manifest::EntryRecord;
 use crate::archive::read::ArchiveReader;
-use crate::archive::seal::Seal;
 use crate::archive::verify::{self, VerifyOptions};
-use crate::archive::write::{self, ArchiveWriter};
-use crate::backup::{commit, partial_path};
+use crate::archive::write::ArchiveWriter;
+use crate::backup::{partial_path, seal_and_commit};
 use crate::chats::{ChunkReader, MessageLine};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
@@ -109,37 +108,10 @@ pub fn reindex(archive: &Path, progress: &dyn Progress) -> Result<ReindexSummary
     manifest.totals.entries = manifest.entries.len() as u64 + 1;
     let json = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::zip(&partial, e))?;
     writer.finish(&json, seal_records.clone())?;
-    let report = verify::verify(&partial, VerifyOptions { unsealed: true }, progress)?;
-    if !report.ok {
-        let first = report
-            .problems
-            .iter()
-            .take(3)
-            .map(|p| format!("{}: {}", p.entry.as_deref().unwrap_or("archive"), p.detail))
-            .collect::<Vec<_>>()
-            .join("; ");
-        return Err(Error::VerifyFailed {
-            path: partial,
-            detail: first,
-        });
-    }
-    let (Some(seal_start), Some(digest), Some(manifest_offset)) =
-        (report.seal_start, report.computed_seal, report.manifest_offset)
-    else {
-        return Err(Error::VerifyFailed {
-            path: partial,
-            detail: "the seal placeholder was not found".into(),
-        });
-    };
-    let seal = Seal {
-        sha256: digest,
-        manifest_offset,
-        sealed_at: jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
-        other: seal_records,
-    };
-    write::fill_seal(&partial, seal_start, &seal)?;
+    // The old archive is closed before the new one takes its name (Windows cannot rename
+    // over an open file).
     drop(old);
-    commit(&partial, archive)?;
+    seal_and_commit(&partial, archive, seal_records, progress)?;
     Ok(ReindexSummary {
         archive: archive.display().to_string(),
         conversations: manifest.conversations.len() as u64,

@@ -504,7 +504,7 @@ pub fn compare_sources(m: &Manifest, dirs: &[std::path::PathBuf], progress: &dyn
                     let changed = if rec.size != f.size {
                         Some(format!("{} bytes now, {} in the archive", f.size, rec.size))
                     } else {
-                        match hash_path(&f.disk_path) {
+                        match crate::archive::hash_file(&f.disk_path) {
                             Ok(d) if d == rec.sha256 => None,
                             Ok(d) => Some(format!("SHA-256 is {d} now, {} in the archive", rec.sha256)),
                             Err(e) => {
@@ -533,20 +533,6 @@ pub fn compare_sources(m: &Manifest, dirs: &[std::path::PathBuf], progress: &dyn
     problems
 }
 
-fn hash_path(path: &Path) -> io::Result<Sha256Digest> {
-    let mut f = File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        match f.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => hasher.update(&buf[..n]),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(Sha256Digest(hasher.finalize().into()))
-}
 
 /// What one checking thread found in its share of the entries.
 #[derive(Default)]
