@@ -13,6 +13,7 @@ use crate::archive::write::{self, ArchiveWriter, PreparedEntry, StreamError, SMA
 use crate::chats::ChatTotals;
 use crate::error::{Error, Result};
 use crate::ingest::{self, FoundExport, Ingest};
+use qqvault_formats::sniff::ExportKind;
 use crate::progress::Progress;
 use crate::scan::{self, ScanOptions, ScannedFile, SkipReason, Skipped, SymlinkRecord};
 use qqvault_core::Sha256Digest;
@@ -188,7 +189,9 @@ struct Job {
 }
 
 enum Batch {
-    Prepared(Vec<(usize, Option<Sha256Digest>, io::Result<PreparedEntry>)>),
+    /// Prepared entries, each with the export kind its content was recognised as (recognising
+    /// runs on the worker threads too).
+    Prepared(Vec<(usize, Option<Sha256Digest>, io::Result<(PreparedEntry, Option<ExportKind>)>)>),
     Large(Job),
 }
 
@@ -364,9 +367,9 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
                     entry,
                     sha256,
                     bytes_read,
-                    head,
+                    kind,
                 } => {
-                    if let Some(kind) = ingest::recognise(&f.archive_path.name, &head) {
+                    if let Some(kind) = kind {
                         found.push(FoundExport { file: i, kind });
                     }
                     let changed =
@@ -641,7 +644,7 @@ enum WriteOutcome {
         entry: String,
         sha256: Sha256Digest,
         bytes_read: u64,
-        head: Vec<u8>,
+        kind: Option<ExportKind>,
     },
     Unreadable(io::Error),
 }
@@ -673,11 +676,12 @@ fn run_jobs(
                         (
                             j.file,
                             j.expected,
-                            write::prepare_file(
-                                &f.disk_path,
-                                &layout::file_entry(&f.archive_path.name),
-                                f.mtime,
-                            ),
+                            write::prepare_file(&f.disk_path, &layout::file_entry(&f.archive_path.name), f.mtime)
+                                .map(|mut p| {
+                                    let kind = ingest::recognise(&f.archive_path.name, &p.head);
+                                    p.head = Vec::new();
+                                    (p, kind)
+                                }),
                         )
                     })
                     .collect();
@@ -712,12 +716,11 @@ fn run_jobs(
                 Batch::Prepared(items) => {
                     for (i, expected, prepared) in items {
                         match prepared {
-                            Ok(mut p) => {
+                            Ok((p, kind)) => {
                                 let bytes_read = p.bytes_read;
                                 progress.advance(bytes_read);
                                 let sha = p.record.sha256;
                                 let entry = p.record.name.clone();
-                                let head = std::mem::take(&mut p.head);
                                 writer.add_prepared(p)?;
                                 on_written(
                                     i,
@@ -726,7 +729,7 @@ fn run_jobs(
                                         entry,
                                         sha256: sha,
                                         bytes_read,
-                                        head,
+                                        kind,
                                     },
                                 );
                             }
@@ -751,7 +754,7 @@ fn run_jobs(
                                 entry: name,
                                 sha256: s.record.sha256,
                                 bytes_read: s.bytes_read,
-                                head: s.head,
+                                kind: ingest::recognise(&f.archive_path.name, &s.head),
                             },
                             Err(StreamError::Source(e)) => WriteOutcome::Unreadable(e),
                             Err(StreamError::Archive(e)) => return Err(e),

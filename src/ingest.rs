@@ -402,6 +402,11 @@ impl Ingest<'_> {
 
 /// Recognises an export from a file's archive path and its first bytes.
 pub fn recognise(archive_path: &str, head: &[u8]) -> Option<ExportKind> {
+    // Photos, videos and archives are most of what people bring: no export starts like one,
+    // so they are passed over before any decoding is tried.
+    if crate::archive::write::is_compressed_format(head) {
+        return None;
+    }
     qqvault_formats::sniff::sniff(archive_path, head)
 }
 

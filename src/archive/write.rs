@@ -86,7 +86,8 @@ pub fn choose_method(name: &str, sample: &[u8]) -> Method {
     }
 }
 
-fn is_compressed_format(b: &[u8]) -> bool {
+/// Whether content starts like a known compressed format (images, video, audio, archives).
+pub fn is_compressed_format(b: &[u8]) -> bool {
     const MAGICS: &[&[u8]] = &[
         b"\xFF\xD8\xFF",      // JPEG
         b"\x89PNG\r\n\x1a\n", // PNG
