@@ -13,10 +13,10 @@ use crate::archive::write::{self, ArchiveWriter, PreparedEntry, StreamError, SMA
 use crate::chats::ChatTotals;
 use crate::error::{Error, Result};
 use crate::ingest::{self, FoundExport, Ingest};
-use qqvault_formats::sniff::ExportKind;
 use crate::progress::Progress;
 use crate::scan::{self, ScanOptions, ScannedFile, SkipReason, Skipped, SymlinkRecord};
 use qqvault_core::Sha256Digest;
+use qqvault_formats::sniff::ExportKind;
 use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -69,7 +69,23 @@ struct Earlier {
 }
 
 impl Earlier {
-    fn open(path: &Path) -> Result<Self> {
+    fn open(path: &Path, progress: &dyn Progress) -> Result<Self> {
+        // Never build on damage: copied entries would carry it into the new archive, and the
+        // failure would only show at the end, blamed on the new file.
+        let check = verify::verify(path, VerifyOptions::default(), progress)?;
+        if !check.ok {
+            let first = check
+                .problems
+                .first()
+                .map(|p| format!("{}: {}", p.entry.as_deref().unwrap_or("archive"), p.detail));
+            return Err(Error::VerifyFailed {
+                path: path.to_path_buf(),
+                detail: format!(
+                    "the archive to update is damaged ({}); run `qqvault verify` on it, and restore what it holds into a new backup",
+                    first.unwrap_or_default()
+                ),
+            });
+        }
         let reader = crate::archive::read::ArchiveReader::open(path)?;
         let m = &reader.manifest;
         let mut stored = HashMap::new();
@@ -79,12 +95,22 @@ impl Earlier {
             }
         }
         let by_path = m.files.iter().map(|f| (f.path.clone(), f.clone())).collect();
-        let when = jiff::Timestamp::now().strftime("%Y-%m-%dT%H-%M-%SZ").to_string();
+        // The folder of the contents this update replaces: unique even for two updates within
+        // one second.
+        let when = jiff::Timestamp::now()
+            .strftime("%Y-%m-%dT%H-%M-%S%.3fZ")
+            .to_string();
+        let mut prefix = format!("versions/{when}/");
+        let mut n = 2;
+        while m.entries.iter().any(|e| e.name.starts_with(&prefix)) {
+            prefix = format!("versions/{when}-{n}/");
+            n += 1;
+        }
         Ok(Earlier {
             reader,
             stored,
             by_path,
-            version_prefix: format!("versions/{when}/"),
+            version_prefix: prefix,
         })
     }
 }
@@ -191,7 +217,13 @@ struct Job {
 enum Batch {
     /// Prepared entries, each with the export kind its content was recognised as (recognising
     /// runs on the worker threads too).
-    Prepared(Vec<(usize, Option<Sha256Digest>, io::Result<(PreparedEntry, Option<ExportKind>)>)>),
+    Prepared(
+        Vec<(
+            usize,
+            Option<Sha256Digest>,
+            io::Result<(PreparedEntry, Option<ExportKind>)>,
+        )>,
+    ),
     Large(Job),
 }
 
@@ -214,7 +246,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     }
     let partial = partial_path(output);
     let mut earlier = if opts.update {
-        Some(Earlier::open(output)?)
+        Some(Earlier::open(output, progress)?)
     } else {
         None
     };
@@ -494,6 +526,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         .to_path_buf();
     let mut all_files: Vec<ScannedFile> = files.clone();
     let mut carried_exports = Vec::new();
+    let mut export_entries: HashMap<String, String> = HashMap::new();
     let _extracted = match earlier.as_mut() {
         Some(e) => Some(extract_earlier_exports(
             e,
@@ -502,6 +535,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
             &mut all_files,
             &mut found,
             &mut carried_exports,
+            &mut export_entries,
         )?),
         None => None,
     };
@@ -516,6 +550,18 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     }
     .run(found)?;
     chat.exports.extend(carried_exports);
+    // Each export names the entry that holds it, so that an update finds it by content even
+    // after its path was given new content.
+    for r in records.iter().flatten() {
+        export_entries
+            .entry(r.path.clone())
+            .or_insert_with(|| r.entry.clone());
+    }
+    for x in &mut chat.exports {
+        if x.entry.is_none() {
+            x.entry = export_entries.get(&x.path).cloned();
+        }
+    }
     progress.finish_phase();
     clock.lap("chats");
     // VIEWER: the HTML viewer pages are written here, from chat.conversations and chat.lines.
@@ -553,6 +599,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     let mut file_records: Vec<FileRecord> = records.into_iter().flatten().collect();
     let mut versions = Vec::new();
     let mut inputs = scanned.roots.clone();
+    let mut manifest_skipped = skipped.clone();
     if let Some(e) = earlier.as_ref() {
         let replaced = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
         let new_paths: HashMap<String, Sha256Digest> =
@@ -573,6 +620,14 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
             }
         }
         file_records.sort_by(|a, b| a.path.cmp(&b.path));
+        // What earlier runs could not read stays listed until a run archives it.
+        let archived: std::collections::HashSet<String> =
+            files.iter().map(|f| f.disk_path.display().to_string()).collect();
+        for s in &e.reader.manifest.skipped {
+            if !archived.contains(&s.path) && !manifest_skipped.iter().any(|x: &Skipped| x.path == s.path) {
+                manifest_skipped.push(s.clone());
+            }
+        }
         for r in &e.reader.manifest.inputs {
             if !inputs.iter().any(|x| x.top == r.top) {
                 inputs.push(r.clone());
@@ -588,7 +643,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         unique_files: unique.len() as u64,
         bytes_in: file_records.iter().map(|r| r.size).sum(),
         entries: entries.len() as u64 + 1,
-        skipped: skipped.len() as u64,
+        skipped: manifest_skipped.len() as u64,
     };
     let manifest = Manifest {
         format: layout::FORMAT_NAME.into(),
@@ -602,7 +657,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         files: file_records,
         versions,
         entries,
-        skipped: skipped.clone(),
+        skipped: manifest_skipped,
         symlinks: scanned.symlinks.clone(),
         totals: totals.clone(),
         exports: chat.exports.clone(),
@@ -612,6 +667,9 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     writer.finish(&manifest_json, seal_records.clone())?;
 
     clock.lap("index_and_manifest");
+    // The archive being updated is closed before the new one takes its name (Windows cannot
+    // rename over an open file).
+    drop(earlier);
     let report = seal_and_commit(&partial, output, seal_records, progress)?;
     clock.lap("verify");
     let chat_totals = ChatTotals::from_records(&chat.exports, &chat.conversations, chat.placeholder_matches);
@@ -676,12 +734,16 @@ fn run_jobs(
                         (
                             j.file,
                             j.expected,
-                            write::prepare_file(&f.disk_path, &layout::file_entry(&f.archive_path.name), f.mtime)
-                                .map(|mut p| {
-                                    let kind = ingest::recognise(&f.archive_path.name, &p.head);
-                                    p.head = Vec::new();
-                                    (p, kind)
-                                }),
+                            write::prepare_file(
+                                &f.disk_path,
+                                &layout::file_entry(&f.archive_path.name),
+                                f.mtime,
+                            )
+                            .map(|mut p| {
+                                let kind = ingest::recognise(&f.archive_path.name, &p.head);
+                                p.head = Vec::new();
+                                (p, kind)
+                            }),
                         )
                     })
                     .collect();
@@ -768,7 +830,6 @@ fn run_jobs(
     })
 }
 
-
 /// Whether a file's size or modification time differs from what the scan saw.
 fn changed_on_disk(f: &ScannedFile) -> bool {
     match std::fs::metadata(&f.disk_path) {
@@ -795,7 +856,10 @@ pub fn seal_and_commit(
             .map(|p| format!("{}: {}", p.entry.as_deref().unwrap_or("archive"), p.detail))
             .collect::<Vec<_>>()
             .join("; ");
-        return Err(Error::VerifyFailed { path: partial.to_path_buf(), detail: first });
+        return Err(Error::VerifyFailed {
+            path: partial.to_path_buf(),
+            detail: first,
+        });
     }
     let (Some(seal_start), Some(digest), Some(manifest_offset)) =
         (report.seal_start, report.computed_seal, report.manifest_offset)
@@ -900,6 +964,7 @@ fn extract_earlier_exports(
     all_files: &mut Vec<ScannedFile>,
     found: &mut Vec<FoundExport>,
     carried: &mut Vec<crate::archive::manifest::ExportRecord>,
+    entries_of: &mut HashMap<String, String>,
 ) -> Result<tempfile::TempDir> {
     let tmp = tempfile::Builder::new()
         .prefix(".qqvault-update-")
@@ -920,21 +985,37 @@ fn extract_earlier_exports(
             continue;
         }
         // Where its bytes are now, and the name it goes by.
-        let (entry, name, rec) = match by_path.get(&x.path) {
-            Some(r) => {
-                let entry = renames.get(&r.entry).cloned().unwrap_or_else(|| r.entry.clone());
-                let name = if entry.starts_with("versions/") {
-                    entry.clone()
-                } else {
-                    x.path.clone()
-                };
-                (entry, name, r.clone())
+        // Where its bytes are now, and the name it goes by: by the entry the manifest names
+        // (its path may hold newer content by now), by its path in older manifests.
+        let name_for = |entry: &str| {
+            if entry.starts_with("versions/") {
+                entry.to_string()
+            } else {
+                x.path.clone()
             }
+        };
+        let by_entry = x.entry.as_ref().and_then(|en| {
+            let now = renames.get(en).cloned().unwrap_or_else(|| en.clone());
+            match by_path.values().find(|r| &r.entry == en) {
+                Some(r) => Some((now.clone(), name_for(&now), r.clone())),
+                // An earlier version: named after its entry, apart from the path's new content.
+                None => versions.get(en).map(|v| (now.clone(), now.clone(), v.clone())),
+            }
+        });
+        let by_old_path = || {
+            by_path.get(&x.path).map(|r| {
+                let entry = renames.get(&r.entry).cloned().unwrap_or_else(|| r.entry.clone());
+                (entry.clone(), name_for(&entry), r.clone())
+            })
+        };
+        let (entry, name, rec) = match by_entry.or_else(by_old_path) {
+            Some(found) => found,
             None => match versions.get(&x.path) {
                 Some(v) => (x.path.clone(), x.path.clone(), v.clone()),
                 None => continue,
             },
         };
+        entries_of.insert(name.clone(), entry.clone());
         let dest = tmp.path().join(name.replace('/', std::path::MAIN_SEPARATOR_STR));
         if let Some(parent) = dest.parent() {
             std::fs::create_dir_all(parent).map_err(|err| Error::write(parent, err))?;

@@ -24,6 +24,9 @@ pub enum SkipReason {
     SymlinkLoop,
     ChangedWhileReading,
     Unreadable,
+    /// A reason written by a later version.
+    #[serde(other)]
+    Other,
 }
 
 impl SkipReason {

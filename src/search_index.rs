@@ -376,6 +376,11 @@ pub fn search(
                 Unavailable::Damaged(d) => format!("the archive's search index cannot be used ({d}); every message was scanned (run `qqvault verify`)"),
             };
             let mut out = scan(path, query, filters, chat, context)?;
+            let note = if filters.sort == qqvault_index::SortOrder::Relevance {
+                format!("{note}; without the index hits are sorted newest first, not by relevance")
+            } else {
+                note
+            };
             out.note = Some(note);
             Ok(out)
         }
@@ -437,7 +442,8 @@ fn search_indexed(
             continue;
         };
         let from = hit.seq.saturating_sub(context);
-        let got = fetch(&mut file, c, from, hit.seq + context).map_err(|e| Error::read(path, e))?;
+        let got =
+            fetch(&mut file, c, from, hit.seq.saturating_add(context)).map_err(|e| Error::read(path, e))?;
         let mut before = Vec::new();
         let mut after = Vec::new();
         let mut message = None;
@@ -521,7 +527,8 @@ pub fn scan(
         }
         all.push(msgs);
     }
-    // Relevance cannot be scored without the index: a scan sorts newest first either way.
+    // Relevance cannot be scored without the index: a scan sorts newest first either way (the
+    // note the caller prints says so).
     found.sort_by(|a, b| qqvault_index::SortOrder::Newest.compare(&a.0, &b.0));
     if filters.limit > 0 {
         found.truncate(filters.limit);
@@ -532,7 +539,10 @@ pub fn scan(
             let msgs = &all[ci];
             let seq = h.seq as usize;
             let from = seq.saturating_sub(context as usize);
-            let to = (seq + context as usize + 1).min(msgs.len());
+            let to = seq
+                .saturating_add(context as usize)
+                .saturating_add(1)
+                .min(msgs.len());
             FoundMessage {
                 chat: h.chat,
                 chat_name: name,

@@ -452,3 +452,48 @@ fn a_backup_killed_mid_write_leaves_no_archive_and_an_earlier_one_intact() {
     );
     assert!(!partial.exists());
 }
+
+#[test]
+fn restore_refuses_paths_that_leave_the_target_and_restores_the_rest() {
+    let t = tempfile::tempdir().unwrap();
+    write(&t.path().join("in/ok.txt"), b"fine");
+    let archive = t.path().join("out.zip");
+    expect_code(
+        &run(&[
+            "backup",
+            t.path().join("in").to_str().unwrap(),
+            "-o",
+            archive.to_str().unwrap(),
+        ]),
+        0,
+    );
+    // A crafted archive: its manifest also lists paths that climb out, are absolute, or name a
+    // drive, all pointing at a real entry.
+    let o = python(
+        "import sys, zipfile, json\nsrc = zipfile.ZipFile(sys.argv[1])\nitems = [(i, src.read(i.filename)) for i in src.infolist()]\nsrc.close()\nout = zipfile.ZipFile(sys.argv[1], 'w')\nfor i, data in items:\n    if i.filename == 'manifest.json':\n        m = json.loads(data)\n        ok = m['files'][0]\n        for p in ['../escaped.txt', 'in/../../escaped2.txt', '/tmp/absolute.txt', 'C:/drive.txt', 'in/..\\\\escaped3.txt']:\n            f = dict(ok); f['path'] = p; m['files'].append(f)\n        data = json.dumps(m).encode()\n    out.writestr(i, data)\nout.close()\n",
+        &[&archive],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let target = t.path().join("target/dir");
+    let o = run(&[
+        "restore",
+        archive.to_str().unwrap(),
+        "-o",
+        target.to_str().unwrap(),
+    ]);
+    expect_code(&o, 2);
+    let out = stdout(&o);
+    assert_eq!(out.matches("refused:").count(), 5, "{out}");
+    assert_eq!(
+        fs::read(target.join("in/ok.txt")).unwrap(),
+        b"fine",
+        "the rest is restored"
+    );
+    assert!(!t.path().join("target/escaped.txt").exists());
+    assert!(!t.path().join("escaped2.txt").exists());
+    assert_eq!(
+        tree(&t.path().join("target")).len(),
+        1,
+        "nothing else was written"
+    );
+}

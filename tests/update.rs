@@ -162,8 +162,8 @@ fn overlapping_exports_give_exactly_the_union() {
         ]),
         0,
     );
-    let entry = versions[0]["entry"].as_str().unwrap();
-    let earlier = fs::read(all.join(entry)).unwrap();
+    let when = versions[0]["replaced"].as_str().unwrap().replace(':', "-");
+    let earlier = fs::read(all.join("versions").join(when).join("导出/全部消息记录.txt")).unwrap();
     assert!(
         String::from_utf8_lossy(&earlier).contains("早"),
         "the earlier export comes back too"
@@ -282,4 +282,71 @@ fn an_interrupted_update_leaves_the_old_archive_intact() {
     expect_code(&run(&["verify", archive.to_str().unwrap()]), 0);
     let o = run(&["search", archive.to_str().unwrap(), "x"]);
     assert_ne!(code(&o), 2, "the old archive is still usable: {}", stderr(&o));
+}
+
+#[test]
+fn an_earlier_export_stays_read_when_its_path_takes_content_stored_elsewhere() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("exp");
+    let archive = t.path().join("a.zip");
+    let a = export(&[
+        ("2020-01-01 10:00:00", "小明", "只在旧的导出里"),
+        ("2020-01-01 10:00:01", "小明", "二"),
+    ]);
+    let b = export(&[
+        ("2020-01-01 10:00:01", "小明", "二"),
+        ("2020-01-01 10:00:02", "小明", "三"),
+    ]);
+    write(&src.join("全部消息记录.txt"), &a);
+    write(&src.join("另一份.txt"), &b);
+    backup(&src, &archive, &[]);
+    assert_eq!(messages(&archive).len(), 3);
+    // The path now holds what the archive already stores under the other name.
+    write(&src.join("全部消息记录.txt"), &b);
+    backup(&src, &archive, &["--update"]);
+    assert_eq!(messages(&archive).len(), 3, "the earlier export's messages stay");
+    // And again, with nothing new: still found by its entry, not by its path.
+    backup(&src, &archive, &["--update"]);
+    let texts: Vec<String> = messages(&archive).into_iter().map(|m| m.2).collect();
+    assert_eq!(texts, ["只在旧的导出里", "二", "三"]);
+    expect_code(&run(&["verify", archive.to_str().unwrap()]), 0);
+    let all = t.path().join("all");
+    expect_code(
+        &run(&[
+            "restore",
+            archive.to_str().unwrap(),
+            "-o",
+            all.to_str().unwrap(),
+            "--versions",
+        ]),
+        0,
+    );
+    let m = manifest(&archive);
+    let when = m["versions"][0]["replaced"].as_str().unwrap().replace(':', "-");
+    assert_eq!(
+        fs::read(all.join("versions").join(when).join("exp/全部消息记录.txt")).unwrap(),
+        a
+    );
+}
+
+#[test]
+fn a_damaged_archive_is_not_updated() {
+    let t = tempfile::tempdir().unwrap();
+    write(&t.path().join("in/a.txt"), &noise(9, 2000));
+    let archive = t.path().join("a.zip");
+    backup(&t.path().join("in"), &archive, &[]);
+    let mut bytes = fs::read(&archive).unwrap();
+    let n = bytes.len();
+    bytes[n / 3] ^= 1;
+    fs::write(&archive, &bytes).unwrap();
+    let o = run(&[
+        "backup",
+        t.path().join("in").to_str().unwrap(),
+        "-o",
+        archive.to_str().unwrap(),
+        "--update",
+    ]);
+    expect_code(&o, 2);
+    assert!(stderr(&o).contains("damaged"), "{}", stderr(&o));
+    assert_eq!(fs::read(&archive).unwrap(), bytes, "left as it was");
 }

@@ -85,6 +85,9 @@ pub enum EntryKind {
     Text,
     Index,
     Viewer,
+    /// A kind written by a later version: read as such, never an error.
+    #[serde(other)]
+    Other,
 }
 
 /// One zip entry.
@@ -119,6 +122,9 @@ pub struct ExportRecord {
     pub path: String,
     /// Its format (see the README).
     pub format: String,
+    /// The entry that holds its bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry: Option<String>,
     /// The text encoding chosen, for text formats.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encoding: Option<String>,

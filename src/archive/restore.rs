@@ -61,7 +61,8 @@ impl RestoreReport {
 pub fn plan(reader: &ArchiveReader, target: &Path, overwrite: bool, versions: bool) -> Vec<PlanItem> {
     let earlier = reader.manifest.versions.iter().filter(|_| versions).map(|v| {
         let mut f = v.file.clone();
-        f.path = v.file.entry.clone();
+        // `versions/<when>/<path>`, <when> as a name every file system accepts.
+        f.path = format!("versions/{}/{}", v.replaced.replace(':', "-"), v.file.path);
         f.raw_path = None;
         f
     });
@@ -79,10 +80,18 @@ pub fn plan(reader: &ArchiveReader, target: &Path, overwrite: bool, versions: bo
                     .then_some("empty or '.' path component")
             });
             let dest = names::restore_path(target, &f.path, f.raw_path.as_ref());
-            let escapes = f.raw_path.as_ref().is_some_and(|_| !dest.starts_with(target))
-                || dest
-                    .components()
-                    .any(|c| matches!(c, std::path::Component::ParentDir));
+            // Every part must be one plain name on this system: `c:x` or `a\b` are on Windows
+            // a drive or two names, and would put the file elsewhere.
+            let escapes = match dest.strip_prefix(target) {
+                Ok(rel) => {
+                    let parts: Vec<_> = rel.components().collect();
+                    parts.len() != f.path.split('/').count()
+                        || parts
+                            .iter()
+                            .any(|c| !matches!(c, std::path::Component::Normal(_)))
+                }
+                Err(_) => true,
+            };
             let (action, reason) = if let Some(r) = unsafe_reason {
                 (Action::Refuse, Some(r.to_string()))
             } else if escapes {

@@ -533,7 +533,6 @@ pub fn compare_sources(m: &Manifest, dirs: &[std::path::PathBuf], progress: &dyn
     problems
 }
 
-
 /// What one checking thread found in its share of the entries.
 #[derive(Default)]
 struct Partial {

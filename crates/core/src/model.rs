@@ -112,6 +112,8 @@ pub enum ChatKind {
     Friend,
     Group,
     Discussion,
+    /// Also what a kind written by a later version reads as.
+    #[serde(other)]
     Unknown,
 }
 
