@@ -214,16 +214,17 @@ struct Job {
     expected: Option<Sha256Digest>,
 }
 
+/// A file read and prepared on a worker thread: its index, its hash known in advance, and the
+/// prepared entry with the export kind its content was recognised as.
+type PreparedItem = (
+    usize,
+    Option<Sha256Digest>,
+    io::Result<(PreparedEntry, Option<ExportKind>)>,
+);
+
 enum Batch {
-    /// Prepared entries, each with the export kind its content was recognised as (recognising
-    /// runs on the worker threads too).
-    Prepared(
-        Vec<(
-            usize,
-            Option<Sha256Digest>,
-            io::Result<(PreparedEntry, Option<ExportKind>)>,
-        )>,
-    ),
+    /// Prepared entries (recognising exports runs on the worker threads too).
+    Prepared(Vec<PreparedItem>),
     Large(Job),
 }
 

@@ -913,8 +913,12 @@ pub fn linkable(entry: &str) -> bool {
         && !entry.starts_with('/')
         && entry.split('/').all(|p| !p.is_empty() && p != "." && p != "..")
         && !entry.split('/').next().is_some_and(|p| p.contains(':'))
-        // On Windows a ':' in any part names a drive or a stream: never a plain file there.
-        && !(cfg!(windows) && entry.split('/').any(|p| p.contains(':')))
+        && windows_plain(entry)
+}
+
+/// On Windows a ':' in any part names a drive or a stream: never a plain file there.
+fn windows_plain(entry: &str) -> bool {
+    !cfg!(windows) || !entry.split('/').any(|p| p.contains(':'))
 }
 
 const IMAGE_EXTENSIONS: &[&str] = &["jpg", "jpeg", "jfif", "png", "gif", "webp", "bmp", "ico", "avif"];
