@@ -160,9 +160,16 @@ pub fn transcript_message(m: &MessageLine, eol: &str) -> String {
     s
 }
 
+/// Receives an embedded part: its name in the export, its content type, its bytes.
+pub type MediaStore<'a> = dyn FnMut(&str, &str, &[u8]) + 'a;
+
 /// Collects what one export file's parser hands over.
 #[derive(Default)]
-pub struct Collector {
+pub struct Collector<'a> {
+    /// Where embedded parts go as they arrive (MHT images are stored while the file is read,
+    /// so a file of many GB never has its images in memory). Without it they are collected in
+    /// `embedded`.
+    pub media: Option<&'a mut MediaStore<'a>>,
     pub conversations: Vec<(ConversationMeta, Vec<Message>)>,
     pub not_understood: u64,
     pub samples: Vec<String>,
@@ -173,7 +180,7 @@ pub struct Collector {
     pub preset: Option<ConversationMeta>,
 }
 
-impl ChatSink for Collector {
+impl ChatSink for Collector<'_> {
     fn conversation(&mut self, meta: ConversationMeta) {
         self.conversations.push((meta, Vec::new()));
     }
@@ -206,8 +213,12 @@ impl ChatSink for Collector {
         }
     }
     fn embedded(&mut self, name: &str, content_type: &str, bytes: &[u8]) {
-        self.embedded
-            .push((name.to_string(), content_type.to_string(), bytes.to_vec()));
+        match self.media.as_mut() {
+            Some(store) => store(name, content_type, bytes),
+            None => self
+                .embedded
+                .push((name.to_string(), content_type.to_string(), bytes.to_vec())),
+        }
     }
     fn finding(&mut self, finding: ParseFinding) {
         self.findings.push(finding);

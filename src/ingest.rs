@@ -111,26 +111,70 @@ impl Ingest<'_> {
                 _ => {}
             }
             let mut col = Collector::default();
+            let mut mht_parts: HashMap<String, (Sha256Digest, String)> = HashMap::new();
             let parsed: io::Result<()> = match fx.kind {
                 ExportKind::QqTxt | ExportKind::QceTxt | ExportKind::QceJson => {
                     self.parse_text(fx.kind, f, &mut rec, &mut col)
                 }
-                ExportKind::QqMht => File::open(&f.disk_path).and_then(|file| {
-                    let stats = mht::parse(
-                        BufReader::with_capacity(256 << 10, file),
-                        &stem(&f.archive_path.name),
-                        &mut col,
-                    )?;
-                    rec.encoding = Some(stats.html_charset.to_lowercase());
-                    rec.undecodable_bytes = stats.malformed_bytes;
-                    rec.images_missing = stats.missing_parts;
-                    rec.images_unreferenced = stats.unreferenced_parts;
-                    for c in &stats.conversations {
-                        let names = self_senders.entry(c.key.clone()).or_default();
-                        names.extend(c.self_senders.iter().map(|s| s.name.clone()));
+                ExportKind::QqMht => {
+                    // Images are stored as the parser hands them over, once each by hash.
+                    let writer = &mut *self.writer;
+                    let stored = &mut *self.stored;
+                    let mut media_error: Option<Error> = None;
+                    let mut store = |name: &str, ctype: &str, bytes: &[u8]| {
+                        if media_error.is_some() {
+                            return;
+                        }
+                        let sha = Sha256Digest::of(bytes);
+                        let entry = match stored.get(&sha) {
+                            Some(e) => e.clone(),
+                            None => {
+                                let entry = format!(
+                                    "{}{}.{}",
+                                    layout::MEDIA_PREFIX,
+                                    sha,
+                                    chats::media_extension(bytes, ctype)
+                                );
+                                if let Err(e) = writer.add_bytes(&entry, EntryKind::Media, bytes) {
+                                    media_error = Some(e);
+                                    return;
+                                }
+                                stored.insert(sha, entry.clone());
+                                entry
+                            }
+                        };
+                        mht_parts.insert(name.to_lowercase(), (sha, entry));
+                    };
+                    let mut mcol = Collector {
+                        media: Some(&mut store),
+                        ..Default::default()
+                    };
+                    let r = File::open(&f.disk_path).and_then(|file| {
+                        mht::parse(
+                            BufReader::with_capacity(256 << 10, file),
+                            &stem(&f.archive_path.name),
+                            &mut mcol,
+                        )
+                    });
+                    col.conversations = std::mem::take(&mut mcol.conversations);
+                    col.not_understood = mcol.not_understood;
+                    col.samples = std::mem::take(&mut mcol.samples);
+                    col.findings = std::mem::take(&mut mcol.findings);
+                    drop(mcol);
+                    if let Some(e) = media_error {
+                        return Err(e);
                     }
-                    Ok(())
-                }),
+                    r.map(|stats| {
+                        rec.encoding = Some(stats.html_charset.to_lowercase());
+                        rec.undecodable_bytes = stats.malformed_bytes;
+                        rec.images_missing = stats.missing_parts;
+                        rec.images_unreferenced = stats.unreferenced_parts;
+                        for c in &stats.conversations {
+                            let names = self_senders.entry(c.key.clone()).or_default();
+                            names.extend(c.self_senders.iter().map(|s| s.name.clone()));
+                        }
+                    })
+                }
                 ExportKind::QceJsonlManifest => {
                     let m = manifests.iter().find(|(i, _)| *i == fx.file).map(|(_, m)| m);
                     match m {
@@ -192,8 +236,8 @@ impl Ingest<'_> {
                     "reading the export failed: {e}; the original is archived unchanged"
                 ));
             }
-            // Embedded images: stored once each.
-            let mut parts: HashMap<String, (Sha256Digest, String)> = HashMap::new();
+            // Embedded images: stored once each (MHT images were stored while parsing).
+            let mut parts: HashMap<String, (Sha256Digest, String)> = std::mem::take(&mut mht_parts);
             for (name, ctype, bytes) in &col.embedded {
                 let sha = Sha256Digest::of(bytes);
                 let entry = match self.stored.get(&sha) {
