@@ -1043,7 +1043,7 @@ fn extract_earlier_exports(
             });
             all_files.push(ScannedFile {
                 disk_path: dest,
-                archive_path: crate::names::ArchivePath { name, raw: None },
+                archive_path: crate::names::ArchivePath::plain(&name),
                 size: rec.size,
                 mtime: rec.mtime,
             });

@@ -56,10 +56,23 @@ pub struct RawPath {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ArchivePath {
     pub name: String,
+    /// The original bytes of the relative path, recorded whenever `name` does not say it
+    /// exactly (not UTF-8, a `\\` replaced, or made distinct with `~N`).
     pub raw: Option<RawPath>,
+    /// The original bytes, always known during the scan.
+    original: Option<RawPath>,
 }
 
 impl ArchivePath {
+    /// A path known only by its archive name (read back from an archive).
+    pub fn plain(name: &str) -> Self {
+        ArchivePath {
+            name: name.to_string(),
+            raw: None,
+            original: None,
+        }
+    }
+
     /// Joins the top folder and the path relative to the input.
     pub fn from_parts(top: &str, rel: &Path) -> Self {
         let mut name = top.to_string();
@@ -69,6 +82,11 @@ impl ArchivePath {
             if let Component::Normal(part) = comp {
                 let rn = RawName::from_os(part);
                 name.push('/');
+                if rn.decoded.contains('\\') {
+                    // A backslash is a separator to Windows and to unzip tools: the zip name
+                    // shows `_`, the original is kept.
+                    any_raw = true;
+                }
                 name.push_str(&rn.decoded.replace('\\', "_"));
                 if let Some(raw) = rn.raw {
                     any_raw = true;
@@ -78,11 +96,16 @@ impl ArchivePath {
                 }
             }
         }
-        let raw = any_raw.then(|| RawPath {
+        let original = RawPath {
             os: native_os().to_string(),
             hex: hex::encode(raw_parts.join(&b'/')),
-        });
-        ArchivePath { name, raw }
+        };
+        let raw = any_raw.then(|| original.clone());
+        ArchivePath {
+            name,
+            raw,
+            original: Some(original),
+        }
     }
 
     /// Returns the same path, or one with a `~N` suffix if the name was taken already.
@@ -100,6 +123,10 @@ impl ArchivePath {
             let candidate = format!("{stem}~{n}{ext}");
             if seen.insert(candidate.clone()) {
                 self.name = candidate;
+                // The name no longer says the original: keep its bytes for restore.
+                if self.raw.is_none() {
+                    self.raw = self.original.clone();
+                }
                 return self;
             }
             n += 1;
@@ -247,16 +274,8 @@ mod tests {
     #[test]
     fn distinct_names_keep_extension() {
         let mut seen = HashSet::new();
-        let a = ArchivePath {
-            name: "t/a.jpg".into(),
-            raw: None,
-        }
-        .made_distinct(&mut seen);
-        let b = ArchivePath {
-            name: "t/a.jpg".into(),
-            raw: None,
-        }
-        .made_distinct(&mut seen);
+        let a = ArchivePath::plain("t/a.jpg").made_distinct(&mut seen);
+        let b = ArchivePath::plain("t/a.jpg").made_distinct(&mut seen);
         assert_eq!(a.name, "t/a.jpg");
         assert_eq!(b.name, "t/a~2.jpg");
     }

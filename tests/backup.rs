@@ -497,3 +497,31 @@ fn restore_refuses_paths_that_leave_the_target_and_restores_the_rest() {
         "nothing else was written"
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn names_the_zip_cannot_say_exactly_come_back_exactly() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("in");
+    fs::create_dir_all(&dir).unwrap();
+    // A backslash (a separator to Windows and unzip), and a UTF-8 name that a GBK name decodes
+    // to as well: the zip shows `_` and `~2`, restore gives the originals.
+    fs::write(dir.join("a\\b.txt"), b"backslash").unwrap();
+    fs::write(dir.join("聊天.txt"), b"utf-8 name").unwrap();
+    if fs::write(dir.join(OsStr::from_bytes(b"\xc1\xc4\xcc\xec.txt")), b"gbk name").is_err() {
+        eprintln!("skipping the GBK half: this file system refuses non-UTF-8 names");
+    }
+    let archive = t.path().join("out.zip");
+    expect_code(
+        &run(&["backup", dir.to_str().unwrap(), "-o", archive.to_str().unwrap()]),
+        0,
+    );
+    let back = t.path().join("back");
+    expect_code(
+        &run(&["restore", archive.to_str().unwrap(), "-o", back.to_str().unwrap()]),
+        0,
+    );
+    assert_eq!(tree(&dir), tree(&back.join("in")));
+}
