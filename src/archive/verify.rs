@@ -189,9 +189,12 @@ fn hash_prefix(
 ) -> io::Result<Sha256Digest> {
     let mut hasher = Sha256::new();
     if let Some(data) = map.and_then(|m| m.get(..usize::try_from(len).ok()?)) {
-        for chunk in data.chunks(1 << 22) {
+        for (i, chunk) in data.chunks(1 << 22).enumerate() {
             hasher.update(chunk);
             progress.advance(chunk.len() as u64);
+            if let Some(m) = map {
+                release(m, i << 22, chunk.len());
+            }
         }
         return Ok(Sha256Digest(hasher.finalize().into()));
     }
@@ -642,16 +645,27 @@ fn check_some(
         let mut failure = None;
         // The entry's data where it lies in the mapped file: hashed, checked and inflated
         // without a copy or a system call per block. Without a map, through the zip reader.
-        let mapped = map.and_then(|m| {
-            let start = usize::try_from(entry.data_start()?).ok()?;
-            let end = start.checked_add(usize::try_from(entry.compressed_size()).ok()?)?;
-            m.get(start..end)
+        let span = entry.data_start().and_then(|s| {
+            let start = usize::try_from(s).ok()?;
+            Some((
+                start,
+                start.checked_add(usize::try_from(entry.compressed_size()).ok()?)?,
+            ))
         });
+        let mapped = map.and_then(|m| span.and_then(|(start, end)| m.get(start..end)));
         match (mapped, method) {
             (Some(data), zip::CompressionMethod::Stored) => {
-                hasher.update(data);
+                let mut crc = crc32fast::Hasher::new();
+                let start = span.map_or(0, |(s, _)| s);
+                for (i, chunk) in data.chunks(1 << 22).enumerate() {
+                    hasher.update(chunk);
+                    crc.update(chunk);
+                    if let Some(m) = map {
+                        release(m, start + (i << 22), chunk.len());
+                    }
+                }
                 total = data.len() as u64;
-                let crc = crc32fast::hash(data);
+                let crc = crc.finalize();
                 if crc != cd_crc {
                     failure = Some(io::Error::other(format!(
                         "CRC-32 is {crc:08x}, the zip directory says {cd_crc:08x} (checksum)"
@@ -659,7 +673,14 @@ fn check_some(
                 }
             }
             (Some(data), zip::CompressionMethod::Deflated) => {
-                let mut dec = flate2::read::DeflateDecoder::new(data);
+                let input = ReleasingReader {
+                    data,
+                    pos: 0,
+                    released: 0,
+                    base: span.map_or(0, |(s, _)| s),
+                    map,
+                };
+                let mut dec = flate2::read::DeflateDecoder::new(input);
                 let mut crc = crc32fast::Hasher::new();
                 loop {
                     match dec.read(&mut buf) {
@@ -697,6 +718,9 @@ fn check_some(
                     }
                 }
             },
+        }
+        if let (Some(m), Some((start, end)), Some(_)) = (map, span, mapped) {
+            release(m, start, end - start);
         }
         part.bytes += total;
         let digest = Sha256Digest(hasher.finalize().into());
@@ -768,4 +792,42 @@ fn check_some(
         }
     }
     part
+}
+
+/// Lets the kernel take back the pages of a range once it has been read: they stay in the page
+/// cache, so the resident size of a check stays small whatever the archive's size.
+fn release(map: &memmap2::Mmap, offset: usize, len: usize) {
+    #[cfg(unix)]
+    // SAFETY: the map is read-only and backed by the file: a page dropped here is read from the
+    // file again if touched, with the same content, so no slice ever sees other bytes.
+    unsafe {
+        let _ = map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, offset, len);
+    }
+    #[cfg(not(unix))]
+    let _ = (map, offset, len);
+}
+
+/// Reads a mapped range and lets its pages go every 4 MiB, as `release` does.
+struct ReleasingReader<'a> {
+    data: &'a [u8],
+    pos: usize,
+    released: usize,
+    /// Where `data` starts in the map.
+    base: usize,
+    map: Option<&'a memmap2::Mmap>,
+}
+
+impl Read for ReleasingReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = buf.len().min(self.data.len() - self.pos);
+        buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
+        self.pos += n;
+        if self.pos - self.released >= 1 << 22 || (n == 0 && self.pos > self.released) {
+            if let Some(m) = self.map {
+                release(m, self.base + self.released, self.pos - self.released);
+            }
+            self.released = self.pos;
+        }
+        Ok(n)
+    }
 }
