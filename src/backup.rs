@@ -389,11 +389,15 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     let mut records: Vec<Option<FileRecord>> = vec![None; files.len()];
     let mut retry: Vec<usize> = Vec::new();
     let mut found: Vec<FoundExport> = Vec::new();
+    let jobs_total = jobs.len() as u64;
+    let mut jobs_done = 0u64;
     {
         let mut on_written = |i: usize,
                               expected: Option<Sha256Digest>,
                               outcome: WriteOutcome,
                               skipped: &mut Vec<Skipped>| {
+            jobs_done += 1;
+            progress.files(jobs_done, jobs_total);
             let f = &files[i];
             match outcome {
                 WriteOutcome::Written {

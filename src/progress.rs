@@ -8,6 +8,8 @@ pub trait Progress: Sync {
     fn phase(&self, _name: &str, _total_bytes: Option<u64>) {}
     /// Some bytes of the current phase are done.
     fn advance(&self, _bytes: u64) {}
+    /// Files of the current phase done so far, of how many.
+    fn files(&self, _done: u64, _total: u64) {}
     /// The current phase is over.
     fn finish_phase(&self) {}
 }

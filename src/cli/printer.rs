@@ -69,6 +69,7 @@ pub fn human_bytes(n: u64) -> String {
 pub struct Bar {
     bar: Mutex<Option<indicatif::ProgressBar>>,
     enabled: bool,
+    phase: Mutex<String>,
 }
 
 impl Bar {
@@ -76,6 +77,7 @@ impl Bar {
         Bar {
             bar: Mutex::new(None),
             enabled: !quiet && io::stderr().is_terminal(),
+            phase: Mutex::new(String::new()),
         }
     }
 }
@@ -100,8 +102,18 @@ impl Progress for Bar {
             None => indicatif::ProgressBar::new_spinner(),
         };
         bar.set_message(name.to_string());
+        if let Ok(mut p) = self.phase.lock() {
+            *p = name.to_string();
+        }
         if let Ok(mut g) = self.bar.lock() {
             *g = Some(bar);
+        }
+    }
+    fn files(&self, done: u64, total: u64) {
+        if let (Ok(g), Ok(p)) = (self.bar.lock(), self.phase.lock()) {
+            if let Some(b) = g.as_ref() {
+                b.set_message(format!("{p} {done}/{total} files"));
+            }
         }
     }
     fn advance(&self, bytes: u64) {
