@@ -72,20 +72,11 @@ impl Earlier {
     fn open(path: &Path, progress: &dyn Progress) -> Result<Self> {
         // Never build on damage: copied entries would carry it into the new archive, and the
         // failure would only show at the end, blamed on the new file.
-        let check = verify::verify(path, VerifyOptions::default(), progress)?;
-        if !check.ok {
-            let first = check
-                .problems
-                .first()
-                .map(|p| format!("{}: {}", p.entry.as_deref().unwrap_or("archive"), p.detail));
-            return Err(Error::VerifyFailed {
-                path: path.to_path_buf(),
-                detail: format!(
-                    "the archive to update is damaged ({}); run `qqvault verify` on it, and restore what it holds into a new backup",
-                    first.unwrap_or_default()
-                ),
-            });
-        }
+        verify::require_intact(
+            path,
+            progress,
+            "run `qqvault verify` on it, and restore what it holds into a new backup",
+        )?;
         let reader = crate::archive::read::ArchiveReader::open(path)?;
         let m = &reader.manifest;
         let mut stored = HashMap::new();

@@ -25,6 +25,8 @@ pub enum Error {
     Zip { path: PathBuf, detail: String },
     #[error("the archive written to {} failed its check and was left there for inspection: {detail}", path.display())]
     VerifyFailed { path: PathBuf, detail: String },
+    #[error("{} is damaged: {detail}", path.display())]
+    Damaged { path: PathBuf, detail: String },
     #[error("{0}")]
     Usage(String),
 }

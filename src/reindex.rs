@@ -5,7 +5,7 @@
 use crate::archive::layout;
 use crate::archive::manifest::EntryRecord;
 use crate::archive::read::ArchiveReader;
-use crate::archive::verify::{self, VerifyOptions};
+use crate::archive::verify;
 use crate::archive::write::ArchiveWriter;
 use crate::backup::{partial_path, seal_and_commit};
 use crate::chats::{ChunkReader, MessageLine};
@@ -25,20 +25,7 @@ pub struct ReindexSummary {
 
 pub fn reindex(archive: &Path, progress: &dyn Progress) -> Result<ReindexSummary> {
     // Never build on damage: the new archive would carry it on under a fresh seal.
-    let check = verify::verify(archive, VerifyOptions::default(), progress)?;
-    if !check.ok {
-        let first = check
-            .problems
-            .first()
-            .map(|p| format!("{}: {}", p.entry.as_deref().unwrap_or("archive"), p.detail));
-        return Err(Error::VerifyFailed {
-            path: archive.to_path_buf(),
-            detail: format!(
-                "the archive is damaged ({}); run `qqvault verify` for the whole report",
-                first.unwrap_or_default()
-            ),
-        });
-    }
+    verify::require_intact(archive, progress, "run `qqvault verify` for the whole report")?;
     let mut old = ArchiveReader::open(archive)?;
     let mut manifest = old.manifest.clone();
     let partial = partial_path(archive);

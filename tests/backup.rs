@@ -411,27 +411,17 @@ fn a_backup_killed_mid_write_leaves_no_archive_and_an_earlier_one_intact() {
         );
     }
     let partial = t.path().join("out.zip.partial");
-    let mut child = qqvault()
-        .args([
+    kill_mid_write(
+        &[
             "backup",
             t.path().join("big").to_str().unwrap(),
             "-o",
             archive.to_str().unwrap(),
             "--force",
-        ])
-        .spawn()
-        .unwrap();
-    let start = std::time::Instant::now();
-    while fs::metadata(&partial).map(|m| m.len()).unwrap_or(0) < 10_000_000 {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the run ended before it could be killed"
-        );
-        assert!(start.elapsed().as_secs() < 60);
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+        ],
+        &partial,
+        10_000_000,
+    );
     assert_eq!(
         fs::read(&archive).unwrap(),
         earlier,

@@ -257,27 +257,17 @@ fn an_interrupted_update_leaves_the_old_archive_intact() {
         );
     }
     let partial = t.path().join("a.zip.partial");
-    let mut child = qqvault()
-        .args([
+    kill_mid_write(
+        &[
             "backup",
             t.path().join("in").to_str().unwrap(),
             "-o",
             archive.to_str().unwrap(),
             "--update",
-        ])
-        .spawn()
-        .unwrap();
-    let start = std::time::Instant::now();
-    while fs::metadata(&partial).map(|m| m.len()).unwrap_or(0) < 5_000_000 {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the update ended before it could be killed"
-        );
-        assert!(start.elapsed().as_secs() < 60);
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+        ],
+        &partial,
+        5_000_000,
+    );
     assert_eq!(fs::read(&archive).unwrap(), before);
     expect_code(&run(&["verify", archive.to_str().unwrap()]), 0);
     let o = run(&["search", archive.to_str().unwrap(), "x"]);

@@ -181,6 +181,24 @@ pub fn verify(path: &Path, opts: VerifyOptions, progress: &dyn Progress) -> Resu
     Ok(report)
 }
 
+/// Checks an archive that is about to be built on (updated, reindexed): a damaged one is an
+/// error that names the first problem and says what to do (`next`).
+pub fn require_intact(path: &Path, progress: &dyn Progress, next: &str) -> Result<()> {
+    let check = verify(path, VerifyOptions::default(), progress)?;
+    if check.ok {
+        return Ok(());
+    }
+    let first = check
+        .problems
+        .first()
+        .map(|p| format!("{}: {}", p.entry.as_deref().unwrap_or("archive"), p.detail))
+        .unwrap_or_default();
+    Err(Error::Damaged {
+        path: path.to_path_buf(),
+        detail: format!("{first}; {next}"),
+    })
+}
+
 fn hash_prefix(
     path: &Path,
     len: u64,

@@ -141,3 +141,23 @@ pub fn shared_fixtures() -> Option<PathBuf> {
         None
     }
 }
+
+/// Runs qqvault with `args` and kills it (SIGKILL on Unix) once `partial` has grown to `bytes`:
+/// a run interrupted in the middle of writing. Fails if the run ends first.
+pub fn kill_mid_write(args: &[&str], partial: &Path, bytes: u64) {
+    let mut child = qqvault().args(args).spawn().expect("start qqvault");
+    let start = std::time::Instant::now();
+    while fs::metadata(partial).map(|m| m.len()).unwrap_or(0) < bytes {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it could be killed"
+        );
+        assert!(
+            start.elapsed().as_secs() < 60,
+            "the partial file never grew to {bytes} bytes"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
