@@ -146,6 +146,8 @@ pub struct BackupSummary {
     /// With --dry-run: nothing was written.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub dry_run: bool,
+    /// Files whose entries an interrupted earlier run had written, reused after a check.
+    pub resumed_files: u64,
     /// Each export with what was read from it (and what went wrong).
     pub export_reports: Vec<crate::archive::manifest::ExportRecord>,
 }
@@ -177,6 +179,7 @@ impl BackupSummary {
             timings: Default::default(),
             update: Some(plan),
             dry_run: true,
+            resumed_files: 0,
         }
     }
 
@@ -188,6 +191,13 @@ impl BackupSummary {
             2
         }
     }
+}
+
+/// Where the partial file of an interrupted run is kept while a new run reuses it.
+pub fn resume_path(output: &Path) -> PathBuf {
+    let mut name = output.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".resume");
+    output.with_file_name(name)
 }
 
 /// The temporary name an archive is written under.
@@ -237,6 +247,24 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         return Err(Error::Exists { path: output.clone() });
     }
     let partial = partial_path(output);
+    // An interrupted earlier run of this backup: what its partial file holds, checked, is
+    // reused instead of being read and compressed again.
+    let resume = resume_path(output);
+    let salvage = if opts.update || opts.dry_run {
+        None
+    } else {
+        if partial.exists() {
+            std::fs::rename(&partial, &resume).map_err(|e| Error::write(&resume, e))?;
+        }
+        if resume.exists() {
+            progress.phase("checking the interrupted run", None);
+            let s = crate::archive::salvage::salvage(&resume).map_err(|e| Error::read(&resume, e))?;
+            progress.finish_phase();
+            s
+        } else {
+            None
+        }
+    };
     let mut earlier = if opts.update {
         Some(Earlier::open(output, progress)?)
     } else {
@@ -249,7 +277,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         &opts.inputs,
         &ScanOptions {
             follow_symlinks: opts.follow_symlinks,
-            exclude: vec![output.clone(), partial.clone()],
+            exclude: vec![output.clone(), partial.clone(), resume.clone()],
             earlier_roots: earlier
                 .as_ref()
                 .map(|e| e.reader.manifest.inputs.clone())
@@ -358,6 +386,29 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
             }
         }
     }
+    // Contents the interrupted run stored already, read back and checked: same name, same size,
+    // same modification time, and the same hash where the hash is known in advance.
+    let mut reused: Vec<(usize, crate::archive::salvage::Salvaged)> = Vec::new();
+    if let Some(sv) = &salvage {
+        jobs.retain(|j| {
+            let f = &files[j.file];
+            let taken = sv
+                .entries
+                .get(&layout::file_entry(&f.archive_path.name))
+                .filter(|e| {
+                    e.size == f.size
+                        && write::dos_time(f.mtime) == (e.dos_time, e.dos_date)
+                        && j.expected.is_none_or(|d| d == e.sha256)
+                });
+            match taken {
+                Some(e) => {
+                    reused.push((j.file, e.clone()));
+                    false
+                }
+                None => true,
+            }
+        });
+    }
     if opts.dry_run {
         return Ok(BackupSummary::plan_only(output, plan, skipped, scanned.symlinks));
     }
@@ -380,6 +431,17 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     let mut records: Vec<Option<FileRecord>> = vec![None; files.len()];
     let mut retry: Vec<usize> = Vec::new();
     let mut found: Vec<FoundExport> = Vec::new();
+    if let Some(sv) = &salvage {
+        reuse_salvaged(
+            &mut writer,
+            sv,
+            &reused,
+            files,
+            &mut records,
+            &mut stored,
+            &mut found,
+        )?;
+    }
     let jobs_total = jobs.len() as u64;
     let mut jobs_done = 0u64;
     {
@@ -667,6 +729,8 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     // rename over an open file).
     drop(earlier);
     let report = seal_and_commit(&partial, output, seal_records, progress)?;
+    // The interrupted run's file has served.
+    let _ = std::fs::remove_file(&resume);
     clock.lap("verify");
     let chat_totals = ChatTotals::from_records(&chat.exports, &chat.conversations, chat.placeholder_matches);
     let archive_bytes = std::fs::metadata(output).map(|m| m.len()).unwrap_or(0);
@@ -690,6 +754,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         timings: clock.laps,
         update: opts.update.then_some(plan),
         dry_run: false,
+        resumed_files: reused.len() as u64,
     })
 }
 
@@ -1045,4 +1110,68 @@ fn extract_earlier_exports(
         }
     }
     Ok(tmp)
+}
+
+/// Copies the entries an interrupted run stored, as they are, and records their files.
+fn reuse_salvaged(
+    writer: &mut ArchiveWriter,
+    sv: &crate::archive::salvage::Salvage,
+    reused: &[(usize, crate::archive::salvage::Salvaged)],
+    files: &[ScannedFile],
+    records: &mut [Option<FileRecord>],
+    stored: &mut HashMap<Sha256Digest, String>,
+    found: &mut Vec<FoundExport>,
+) -> Result<()> {
+    if reused.is_empty() {
+        return Ok(());
+    }
+    let src = File::open(&sv.path).map_err(|e| Error::read(&sv.path, e))?;
+    let mut zip = zip::ZipArchive::new(io::BufReader::new(src)).map_err(|e| Error::zip(&sv.path, e))?;
+    for (i, e) in reused {
+        let f = &files[*i];
+        // Recognised from its first bytes, as a freshly written file is.
+        let mut head = Vec::new();
+        {
+            use std::io::Read;
+            let entry = zip
+                .by_name(&e.name)
+                .map_err(|err| Error::zip(&sv.path, format!("{}: {err}", e.name)))?;
+            entry
+                .take(crate::chats::HEAD_LEN as u64)
+                .read_to_end(&mut head)
+                .map_err(|err| Error::read(&sv.path, err))?;
+        }
+        if let Some(kind) = ingest::recognise(&f.archive_path.name, &head) {
+            found.push(FoundExport { file: *i, kind });
+        }
+        let index = zip.index_for_name(&e.name).ok_or_else(|| {
+            Error::zip(
+                &sv.path,
+                format!("{} is not in the interrupted run's file", e.name),
+            )
+        })?;
+        let raw = zip
+            .by_index_raw(index)
+            .map_err(|err| Error::zip(&sv.path, format!("{}: {err}", e.name)))?;
+        let record = crate::archive::manifest::EntryRecord {
+            name: e.name.clone(),
+            kind: EntryKind::File,
+            size: e.size,
+            method: e.method,
+            crc32: e.crc32,
+            sha256: e.sha256,
+        };
+        writer.raw_copy(raw, record)?;
+        stored.entry(e.sha256).or_insert_with(|| e.name.clone());
+        records[*i] = Some(FileRecord {
+            path: f.archive_path.name.clone(),
+            raw_path: f.archive_path.raw.clone(),
+            entry: e.name.clone(),
+            size: e.size,
+            mtime: f.mtime,
+            sha256: e.sha256,
+            changed_while_reading: false,
+        });
+    }
+    Ok(())
 }

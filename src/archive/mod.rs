@@ -5,6 +5,7 @@ pub mod layout;
 pub mod manifest;
 pub mod read;
 pub mod restore;
+pub mod salvage;
 pub mod seal;
 pub mod verify;
 pub mod write;

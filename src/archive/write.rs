@@ -157,6 +157,12 @@ fn has_compressed_extension(name: &str) -> bool {
     )
 }
 
+/// The MS-DOS (time, date) pair a local header gets for this modification time.
+pub fn dos_time(mtime: FileTime) -> (u16, u16) {
+    let t = zip_time(mtime);
+    (t.timepart(), t.datepart())
+}
+
 fn zip_time(mtime: FileTime) -> zip::DateTime {
     let ts = jiff::Timestamp::new(mtime.secs, 0).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
     let local = jiff::tz::TimeZone::system().to_datetime(ts);

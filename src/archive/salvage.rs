@@ -1,0 +1,266 @@
+//! Resuming an interrupted backup: what the `.partial` file of an earlier run already holds.
+//!
+//! An interrupted run leaves its `.partial` file without a central directory. Its entries are
+//! found by walking their local headers from the start (the writer fills in each header's CRC
+//! and sizes before it starts the next entry, so every entry before the last one is complete);
+//! each is read back and checked against its CRC, and hashed. The walk stops at the first
+//! entry that is cut short or does not check. A central directory for the good entries is then
+//! appended, so that the file opens as a zip and its entries can be copied as they are.
+
+use crate::archive::manifest::Method;
+use qqvault_core::Sha256Digest;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+/// An entry of an interrupted run that was read back whole and checked.
+#[derive(Clone, Debug)]
+pub struct Salvaged {
+    pub name: String,
+    pub method: Method,
+    pub crc32: u32,
+    pub size: u64,
+    pub sha256: Sha256Digest,
+    /// The MS-DOS time and date of the local header (the source file's modification time).
+    pub dos_time: u16,
+    pub dos_date: u16,
+}
+
+/// The checked entries of an interrupted run, in a file that now opens as a zip.
+pub struct Salvage {
+    pub path: PathBuf,
+    pub entries: HashMap<String, Salvaged>,
+}
+
+struct Found {
+    entry: Salvaged,
+    header_offset: u64,
+    compressed: u64,
+    version_needed: u16,
+    flags: u16,
+    method_code: u16,
+}
+
+fn u16_at(b: &[u8], i: usize) -> u16 {
+    u16::from_le_bytes([b[i], b[i + 1]])
+}
+fn u32_at(b: &[u8], i: usize) -> u32 {
+    u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]])
+}
+
+/// Walks the local headers of `path` and keeps every complete, checked entry; then makes the
+/// file a zip of those entries. Returns None when nothing could be kept.
+pub fn salvage(path: &Path) -> io::Result<Option<Salvage>> {
+    let mut f = File::open(path)?;
+    let len = f.metadata()?.len();
+    let mut pos = 0u64;
+    let mut found: Vec<Found> = Vec::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let mut hdr = [0u8; 30];
+        if pos + 30 > len {
+            break;
+        }
+        f.seek(SeekFrom::Start(pos))?;
+        f.read_exact(&mut hdr)?;
+        if u32_at(&hdr, 0) != 0x0403_4b50 {
+            break;
+        }
+        let (version_needed, flags, method_code) = (u16_at(&hdr, 4), u16_at(&hdr, 6), u16_at(&hdr, 8));
+        let (dos_time, dos_date, crc32) = (u16_at(&hdr, 10), u16_at(&hdr, 12), u32_at(&hdr, 14));
+        let (mut compressed, mut size) = (u64::from(u32_at(&hdr, 18)), u64::from(u32_at(&hdr, 22)));
+        let (name_len, extra_len) = (u16_at(&hdr, 26) as usize, u16_at(&hdr, 28) as usize);
+        if flags & 0x08 != 0 {
+            break; // sizes in a data descriptor: never written by this writer
+        }
+        let method = match method_code {
+            0 => Method::Stored,
+            8 => Method::Deflate,
+            _ => break,
+        };
+        let mut name_extra = vec![0u8; name_len + extra_len];
+        if f.read_exact(&mut name_extra).is_err() {
+            break;
+        }
+        let Ok(name) = String::from_utf8(name_extra[..name_len].to_vec()) else {
+            break;
+        };
+        // ZIP64: the sizes are in the extra field when the header says 0xFFFFFFFF.
+        let extra = &name_extra[name_len..];
+        let mut i = 0;
+        while i + 4 <= extra.len() {
+            let (id, n) = (u16_at(extra, i), u16_at(extra, i + 2) as usize);
+            if id == 1 && i + 4 + n <= extra.len() {
+                let mut v = &extra[i + 4..i + 4 + n];
+                let mut take = |field: &mut u64| {
+                    if *field == 0xFFFF_FFFF && v.len() >= 8 {
+                        *field = u64::from_le_bytes([v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]]);
+                        v = &v[8..];
+                    }
+                };
+                take(&mut size);
+                take(&mut compressed);
+            }
+            i += 4 + n;
+        }
+        let data_start = pos + 30 + (name_len + extra_len) as u64;
+        let Some(data_end) = data_start.checked_add(compressed).filter(|e| *e <= len) else {
+            break;
+        };
+        // Read it back: CRC and size must be those of the header; the hash is kept.
+        let mut hasher = Sha256::new();
+        let mut crc = crc32fast::Hasher::new();
+        let mut total = 0u64;
+        let raw = (&mut f).take(compressed);
+        let mut reader: Box<dyn Read> = match method {
+            Method::Stored => Box::new(raw),
+            Method::Deflate => Box::new(flate2::read::DeflateDecoder::new(raw)),
+        };
+        let mut ok = true;
+        loop {
+            match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    hasher.update(&buf[..n]);
+                    crc.update(&buf[..n]);
+                    total += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    ok = false;
+                    break;
+                }
+            }
+        }
+        drop(reader);
+        if !ok || total != size || crc.finalize() != crc32 || (size > 0 && compressed == 0) {
+            break;
+        }
+        found.push(Found {
+            entry: Salvaged {
+                name,
+                method,
+                crc32,
+                size,
+                sha256: Sha256Digest(hasher.finalize().into()),
+                dos_time,
+                dos_date,
+            },
+            header_offset: pos,
+            compressed,
+            version_needed,
+            flags,
+            method_code,
+        });
+        pos = data_end;
+    }
+    drop(f);
+    if found.is_empty() {
+        return Ok(None);
+    }
+    seal_as_zip(path, pos, &found)?;
+    Ok(Some(Salvage {
+        path: path.to_path_buf(),
+        entries: found
+            .into_iter()
+            .map(|x| (x.entry.name.clone(), x.entry))
+            .collect(),
+    }))
+}
+
+/// Cuts the file after its last good entry and appends a central directory (ZIP64 where
+/// needed) for the good entries.
+fn seal_as_zip(path: &Path, end: u64, found: &[Found]) -> io::Result<()> {
+    let file = OpenOptions::new().write(true).open(path)?;
+    file.set_len(end)?;
+    let mut w = BufWriter::new(file);
+    w.seek(SeekFrom::Start(end))?;
+    let mut cd_size = 0u64;
+    const MAX32: u64 = 0xFFFF_FFFF;
+    for x in found {
+        let e = &x.entry;
+        let mut zip64 = Vec::new();
+        let size32 = if e.size >= MAX32 {
+            zip64.extend_from_slice(&e.size.to_le_bytes());
+            MAX32 as u32
+        } else {
+            e.size as u32
+        };
+        let comp32 = if x.compressed >= MAX32 {
+            zip64.extend_from_slice(&x.compressed.to_le_bytes());
+            MAX32 as u32
+        } else {
+            x.compressed as u32
+        };
+        let off32 = if x.header_offset >= MAX32 {
+            zip64.extend_from_slice(&x.header_offset.to_le_bytes());
+            MAX32 as u32
+        } else {
+            x.header_offset as u32
+        };
+        let mut extra = Vec::new();
+        if !zip64.is_empty() {
+            extra.extend_from_slice(&1u16.to_le_bytes());
+            extra.extend_from_slice(&(zip64.len() as u16).to_le_bytes());
+            extra.extend_from_slice(&zip64);
+        }
+        let name = e.name.as_bytes();
+        let mut rec = Vec::with_capacity(46 + name.len() + extra.len());
+        rec.extend_from_slice(&0x0201_4b50u32.to_le_bytes());
+        rec.extend_from_slice(&(0x0300u16 | 45).to_le_bytes()); // made by: Unix, 4.5
+        rec.extend_from_slice(&x.version_needed.to_le_bytes());
+        rec.extend_from_slice(&x.flags.to_le_bytes());
+        rec.extend_from_slice(&x.method_code.to_le_bytes());
+        rec.extend_from_slice(&e.dos_time.to_le_bytes());
+        rec.extend_from_slice(&e.dos_date.to_le_bytes());
+        rec.extend_from_slice(&e.crc32.to_le_bytes());
+        rec.extend_from_slice(&comp32.to_le_bytes());
+        rec.extend_from_slice(&size32.to_le_bytes());
+        rec.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        rec.extend_from_slice(&(extra.len() as u16).to_le_bytes());
+        rec.extend_from_slice(&0u16.to_le_bytes()); // comment
+        rec.extend_from_slice(&0u16.to_le_bytes()); // disk
+        rec.extend_from_slice(&0u16.to_le_bytes()); // internal attributes
+        rec.extend_from_slice(&(0o100644u32 << 16).to_le_bytes());
+        rec.extend_from_slice(&off32.to_le_bytes());
+        rec.extend_from_slice(name);
+        rec.extend_from_slice(&extra);
+        w.write_all(&rec)?;
+        cd_size += rec.len() as u64;
+    }
+    let count = found.len() as u64;
+    let cd_end = end + cd_size;
+    if count >= 0xFFFF || end >= MAX32 || cd_size >= MAX32 {
+        let mut z = Vec::new();
+        z.extend_from_slice(&0x0606_4b50u32.to_le_bytes());
+        z.extend_from_slice(&44u64.to_le_bytes());
+        z.extend_from_slice(&(0x0300u16 | 45).to_le_bytes());
+        z.extend_from_slice(&45u16.to_le_bytes());
+        z.extend_from_slice(&0u32.to_le_bytes());
+        z.extend_from_slice(&0u32.to_le_bytes());
+        z.extend_from_slice(&count.to_le_bytes());
+        z.extend_from_slice(&count.to_le_bytes());
+        z.extend_from_slice(&cd_size.to_le_bytes());
+        z.extend_from_slice(&end.to_le_bytes());
+        z.extend_from_slice(&0x0706_4b50u32.to_le_bytes());
+        z.extend_from_slice(&0u32.to_le_bytes());
+        z.extend_from_slice(&cd_end.to_le_bytes());
+        z.extend_from_slice(&1u32.to_le_bytes());
+        w.write_all(&z)?;
+    }
+    let mut eocd = Vec::new();
+    eocd.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
+    eocd.extend_from_slice(&0u16.to_le_bytes());
+    eocd.extend_from_slice(&0u16.to_le_bytes());
+    let c16 = count.min(0xFFFF) as u16;
+    eocd.extend_from_slice(&c16.to_le_bytes());
+    eocd.extend_from_slice(&c16.to_le_bytes());
+    eocd.extend_from_slice(&(cd_size.min(MAX32) as u32).to_le_bytes());
+    eocd.extend_from_slice(&(end.min(MAX32) as u32).to_le_bytes());
+    eocd.extend_from_slice(&0u16.to_le_bytes());
+    w.write_all(&eocd)?;
+    w.flush()?;
+    w.get_ref().sync_all()
+}
