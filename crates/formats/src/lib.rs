@@ -3,6 +3,7 @@
 //! Everything here is pure: bytes (or a reader) in, model types and findings out, through a
 //! [`ChatSink`]. Nothing here prints, touches the archive or knows about other stages.
 
+mod body;
 pub mod decode;
 pub mod formats;
 pub mod merge;

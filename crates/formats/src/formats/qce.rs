@@ -36,6 +36,7 @@
 //! * attachments = the resources' file names (`content.resources[].filename`, TXT `  - type:
 //!   name` lines).
 
+use crate::body::LineBody;
 use crate::decode::{LineReader, LineSplit};
 use crate::sink::{ChatSink, ParseFinding};
 use qqvault_core::{
@@ -756,47 +757,9 @@ enum Field {
 struct TxtPending {
     time: MessageTime,
     sender: String,
-    content: String,
-    content_lines: u64,
-    /// Empty lines after the last content line: content only if more content follows.
-    blank_run: u64,
+    content: LineBody,
     field: Field,
     attachments: Vec<Attachment>,
-    truncated: bool,
-}
-
-impl TxtPending {
-    fn push_content(&mut self, text: &str) {
-        while self.blank_run > 0 && !self.truncated {
-            self.blank_run -= 1;
-            self.add_line("");
-        }
-        self.blank_run = 0;
-        self.add_line(text);
-    }
-
-    fn add_line(&mut self, text: &str) {
-        if self.truncated {
-            return;
-        }
-        let sep = usize::from(self.content_lines > 0);
-        let room = MAX_CONTENT_BYTES.saturating_sub(self.content.len() + sep);
-        let text = if text.len() > room {
-            self.truncated = true;
-            let mut cut = room;
-            while !text.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            &text[..cut]
-        } else {
-            text
-        };
-        if sep == 1 {
-            self.content.push('\n');
-        }
-        self.content.push_str(text);
-        self.content_lines += 1;
-    }
 }
 
 struct TxtParser<'s, 'f> {
@@ -857,7 +820,7 @@ impl TxtParser<'_, '_> {
         }
         if self.phase == TxtPhase::Messages
             && is_separator(text)
-            && self.current.as_ref().is_some_and(|c| c.blank_run > 0)
+            && self.current.as_ref().is_some_and(|c| c.content.blank_run > 0)
         {
             self.held_footer = Some((no, text.to_owned()));
             return;
@@ -917,10 +880,10 @@ impl TxtParser<'_, '_> {
             return;
         };
         if text.is_empty() {
-            cur.blank_run = cur.blank_run.saturating_add(1);
+            cur.content.blank_run = cur.content.blank_run.saturating_add(1);
             return;
         }
-        let direct = cur.blank_run == 0;
+        let direct = cur.content.blank_run == 0;
         match cur.field {
             Field::BeforeContent => {
                 if labelled(text, "类型").is_some() {
@@ -928,8 +891,8 @@ impl TxtParser<'_, '_> {
                 }
                 cur.field = Field::Content;
                 match text.strip_prefix("内容:") {
-                    Some(first) => cur.push_content(first.strip_prefix(' ').unwrap_or(first)),
-                    None => cur.push_content(text),
+                    Some(first) => cur.content.push_line(first.strip_prefix(' ').unwrap_or(first)),
+                    None => cur.content.push_line(text),
                 }
             }
             Field::Content | Field::Fields if direct && is_resource_count(text) => {
@@ -953,9 +916,9 @@ impl TxtParser<'_, '_> {
                         });
                     }
                 }
-                cur.blank_run = 0;
+                cur.content.blank_run = 0;
             }
-            Field::Content => cur.push_content(text),
+            Field::Content => cur.content.push_line(text),
         }
     }
 
@@ -996,12 +959,9 @@ impl TxtParser<'_, '_> {
         self.current = Some(TxtPending {
             time,
             sender,
-            content: String::new(),
-            content_lines: 0,
-            blank_run: 0,
+            content: LineBody::new(MAX_CONTENT_BYTES, false),
             field: Field::BeforeContent,
             attachments: Vec::new(),
-            truncated: false,
         });
     }
 
@@ -1009,19 +969,19 @@ impl TxtParser<'_, '_> {
         let Some(p) = self.current.take() else {
             return;
         };
-        if p.truncated {
+        if p.content.truncated {
             self.stats.truncated += 1;
             self.sink.finding(ParseFinding::Other {
                 detail: format!("a message content is longer than {MAX_CONTENT_BYTES} bytes; it was cut"),
             });
         }
         self.stats.messages += 1;
-        let system = p.content == "[系统消息]";
+        let system = p.content.text == "[系统消息]";
         self.sink.message(Message {
             time: p.time,
             sender: p.sender,
             sender_id: None,
-            text: p.content,
+            text: p.content.text,
             system,
             attachments: p.attachments,
         });

@@ -57,6 +57,7 @@
 //! Memory: one line (at most [`MAX_LINE_BYTES`]) and one body (at most [`MAX_BODY_BYTES`]);
 //! longer ones are cut, counted in [`TxtStats::truncated`] and reported as findings.
 
+use crate::body::LineBody;
 use crate::decode::{read_prefix, LineReader, LineSplit, DETECT_PREFIX_LEN};
 use crate::sink::{ChatSink, ParseFinding};
 use qqvault_core::{ChatKind, ConversationKey, ConversationMeta, ExportFamily, Message, MessageTime};
@@ -348,54 +349,7 @@ struct Pending {
     sender_id: Option<String>,
     system: bool,
     header_line: u64,
-    body: String,
-    /// Body lines added so far (empty ones included).
-    body_lines: u64,
-    /// Empty lines seen after the last body line: part of the body only if more body follows.
-    blank_run: u64,
-    truncated: bool,
-}
-
-impl Pending {
-    /// Adds a body line, after the empty lines that preceded it.
-    fn push_line(&mut self, text: &str) {
-        while self.blank_run > 0 && !self.truncated {
-            self.blank_run -= 1;
-            self.add_line("");
-        }
-        self.blank_run = 0;
-        self.add_line(text);
-    }
-
-    fn add_line(&mut self, text: &str) {
-        if self.truncated {
-            return;
-        }
-        let sep = usize::from(self.body_lines > 0);
-        let room = MAX_BODY_BYTES.saturating_sub(self.body.len() + sep);
-        let text = if text.len() > room {
-            self.truncated = true;
-            let mut cut = room;
-            while !text.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            &text[..cut]
-        } else {
-            text
-        };
-        if sep == 1 {
-            self.body.push('\n');
-        }
-        // The sender's own line breaks (lone CR or LF) become `\n`.
-        let mut start = 0;
-        for i in memchr::memchr_iter(b'\r', text.as_bytes()) {
-            self.body.push_str(&text[start..i]);
-            self.body.push('\n');
-            start = i + 1;
-        }
-        self.body.push_str(&text[start..]);
-        self.body_lines += 1;
-    }
+    body: LineBody,
 }
 
 struct Parser<'a> {
@@ -441,7 +395,7 @@ impl<'a> Parser<'a> {
             }
             // Not a block after all: the empty lines and the separator were text.
             if let Some(cur) = self.current.as_mut() {
-                cur.push_line(&separator);
+                cur.body.push_line(&separator);
             }
             self.prev = Prev::Body;
         }
@@ -456,7 +410,7 @@ impl<'a> Parser<'a> {
     fn message_line(&mut self, text: &str, bare: &str) {
         if text.is_empty() {
             if let Some(cur) = self.current.as_mut() {
-                cur.blank_run = cur.blank_run.saturating_add(1);
+                cur.body.blank_run = cur.body.blank_run.saturating_add(1);
             }
             self.prev = Prev::Blank;
             return;
@@ -480,7 +434,7 @@ impl<'a> Parser<'a> {
             }
         }
         if let Some(cur) = self.current.as_mut() {
-            cur.push_line(text);
+            cur.body.push_line(text);
         }
         self.prev = Prev::Body;
     }
@@ -583,10 +537,7 @@ impl<'a> Parser<'a> {
             sender_id: header.id.map(str::to_owned),
             system,
             header_line: self.stats.lines,
-            body: String::new(),
-            body_lines: 0,
-            blank_run: 0,
-            truncated: false,
+            body: LineBody::new(MAX_BODY_BYTES, true),
         });
         self.phase = Phase::Messages;
         self.prev = Prev::Header;
@@ -597,7 +548,7 @@ impl<'a> Parser<'a> {
         let Some(pending) = self.current.take() else {
             return;
         };
-        if pending.truncated {
+        if pending.body.truncated {
             self.stats.truncated += 1;
             self.sink.finding(ParseFinding::Other {
                 detail: format!(
@@ -611,7 +562,7 @@ impl<'a> Parser<'a> {
             time: pending.time,
             sender: pending.sender,
             sender_id: pending.sender_id,
-            text: pending.body,
+            text: pending.body.text,
             system: pending.system,
             attachments: Vec::new(),
         });
