@@ -9,5 +9,6 @@ pub mod formats;
 pub mod merge;
 pub mod sink;
 pub mod sniff;
+pub mod spill;
 
 pub use sink::{ChatSink, ParseFinding};

@@ -90,9 +90,9 @@ pub struct MergeResult {
 }
 
 /// A held message and the kind of export its kept version came from.
-struct Entry {
-    message: Message,
-    source: SourceFormat,
+pub(crate) struct Entry {
+    pub(crate) message: Message,
+    pub(crate) source: SourceFormat,
 }
 
 struct Conversation {
@@ -171,7 +171,7 @@ impl Merger {
 }
 
 /// Fills what `held` lacks from `other`: name, group, a known kind.
-fn merge_meta(held: &mut ConversationMeta, other: ConversationMeta) {
+pub(crate) fn merge_meta(held: &mut ConversationMeta, other: ConversationMeta) {
     if held.name.is_empty() && !other.name.is_empty() {
         held.name = other.name;
     }
@@ -195,19 +195,37 @@ fn merge_sorted(
     // Stable: messages of the same second keep file order.
     incoming.sort_by_key(|m| m.time);
     let mut out = Vec::with_capacity(held.len() + incoming.len());
-    let mut held = held.into_iter().peekable();
-    let mut incoming = incoming.into_iter().peekable();
+    merge_streams(held.into_iter(), incoming.into_iter(), source, stats, &mut |e| {
+        out.push(e)
+    });
+    out
+}
+
+/// The walk of the merge over two streams: `held`, sorted by time in merged order, and
+/// `incoming`, one file's messages of the conversation sorted by time (stably, so that file
+/// order holds within a second). Hands the merged entries to `out` in order, holding no more
+/// than one second of each stream.
+pub(crate) fn merge_streams(
+    held: impl Iterator<Item = Entry>,
+    incoming: impl Iterator<Item = Message>,
+    source: SourceFormat,
+    stats: &mut MergeStats,
+    out: &mut dyn FnMut(Entry),
+) {
+    let mut held = held.peekable();
+    let mut incoming = incoming.peekable();
     let mut old_bucket: Vec<Entry> = Vec::new();
     let mut new_bucket: Vec<Message> = Vec::new();
+    let mut merged: Vec<Entry> = Vec::new();
     loop {
         let second: MessageTime = match (held.peek(), incoming.peek()) {
             (None, None) => break,
             (Some(_), None) => {
-                out.extend(held);
+                held.for_each(&mut *out);
                 break;
             }
             (None, Some(_)) => {
-                out.extend(incoming.map(|message| Entry { message, source }));
+                incoming.for_each(|message| out(Entry { message, source }));
                 break;
             }
             (Some(e), Some(m)) => e.message.time.min(m.time),
@@ -219,14 +237,16 @@ fn merge_sorted(
             new_bucket.push(message);
         }
         if old_bucket.is_empty() {
-            out.extend(new_bucket.drain(..).map(|message| Entry { message, source }));
+            new_bucket
+                .drain(..)
+                .for_each(|message| out(Entry { message, source }));
         } else if new_bucket.is_empty() {
-            out.append(&mut old_bucket);
+            old_bucket.drain(..).for_each(&mut *out);
         } else {
-            merge_second(&mut old_bucket, &mut new_bucket, source, stats, &mut out);
+            merge_second(&mut old_bucket, &mut new_bucket, source, stats, &mut merged);
+            merged.drain(..).for_each(&mut *out);
         }
     }
-    out
 }
 
 /// Whether a copy from `a` may be matched with one from `b` by placeholders.
