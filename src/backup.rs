@@ -604,6 +604,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         files: &all_files,
         stored: &mut stored,
         tz: &opts.tz,
+        scratch: &scratch_dir,
         fatal: None,
     }
     .run(found)?;
@@ -623,12 +624,16 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     progress.finish_phase();
     clock.lap("chats");
     // VIEWER: the HTML viewer pages are written here, from chat.conversations and chat.lines.
+    let mut source = crate::ingest::MergedSource {
+        merged: &chat.merged,
+        ids: chat.conversations.iter().map(|c| c.id.clone()).collect(),
+    };
     if !opts.no_viewer && !chat.conversations.is_empty() {
         progress.phase("writing the viewer", None);
         crate::viewer::render_all(
             &crate::viewer::ViewerOptions::in_archive(),
             &chat.conversations,
-            &chat.lines,
+            &mut source,
             |path, bytes| {
                 let name = format!("{}{path}", crate::viewer::ARCHIVE_ROOT);
                 writer.add_bytes(&name, EntryKind::Viewer, bytes).map(|_| ())
@@ -649,7 +654,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
             &mut writer,
             scratch,
             chat.chat_locations.clone(),
-            &chat.lines,
+            &mut source,
         )?);
         progress.finish_phase();
     }

@@ -9,6 +9,7 @@ use qqvault_core::{Attachment, ConversationKey, ConversationMeta, Message, Messa
 use qqvault_formats::merge::SourceFormat;
 use qqvault_formats::sink::{ChatSink, ParseFinding};
 use qqvault_formats::sniff::ExportKind;
+use qqvault_formats::spill::FileSpool;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
 
@@ -57,14 +58,14 @@ impl MessageLine {
 }
 
 /// A reader over chunks of bytes produced on demand: streams a rendering into the archive
-/// without holding all of it.
+/// without holding all of it. A chunk that fails ends the read with its error.
 pub struct ChunkReader<I> {
     chunks: I,
     current: Vec<u8>,
     pos: usize,
 }
 
-impl<I: Iterator<Item = Vec<u8>>> ChunkReader<I> {
+impl<I: Iterator<Item = std::io::Result<Vec<u8>>>> ChunkReader<I> {
     pub fn new(chunks: I) -> Self {
         ChunkReader {
             chunks,
@@ -74,12 +75,12 @@ impl<I: Iterator<Item = Vec<u8>>> ChunkReader<I> {
     }
 }
 
-impl<I: Iterator<Item = Vec<u8>>> std::io::Read for ChunkReader<I> {
+impl<I: Iterator<Item = std::io::Result<Vec<u8>>>> std::io::Read for ChunkReader<I> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         while self.pos >= self.current.len() {
             match self.chunks.next() {
                 Some(c) => {
-                    self.current = c;
+                    self.current = c?;
                     self.pos = 0;
                 }
                 None => return Ok(0),
@@ -90,6 +91,44 @@ impl<I: Iterator<Item = Vec<u8>>> std::io::Read for ChunkReader<I> {
         self.pos += n;
         Ok(n)
     }
+}
+
+/// Chunks of about `per_chunk` messages, each rendered by `render` into one buffer.
+pub fn render_chunks<'a>(
+    mut messages: impl Iterator<Item = std::io::Result<MessageLine>> + 'a,
+    per_chunk: usize,
+    render: impl Fn(&MessageLine, &mut Vec<u8>) + 'a,
+) -> impl Iterator<Item = std::io::Result<Vec<u8>>> + 'a {
+    std::iter::from_fn(move || {
+        let mut buf = Vec::new();
+        for _ in 0..per_chunk {
+            match messages.next() {
+                Some(Ok(m)) => render(&m, &mut buf),
+                Some(Err(e)) => return Some(Err(e)),
+                None => break,
+            }
+        }
+        (!buf.is_empty()).then_some(Ok(buf))
+    })
+}
+
+/// A message as one line of `messages.jsonl`.
+pub fn jsonl_line(m: &MessageLine, buf: &mut Vec<u8>) {
+    // Serialising plain data into memory cannot fail.
+    let _ = serde_json::to_writer(&mut *buf, m);
+    buf.push(b'\n');
+}
+
+/// Where the later stages read the merged conversations from, one at a time, in time order:
+/// the merge's temporary files during a backup, the archive's JSON Lines during a reindex.
+pub trait ConversationSource {
+    /// The messages of the `i`-th conversation.
+    fn messages(
+        &mut self,
+        i: usize,
+    ) -> crate::error::Result<Box<dyn Iterator<Item = std::io::Result<MessageLine>> + '_>>;
+    /// Names what is read, for errors.
+    fn origin(&self) -> std::path::PathBuf;
 }
 
 /// The entry names of a conversation.
@@ -164,13 +203,13 @@ pub fn transcript_message(m: &MessageLine, eol: &str) -> String {
 pub type MediaStore<'a> = dyn FnMut(&str, &str, &[u8]) + 'a;
 
 /// Collects what one export file's parser hands over.
-#[derive(Default)]
 pub struct Collector<'a> {
     /// Where embedded parts go as they arrive (MHT images are stored while the file is read,
     /// so a file of many GB never has its images in memory). Without it they are collected in
     /// `embedded`.
     pub media: Option<&'a mut MediaStore<'a>>,
-    pub conversations: Vec<(ConversationMeta, Vec<Message>)>,
+    /// The file's messages, by conversation (in temporary files beyond a budget).
+    pub spool: FileSpool,
     pub not_understood: u64,
     pub samples: Vec<String>,
     /// Embedded parts by lower-cased name: (sha256, bytes length, content type).
@@ -180,12 +219,26 @@ pub struct Collector<'a> {
     pub preset: Option<ConversationMeta>,
 }
 
+impl Collector<'_> {
+    pub fn new(spool: FileSpool) -> Self {
+        Collector {
+            media: None,
+            spool,
+            not_understood: 0,
+            samples: Vec::new(),
+            embedded: Vec::new(),
+            findings: Vec::new(),
+            preset: None,
+        }
+    }
+}
+
 impl ChatSink for Collector<'_> {
     fn conversation(&mut self, meta: ConversationMeta) {
-        self.conversations.push((meta, Vec::new()));
+        self.spool.conversation(meta);
     }
     fn message(&mut self, message: Message) {
-        if self.conversations.is_empty() {
+        if !self.spool.has_conversation() {
             let meta = self.preset.clone().unwrap_or_else(|| ConversationMeta {
                 key: ConversationKey {
                     family: qqvault_core::ExportFamily::MessageManager,
@@ -196,11 +249,9 @@ impl ChatSink for Collector<'_> {
                 group: None,
                 kind: qqvault_core::ChatKind::Unknown,
             });
-            self.conversations.push((meta, Vec::new()));
+            self.spool.conversation(meta);
         }
-        if let Some((_, msgs)) = self.conversations.last_mut() {
-            msgs.push(message);
-        }
+        self.spool.push(message);
     }
     fn not_understood(&mut self, line_no: u64, line: &str) {
         self.not_understood += 1;
@@ -320,13 +371,11 @@ impl ChatTotals {
 }
 
 /// Resolves MHT attachment names against the parts one file held.
-pub fn resolve_attachments(messages: &mut [Message], parts: &HashMap<String, (Sha256Digest, String)>) {
-    for m in messages {
-        for a in &mut m.attachments {
-            if let Some((sha, entry)) = parts.get(&a.name.to_lowercase()) {
-                a.sha256 = Some(*sha);
-                a.entry = Some(entry.clone());
-            }
+pub fn resolve_attachments(message: &mut Message, parts: &HashMap<String, (Sha256Digest, String)>) {
+    for a in &mut message.attachments {
+        if let Some((sha, entry)) = parts.get(&a.name.to_lowercase()) {
+            a.sha256 = Some(*sha);
+            a.entry = Some(entry.clone());
         }
     }
 }

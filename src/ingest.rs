@@ -17,12 +17,68 @@ use crate::search_index;
 use qqvault_core::{ConversationKey, Sha256Digest};
 use qqvault_formats::decode::{self, TextEncoding};
 use qqvault_formats::formats::{self as parsers, mht, qce, ParseSummary};
-use qqvault_formats::merge::Merger;
 use qqvault_formats::sniff::ExportKind;
+use qqvault_formats::spill::SpillMerger;
 use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::Path;
+
+/// How many bytes of messages one export may hold in memory before they wait in temporary
+/// files (the merge's budget; see `qqvault_formats::spill`).
+pub const SPOOL_BUDGET: usize = 32 << 20;
+
+/// The merge's budget: [`SPOOL_BUDGET`], or `QQVAULT_MERGE_BUDGET` (bytes) when it is set.
+pub fn spool_budget() -> usize {
+    std::env::var("QQVAULT_MERGE_BUDGET")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(SPOOL_BUDGET)
+}
+
+/// The merged conversations, read back from the merge's temporary files (removed on drop).
+pub struct MergedChats {
+    merger: SpillMerger,
+    scratch: std::path::PathBuf,
+}
+
+impl MergedChats {
+    /// The messages of the `i`-th conversation as stored lines, in time order.
+    pub fn lines<'a>(
+        &'a self,
+        i: usize,
+        id: &'a str,
+    ) -> io::Result<impl Iterator<Item = io::Result<MessageLine>> + 'a> {
+        Ok(self
+            .merger
+            .messages(i)?
+            .map(move |m| m.map(|m| MessageLine::from_message(id, m))))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.merger.conversations().is_empty()
+    }
+}
+
+/// The conversations' ids in order, for the later stages.
+pub struct MergedSource<'a> {
+    pub merged: &'a MergedChats,
+    pub ids: Vec<String>,
+}
+
+impl chats::ConversationSource for MergedSource<'_> {
+    fn messages(&mut self, i: usize) -> Result<Box<dyn Iterator<Item = io::Result<MessageLine>> + '_>> {
+        let id = self.ids.get(i).map(String::as_str).unwrap_or("");
+        let it = self
+            .merged
+            .lines(i, id)
+            .map_err(|e| Error::read(&self.merged.scratch, e))?;
+        Ok(Box::new(it))
+    }
+    fn origin(&self) -> std::path::PathBuf {
+        self.merged.scratch.clone()
+    }
+}
 
 /// An input file recognised as an export.
 pub struct FoundExport {
@@ -35,8 +91,8 @@ pub struct ChatOutcome {
     pub exports: Vec<ExportRecord>,
     pub conversations: Vec<ConversationRecord>,
     pub placeholder_matches: u64,
-    /// Each conversation's messages, in the order of `conversations`.
-    pub lines: Vec<Vec<MessageLine>>,
+    /// Each conversation's messages, in the order of `conversations`, in temporary files.
+    pub merged: MergedChats,
     /// Where each conversation's JSON Lines lie in the archive, in the same order.
     pub chat_locations: Vec<search_index::CatalogChat>,
 }
@@ -47,6 +103,8 @@ pub struct Ingest<'a> {
     /// Content already stored, by hash: entry name.
     pub stored: &'a mut HashMap<Sha256Digest, String>,
     pub tz: &'a qce::WallClock,
+    /// Where the merge's temporary files go (the archive's folder).
+    pub scratch: &'a Path,
     /// An archive write that failed inside a parser callback: fatal, reported after the stage.
     pub fatal: Option<Error>,
 }
@@ -61,7 +119,7 @@ fn stem(path: &str) -> String {
 
 impl Ingest<'_> {
     pub fn run(&mut self, found: Vec<FoundExport>) -> Result<ChatOutcome> {
-        let mut merger = Merger::new();
+        let mut merger = SpillMerger::new(self.scratch, spool_budget());
         let mut exports = Vec::new();
         let mut sources: HashMap<ConversationKey, BTreeSet<String>> = HashMap::new();
         let mut self_senders: HashMap<ConversationKey, BTreeSet<String>> = HashMap::new();
@@ -110,7 +168,7 @@ impl Ingest<'_> {
                 }
                 _ => {}
             }
-            let mut col = Collector::default();
+            let mut col = Collector::new(merger.spool());
             let mut mht_parts: HashMap<String, (Sha256Digest, String)> = HashMap::new();
             let parsed: io::Result<()> = match fx.kind {
                 ExportKind::QqTxt | ExportKind::QceTxt | ExportKind::QceJson => {
@@ -147,7 +205,7 @@ impl Ingest<'_> {
                     };
                     let mut mcol = Collector {
                         media: Some(&mut store),
-                        ..Default::default()
+                        ..Collector::new(merger.spool())
                     };
                     let r = File::open(&f.disk_path).and_then(|file| {
                         mht::parse(
@@ -156,7 +214,7 @@ impl Ingest<'_> {
                             &mut mcol,
                         )
                     });
-                    col.conversations = std::mem::take(&mut mcol.conversations);
+                    col.spool = std::mem::replace(&mut mcol.spool, merger.spool());
                     col.not_understood = mcol.not_understood;
                     col.samples = std::mem::take(&mut mcol.samples);
                     col.findings = std::mem::take(&mut mcol.findings);
@@ -231,6 +289,9 @@ impl Ingest<'_> {
             if let Some(e) = self.fatal.take() {
                 return Err(e);
             }
+            if let Some(e) = col.spool.take_error() {
+                return Err(Error::write(self.scratch, e));
+            }
             if let Err(e) = parsed {
                 rec.problems.push(format!(
                     "reading the export failed: {e}; the original is archived unchanged"
@@ -256,35 +317,17 @@ impl Ingest<'_> {
                 };
                 parts.insert(name.to_lowercase(), (sha, entry));
             }
-            rec.images_found = 0;
-            for (_, msgs) in &mut col.conversations {
-                chats::resolve_attachments(msgs, &parts);
-                rec.images_found += msgs
-                    .iter()
-                    .flat_map(|m| &m.attachments)
-                    .filter(|a| a.entry.is_some())
-                    .count() as u64;
-            }
             rec.problems.extend(col.findings.iter().map(chats::finding_text));
             rec.images_damaged = col
                 .findings
                 .iter()
                 .filter(|f| matches!(f, qqvault_formats::sink::ParseFinding::BrokenPart { .. }))
                 .count() as u64;
-            if fx.kind != ExportKind::QqMht {
-                // MHT writes `[图片]` for each picture it embeds; other formats carry none.
-                rec.image_placeholders = col
-                    .conversations
-                    .iter()
-                    .flat_map(|(_, msgs)| msgs)
-                    .map(|m| m.text.matches("[图片]").count() as u64)
-                    .sum();
-            }
             rec.lines_not_understood += col.not_understood;
             rec.samples_not_understood = col.samples.clone();
             let mut keys = BTreeSet::new();
-            for (meta, msgs) in &col.conversations {
-                rec.messages += msgs.len() as u64;
+            for (meta, count) in col.spool.conversations() {
+                rec.messages += count;
                 keys.insert(meta.key.clone());
             }
             rec.conversations = keys.len() as u64;
@@ -295,14 +338,35 @@ impl Ingest<'_> {
                 rec.problems
                     .push("this export is not empty but no message could be read from it".into());
             }
-            merger.add_file(chats::source_of(fx.kind), std::mem::take(&mut col.conversations));
+            // Attachments are resolved, and images counted, as the merge reads each message.
+            // MHT writes `[图片]` for each picture it embeds; other formats carry none.
+            let count_placeholders = fx.kind != ExportKind::QqMht;
+            let (mut found, mut placeholders) = (0u64, 0u64);
+            let spool = std::mem::replace(&mut col.spool, merger.spool());
+            merger
+                .add_file(chats::source_of(fx.kind), spool, &mut |m| {
+                    chats::resolve_attachments(m, &parts);
+                    found += m.attachments.iter().filter(|a| a.entry.is_some()).count() as u64;
+                    if count_placeholders {
+                        placeholders += m.text.matches("[图片]").count() as u64;
+                    }
+                })
+                .map_err(|e| Error::write(self.scratch, e))?;
+            rec.images_found = found;
+            if count_placeholders {
+                rec.image_placeholders = placeholders;
+            }
             exports.push(rec);
         }
-        let merged = merger.finish();
+        let stats = merger.stats();
         let mut conversations = Vec::new();
-        let mut all_lines = Vec::new();
         let mut chat_locations = Vec::new();
-        for (meta, messages) in merged.conversations {
+        let merged = MergedChats {
+            merger,
+            scratch: self.scratch.to_path_buf(),
+        };
+        for (i, c) in merged.merger.conversations().iter().enumerate() {
+            let meta = &c.meta;
             let id = meta.key.id();
             let rec = ConversationRecord {
                 id: id.clone(),
@@ -310,9 +374,9 @@ impl Ingest<'_> {
                 group: meta.group.clone(),
                 kind: meta.kind,
                 key: meta.key.clone(),
-                messages: messages.len() as u64,
-                first: messages.iter().map(|m| m.time).min(),
-                last: messages.iter().map(|m| m.time).max(),
+                messages: c.messages,
+                first: c.first,
+                last: c.last,
                 entry: chats::messages_entry(&id),
                 transcript: chats::transcript_entry(&id),
                 sources: sources
@@ -324,40 +388,30 @@ impl Ingest<'_> {
                     .map(|s| s.iter().cloned().collect())
                     .unwrap_or_default(),
             };
-            let lines: Vec<MessageLine> = messages
-                .into_iter()
-                .map(|m| MessageLine::from_message(&id, m))
-                .collect();
-            // Both forms are streamed into the archive, a few hundred messages at a time, so a
-            // conversation of millions of messages is never rendered whole in memory.
-            let jsonl = chats::ChunkReader::new(lines.chunks(512).map(|chunk| {
-                let mut buf = Vec::with_capacity(chunk.len() * 160);
-                for l in chunk {
-                    // Serialising plain data into memory cannot fail.
-                    let _ = serde_json::to_writer(&mut buf, l);
-                    buf.push(b'\n');
-                }
-                buf
-            }));
+            // Both forms are streamed into the archive from the merge's files, a few hundred
+            // messages at a time, so a conversation of millions of messages is never whole in
+            // memory.
+            let jsonl = chats::ChunkReader::new(chats::render_chunks(
+                merged.lines(i, &id).map_err(|e| Error::read(self.scratch, e))?,
+                512,
+                chats::jsonl_line,
+            ));
             chat_locations.push(search_index::add_chat_lines(self.writer, &rec, jsonl)?);
             let heading = format!("{}\r\n", chats::transcript_heading(&rec, "\r\n")).into_bytes();
-            let transcript =
-                chats::ChunkReader::new(std::iter::once(heading).chain(lines.chunks(512).map(|chunk| {
-                    let mut s = String::new();
-                    for l in chunk {
-                        s.push_str(&chats::transcript_message(l, "\r\n"));
-                    }
-                    s.into_bytes()
-                })));
+            let body = chats::render_chunks(
+                merged.lines(i, &id).map_err(|e| Error::read(self.scratch, e))?,
+                512,
+                |m, buf| buf.extend_from_slice(chats::transcript_message(m, "\r\n").as_bytes()),
+            );
+            let transcript = chats::ChunkReader::new(std::iter::once(Ok(heading)).chain(body));
             self.add_chat_stream(&rec.transcript, transcript)?;
             conversations.push(rec);
-            all_lines.push(lines);
         }
         Ok(ChatOutcome {
             exports,
             conversations,
-            placeholder_matches: merged.stats.placeholder_matches,
-            lines: all_lines,
+            placeholder_matches: stats.placeholder_matches,
+            merged,
             chat_locations,
         })
     }

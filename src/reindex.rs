@@ -8,11 +8,12 @@ use crate::archive::read::ArchiveReader;
 use crate::archive::verify;
 use crate::archive::write::ArchiveWriter;
 use crate::backup::{partial_path, seal_and_commit};
-use crate::chats::{ChunkReader, MessageLine};
+use crate::chats::{ConversationSource, MessageLine};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::search_index;
 use serde::Serialize;
+use std::io::BufRead;
 use std::path::Path;
 
 #[derive(Debug, Serialize)]
@@ -57,27 +58,22 @@ pub fn reindex(archive: &Path, progress: &dyn Progress) -> Result<ReindexSummary
     }
     progress.finish_phase();
     progress.phase("indexing", None);
+    // Each conversation is streamed twice from the old archive (once copied with its
+    // checkpoints, once indexed), never held whole.
     let mut locations = Vec::new();
-    let mut all_lines: Vec<Vec<MessageLine>> = Vec::new();
-    let mut messages = 0u64;
-    for c in manifest.conversations.clone() {
-        let data = old.read_entry(&c.entry)?;
-        let mut lines = Vec::new();
-        for line in data.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-            lines.push(
-                serde_json::from_slice::<MessageLine>(line)
-                    .map_err(|e| Error::zip(archive, format!("{}: {e}", c.entry)))?,
-            );
-        }
-        messages += lines.len() as u64;
-        locations.push(search_index::add_chat_lines(
-            &mut writer,
-            &c,
-            ChunkReader::new(std::iter::once(data)),
-        )?);
-        all_lines.push(lines);
+    for c in &manifest.conversations {
+        let entry = old
+            .zip
+            .by_name(&c.entry)
+            .map_err(|e| Error::zip(archive, format!("{}: {e}", c.entry)))?;
+        locations.push(search_index::add_chat_lines(&mut writer, c, entry)?);
     }
     let mut seal_records = Vec::new();
+    let mut source = ArchiveSource {
+        reader: &mut old,
+        entries: manifest.conversations.iter().map(|c| c.entry.clone()).collect(),
+        count: 0,
+    };
     if !manifest.conversations.is_empty() {
         let scratch = partial
             .parent()
@@ -87,9 +83,10 @@ pub fn reindex(archive: &Path, progress: &dyn Progress) -> Result<ReindexSummary
             &mut writer,
             scratch,
             locations,
-            &all_lines,
+            &mut source,
         )?);
     }
+    let messages = source.count;
     progress.finish_phase();
     manifest.entries = writer.entries().to_vec();
     manifest.totals.entries = manifest.entries.len() as u64 + 1;
@@ -105,4 +102,38 @@ pub fn reindex(archive: &Path, progress: &dyn Progress) -> Result<ReindexSummary
         messages,
         entries: manifest.totals.entries,
     })
+}
+
+/// Conversations read from an archive's JSON Lines, one entry at a time, streamed.
+struct ArchiveSource<'a> {
+    reader: &'a mut ArchiveReader,
+    entries: Vec<String>,
+    /// Messages read so far.
+    count: u64,
+}
+
+impl ConversationSource for ArchiveSource<'_> {
+    fn messages(&mut self, i: usize) -> Result<Box<dyn Iterator<Item = std::io::Result<MessageLine>> + '_>> {
+        let name = self.entries.get(i).cloned().unwrap_or_default();
+        let path = self.reader.path.clone();
+        let file = self
+            .reader
+            .zip
+            .by_name(&name)
+            .map_err(|e| Error::zip(&path, format!("{name}: {e}")))?;
+        let count = &mut self.count;
+        let lines = std::io::BufReader::with_capacity(64 << 10, file)
+            .split(b'\n')
+            .filter(|l| l.as_ref().map_or(true, |l| !l.is_empty()))
+            .map(move |l| {
+                let l = l?;
+                *count += 1;
+                serde_json::from_slice::<MessageLine>(&l)
+                    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{name}: {e}")))
+            });
+        Ok(Box::new(lines))
+    }
+    fn origin(&self) -> std::path::PathBuf {
+        self.reader.path.clone()
+    }
 }

@@ -147,7 +147,7 @@ pub fn build_and_write(
     writer: &mut ArchiveWriter,
     scratch_parent: &Path,
     chats: Vec<CatalogChat>,
-    lines: &[Vec<MessageLine>],
+    source: &mut dyn crate::chats::ConversationSource,
 ) -> Result<(String, String)> {
     let tmp = tempfile::Builder::new()
         .prefix(".qqvault-index-")
@@ -159,16 +159,18 @@ pub fn build_and_write(
     };
     let mut builder =
         IndexBuilder::create_with(&dir, BuildOptions::new(INDEX_MEMORY_BUDGET, 2)).map_err(index_err)?;
-    for (chat, msgs) in chats.iter().zip(lines) {
-        for (seq, m) in msgs.iter().enumerate() {
+    let origin = source.origin();
+    for (i, chat) in chats.iter().enumerate() {
+        for (seq, m) in source.messages(i)?.enumerate() {
+            let m = m.map_err(|e| Error::read(&origin, e))?;
             builder
                 .add(&IndexDoc {
                     chat: chat.id.clone(),
                     seq: seq as u64,
                     time: m.time,
-                    sender: m.sender.clone(),
-                    sender_id: m.sender_id.clone(),
-                    text: m.text.clone(),
+                    sender: m.sender,
+                    sender_id: m.sender_id,
+                    text: m.text,
                 })
                 .map_err(index_err)?;
         }

@@ -158,21 +158,21 @@ impl ViewerStats {
 }
 
 /// Renders every conversation and the index, handing each page to `emit` as soon as it is
-/// ready. `lines[i]` are the messages of `records[i]`, in time order.
-pub fn render_all<E>(
+/// ready. `source` gives the messages of `records[i]`, in time order, one at a time.
+pub fn render_all(
     opts: &ViewerOptions,
     records: &[ConversationRecord],
-    lines: &[Vec<MessageLine>],
-    mut emit: impl FnMut(&str, &[u8]) -> Result<(), E>,
-) -> Result<ViewerStats, E> {
+    source: &mut dyn crate::chats::ConversationSource,
+    mut emit: impl FnMut(&str, &[u8]) -> crate::error::Result<()>,
+) -> crate::error::Result<ViewerStats> {
     let mut stats = ViewerStats::default();
     let mut summaries = Vec::with_capacity(records.len());
-    let empty = Vec::new();
+    let origin = source.origin();
     for (i, rec) in records.iter().enumerate() {
-        let messages = lines.get(i).unwrap_or(&empty);
         let mut r = ConversationRenderer::new(opts, rec);
-        for m in messages {
-            if let Some(page) = r.push(m) {
+        for m in source.messages(i)? {
+            let m = m.map_err(|e| crate::error::Error::read(&origin, e))?;
+            if let Some(page) = r.push(&m) {
                 stats.count(&page);
                 emit(&page.path, &page.bytes)?;
             }

@@ -373,3 +373,114 @@ fn a_non_empty_export_that_yields_nothing_is_reported() {
     let r = &s["export_reports"][0];
     assert!(r["problems"].to_string().contains("no message"), "{r}");
 }
+
+/// A Message Manager TXT export of one conversation: `n` messages from `start` on, every
+/// `step`-th one a second apart, in the order given by `order`.
+fn generated_txt(peer: &str, n: usize, order: impl Fn(usize) -> usize) -> String {
+    let sep = "=".repeat(64);
+    let mut s = format!(
+        "消息记录（此消息记录为文本格式，不支持重新导入）\r\n\r\n{sep}\r\n消息分组:我的好友\r\n{sep}\r\n消息对象:{peer}\r\n{sep}\r\n\r\n"
+    );
+    for k in 0..n {
+        let i = order(k);
+        let (h, m, sec) = (i / 3600 % 24, i / 60 % 60, i % 60);
+        // Every fifth message is sent twice in the same second: both copies count.
+        let copies = if i.is_multiple_of(5) { 2 } else { 1 };
+        for _ in 0..copies {
+            s.push_str(&format!(
+                "2015-06-{:02} {h}:{m:02}:{sec:02} {peer}\r\n第{i}条消息 [图片]\r\n\r\n",
+                1 + i / 86400
+            ));
+        }
+    }
+    s
+}
+
+fn entries_under(archive: &Path, prefixes: &[&str]) -> Vec<(String, Vec<u8>)> {
+    let mut zip = zip::ZipArchive::new(fs::File::open(archive).unwrap()).unwrap();
+    let mut out = Vec::new();
+    for i in 0..zip.len() {
+        let mut f = zip.by_index(i).unwrap();
+        let name = f.name().unwrap().to_string();
+        if prefixes.iter().any(|p| name.starts_with(p)) {
+            let mut data = Vec::new();
+            std::io::Read::read_to_end(&mut f, &mut data).unwrap();
+            out.push((name, data));
+        }
+    }
+    out
+}
+
+/// The merge may wait in temporary files (here after every message): the conversations,
+/// transcripts and viewer pages are byte for byte those of a merge held in memory, and no
+/// temporary file is left beside the archive.
+#[test]
+fn a_merge_through_temporary_files_gives_the_same_archive() {
+    let t = tempfile::tempdir().unwrap();
+    let inputs = t.path().join("in");
+    // Two overlapping exports of one conversation (the second out of time order in blocks),
+    // and a third conversation; plus the sample that ships with the project.
+    write(
+        &inputs.join("a/全部消息记录.txt"),
+        generated_txt("张三", 3000, |k| k).as_bytes(),
+    );
+    write(
+        &inputs.join("b/全部消息记录.txt"),
+        generated_txt("张三", 2000, |k| (k % 400) * 5 + k / 400 + 1500).as_bytes(),
+    );
+    write(
+        &inputs.join("b/李四.txt"),
+        generated_txt("李四", 500, |k| 499 - k).as_bytes(),
+    );
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/sample");
+    let mut summaries = Vec::new();
+    let mut contents = Vec::new();
+    for (name, budget) in [("memory", None), ("spilled", Some("0")), ("small", Some("5000"))] {
+        let out = t.path().join(name);
+        fs::create_dir_all(&out).unwrap();
+        let archive = out.join("a.zip");
+        let mut cmd = qqvault();
+        cmd.args(["backup", inputs.to_str().unwrap(), sample.to_str().unwrap(), "-o"])
+            .arg(&archive)
+            .arg("--json");
+        match budget {
+            Some(b) => cmd.env("QQVAULT_MERGE_BUDGET", b),
+            None => cmd.env_remove("QQVAULT_MERGE_BUDGET"),
+        };
+        let o = cmd.output().unwrap();
+        expect_code(&o, 0);
+        let left: Vec<_> = fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            left,
+            vec![std::ffi::OsString::from("a.zip")],
+            "{name}: files left beside the archive"
+        );
+        let mut summary = json(&o);
+        summary.as_object_mut().unwrap().remove("archive");
+        summary.as_object_mut().unwrap().remove("archive_bytes");
+        summary.as_object_mut().unwrap().remove("timings");
+        summaries.push(summary);
+        contents.push(entries_under(&archive, &["chats/", "viewer/"]));
+    }
+    // 张三: times 0..3000 in the first export and 1500..3500 in the second, every fifth twice.
+    let conv = contents[0]
+        .iter()
+        .filter(|(n, _)| n.ends_with("messages.jsonl"))
+        .map(|(_, d)| d.iter().filter(|&&b| b == b'\n').count())
+        .max()
+        .unwrap();
+    assert_eq!(conv, 3500 + 700);
+    assert!(contents[0].len() > 10);
+    assert_eq!(summaries[0], summaries[1]);
+    assert_eq!(summaries[0], summaries[2]);
+    for other in &contents[1..] {
+        assert_eq!(other.len(), contents[0].len());
+        for (a, b) in contents[0].iter().zip(other) {
+            assert_eq!(a.0, b.0);
+            assert!(a.1 == b.1, "{} differs", a.0);
+        }
+    }
+}

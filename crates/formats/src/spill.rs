@@ -23,8 +23,9 @@
 //!
 //! Memory is the spool's budget, a read buffer per run, and the messages of one second on
 //! each side of the walk. Temporary files are made in a folder the caller names (the archive's
-//! own, so that they land on the disk the user chose and not in a RAM-backed temp folder), and
-//! are removed when their owner is dropped, also on error.
+//! own, so that they land on the disk the user chose and not in a RAM-backed temp folder).
+//! They have no name (unlinked at once, or deleted on close): the system removes them when
+//! their owner is dropped, and also when the process is killed.
 //!
 //! Records are a private binary form: they live only as long as the run that wrote them.
 
@@ -211,26 +212,108 @@ struct Segment {
     count: u64,
 }
 
-/// An append-only temporary file of records.
+/// A handle on a temporary file that reads and writes at its own position, whatever other
+/// handles on the same file do (positioned I/O where the system has it).
+struct PosFile {
+    file: File,
+    pos: u64,
+}
+
+impl PosFile {
+    #[cfg(unix)]
+    fn read_at(&self, buf: &mut [u8]) -> io::Result<usize> {
+        std::os::unix::fs::FileExt::read_at(&self.file, buf, self.pos)
+    }
+    #[cfg(windows)]
+    fn read_at(&self, buf: &mut [u8]) -> io::Result<usize> {
+        std::os::windows::fs::FileExt::seek_read(&self.file, buf, self.pos)
+    }
+    #[cfg(not(any(unix, windows)))]
+    fn read_at(&self, buf: &mut [u8]) -> io::Result<usize> {
+        (&self.file).seek(SeekFrom::Start(self.pos))?;
+        (&self.file).read(buf)
+    }
+    #[cfg(unix)]
+    fn write_at(&self, buf: &[u8]) -> io::Result<usize> {
+        std::os::unix::fs::FileExt::write_at(&self.file, buf, self.pos)
+    }
+    #[cfg(windows)]
+    fn write_at(&self, buf: &[u8]) -> io::Result<usize> {
+        std::os::windows::fs::FileExt::seek_write(&self.file, buf, self.pos)
+    }
+    #[cfg(not(any(unix, windows)))]
+    fn write_at(&self, buf: &[u8]) -> io::Result<usize> {
+        (&self.file).seek(SeekFrom::Start(self.pos))?;
+        (&self.file).write(buf)
+    }
+}
+
+impl Read for PosFile {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.read_at(buf)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl Write for PosFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.write_at(buf)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Seek for PosFile {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        self.pos = match to {
+            SeekFrom::Start(p) => p,
+            _ => {
+                return Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "only absolute positions",
+                ))
+            }
+        };
+        Ok(self.pos)
+    }
+}
+
+/// An append-only temporary file of records. It has no name: the system removes it when the
+/// last handle closes, also when the process is killed, so a run that dies leaves nothing.
 struct Arena {
-    file: tempfile::NamedTempFile,
-    out: BufWriter<File>,
+    file: File,
+    out: BufWriter<PosFile>,
     len: u64,
     buf: Vec<u8>,
 }
 
 impl Arena {
     fn create(dir: &Path) -> io::Result<Self> {
-        let file = tempfile::Builder::new()
-            .prefix(".qqvault-merge-")
-            .suffix(".tmp")
-            .tempfile_in(dir)?;
-        let out = BufWriter::with_capacity(256 << 10, file.as_file().try_clone()?);
+        let file = tempfile::tempfile_in(dir)?;
+        let out = BufWriter::with_capacity(
+            256 << 10,
+            PosFile {
+                file: file.try_clone()?,
+                pos: 0,
+            },
+        );
         Ok(Arena {
             file,
             out,
             len: 0,
             buf: Vec::with_capacity(4096),
+        })
+    }
+
+    /// A handle that reads from `pos`.
+    fn handle(&self, pos: u64) -> io::Result<PosFile> {
+        Ok(PosFile {
+            file: self.file.try_clone()?,
+            pos,
         })
     }
 
@@ -261,7 +344,7 @@ impl Arena {
     /// Reads a run: segments one after the other.
     fn read(&self, segments: Vec<Segment>) -> io::Result<RunReader> {
         Ok(RunReader {
-            file: BufReader::with_capacity(READ_BUF, self.file.reopen()?),
+            file: BufReader::with_capacity(READ_BUF, self.handle(0)?),
             segments: segments
                 .into_iter()
                 .filter(|s| s.count > 0)
@@ -274,7 +357,7 @@ impl Arena {
 
 /// Reads the records of a run, segment after segment. Ends after the first error.
 struct RunReader {
-    file: BufReader<File>,
+    file: BufReader<PosFile>,
     segments: std::vec::IntoIter<Segment>,
     left: u64,
 }
@@ -713,7 +796,7 @@ impl SpillMerger {
             return Ok(());
         };
         let mut fresh = Arena::create(&self.dir)?;
-        let mut src = old.file.reopen()?;
+        let mut src = old.handle(0)?;
         for c in &mut self.conversations {
             src.seek(SeekFrom::Start(c.run.offset))?;
             let copied = io::copy(&mut (&mut src).take(c.run.len), &mut fresh.out)?;
