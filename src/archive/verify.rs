@@ -814,16 +814,31 @@ fn check_some(
 
 /// Lets the kernel take back the pages of a range once it has been read: they stay in the page
 /// cache, so the resident size of a check stays small whatever the archive's size.
+///
+/// A fault maps the pages around it too (64 KiB on Linux), so touching one entry maps the
+/// edges of its neighbours, which another thread may have released already: the range is
+/// widened by [`RELEASE_MARGIN`] on both sides so that such pages go too. Without the margin a
+/// check of 23,000 small entries kept about 120 MB of such pages.
 fn release(map: &memmap2::Mmap, offset: usize, len: usize) {
     #[cfg(unix)]
     // SAFETY: the map is read-only and backed by the file: a page dropped here is read from the
     // file again if touched, with the same content, so no slice ever sees other bytes.
     unsafe {
-        let _ = map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, offset, len);
+        let start = offset.saturating_sub(RELEASE_MARGIN);
+        let end = offset
+            .saturating_add(len)
+            .saturating_add(RELEASE_MARGIN)
+            .min(map.len());
+        if start < end {
+            let _ = map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start);
+        }
     }
     #[cfg(not(unix))]
     let _ = (map, offset, len);
 }
+
+/// How far beyond a range [`release`] lets pages go.
+const RELEASE_MARGIN: usize = 256 << 10;
 
 /// Reads a mapped range and lets its pages go every 4 MiB, as `release` does.
 struct ReleasingReader<'a> {
