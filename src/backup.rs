@@ -273,7 +273,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
 
     let mut clock = crate::progress::Timings::default();
     progress.phase("scanning", None);
-    let scanned = scan::scan(
+    let mut scanned = scan::scan(
         &opts.inputs,
         &ScanOptions {
             follow_symlinks: opts.follow_symlinks,
@@ -582,7 +582,6 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."))
         .to_path_buf();
-    let mut all_files: Vec<ScannedFile> = files.clone();
     let mut carried_exports = Vec::new();
     let mut export_entries: HashMap<String, String> = HashMap::new();
     let _extracted = match earlier.as_mut() {
@@ -590,18 +589,20 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
             e,
             &renames,
             &scratch_dir,
-            &mut all_files,
+            &mut scanned.files,
             &mut found,
             &mut carried_exports,
             &mut export_entries,
         )?),
         None => None,
     };
+    // The files of the scan, and after them the earlier exports taken out of the archive.
+    let files = &scanned.files;
     clock.lap("write");
     progress.phase("reading chats", None);
     let mut chat = Ingest {
         writer: &mut writer,
-        files: &all_files,
+        files,
         stored: &mut stored,
         tz: &opts.tz,
         scratch: &scratch_dir,
@@ -700,7 +701,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     let mut unique: Vec<&str> = file_records.iter().map(|r| r.entry.as_str()).collect();
     unique.sort_unstable();
     unique.dedup();
-    let entries = writer.entries().to_vec();
+    let entries = writer.take_entries();
     let totals = Totals {
         files: file_records.len() as u64,
         unique_files: unique.len() as u64,
@@ -726,8 +727,19 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         exports: chat.exports.clone(),
         conversations: chat.conversations.clone(),
     };
-    let manifest_json = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::zip(&partial, e))?;
-    writer.finish(&manifest_json, seal_records.clone())?;
+    writer.finish_serialized(&manifest, &scratch_dir, seal_records.clone())?;
+    // The check reads everything back: what the write needed goes first, so that the two do
+    // not add up (the records of 200,000 files are some hundred MB).
+    drop(manifest);
+    // The merge's temporary files go too.
+    drop(chat.merged);
+    drop(stored);
+    drop(prehashed);
+    drop(twin_of);
+    drop(first_of);
+    drop(by_size);
+    let symlinks = std::mem::take(&mut scanned.symlinks);
+    drop(scanned);
 
     clock.lap("index_and_manifest");
     // The archive being updated is closed before the new one takes its name (Windows cannot
@@ -746,7 +758,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         bytes_in: totals.bytes_in,
         bytes_stored: report.file_bytes_stored,
         skipped,
-        symlinks: scanned.symlinks,
+        symlinks,
         entries: totals.entries,
         archive_bytes,
         exports: chat_totals.exports,

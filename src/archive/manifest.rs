@@ -188,3 +188,10 @@ pub struct ConversationRecord {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub self_senders: Vec<String>,
 }
+
+/// Reads a manifest from a stream without holding its text (the manifest of 200,000 files is
+/// about 100 MB of JSON). An error with `is_io()` means the bytes could not be read (a bad
+/// checksum included); any other, that they are not a manifest of this schema.
+pub fn read_manifest(r: impl std::io::Read) -> Result<Manifest, serde_json::Error> {
+    serde_json::from_reader(std::io::BufReader::with_capacity(256 << 10, r))
+}

@@ -49,14 +49,13 @@ impl ArchiveReader {
                     path: path.to_path_buf(),
                     detail: "it has no manifest.json".into(),
                 })?;
-            let mut buf = Vec::new();
-            entry.read_to_end(&mut buf).map_err(|e| Error::NotAnArchive {
+            crate::archive::manifest::read_manifest(&mut entry).map_err(|e| Error::NotAnArchive {
                 path: path.to_path_buf(),
-                detail: format!("its manifest cannot be read ({e}); run `qqvault verify` on it"),
-            })?;
-            serde_json::from_slice::<Manifest>(&buf).map_err(|e| Error::NotAnArchive {
-                path: path.to_path_buf(),
-                detail: format!("its manifest is not valid ({e})"),
+                detail: if e.is_io() {
+                    format!("its manifest cannot be read ({e}); run `qqvault verify` on it")
+                } else {
+                    format!("its manifest is not valid ({e})")
+                },
             })?
         };
         Ok(ArchiveReader {

@@ -287,10 +287,9 @@ fn check_entries(path: &Path, report: &mut VerifyReport, map: Option<&memmap2::M
                     "manifest.json is not the last entry",
                 );
             }
-            let mut buf = Vec::new();
             let read = zip.by_index(i).map_err(|e| e.to_string()).and_then(|mut e| {
                 report.manifest_offset = Some(e.header_start());
-                e.read_to_end(&mut buf).map_err(|e| e.to_string())
+                Ok(crate::archive::manifest::read_manifest(&mut e))
             });
             match read {
                 Err(e) => {
@@ -301,17 +300,23 @@ fn check_entries(path: &Path, report: &mut VerifyReport, map: Option<&memmap2::M
                     );
                     None
                 }
-                Ok(_) => match serde_json::from_slice::<Manifest>(&buf) {
-                    Ok(m) => Some(m),
-                    Err(e) => {
-                        report.problem(
-                            Some(layout::MANIFEST_ENTRY),
-                            ProblemKind::ManifestUnreadable,
-                            format!("the manifest is not valid JSON of this schema: {e}"),
-                        );
-                        None
-                    }
-                },
+                Ok(Ok(m)) => Some(m),
+                Ok(Err(e)) if e.is_io() => {
+                    report.problem(
+                        Some(layout::MANIFEST_ENTRY),
+                        ProblemKind::ManifestUnreadable,
+                        format!("cannot read the manifest: {e}"),
+                    );
+                    None
+                }
+                Ok(Err(e)) => {
+                    report.problem(
+                        Some(layout::MANIFEST_ENTRY),
+                        ProblemKind::ManifestUnreadable,
+                        format!("the manifest is not valid JSON of this schema: {e}"),
+                    );
+                    None
+                }
             }
         }
     };

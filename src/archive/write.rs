@@ -297,6 +297,12 @@ impl ArchiveWriter {
         &self.entries
     }
 
+    /// The records of the entries written so far, handed over (for the manifest, which is
+    /// written last); entries written after this start a new list.
+    pub fn take_entries(&mut self) -> Vec<EntryRecord> {
+        std::mem::take(&mut self.entries)
+    }
+
     pub fn add_prepared(&mut self, entry: PreparedEntry) -> Result<EntryRecord> {
         self.zip
             .add_prepared_file(entry.zip)
@@ -470,6 +476,45 @@ impl ArchiveWriter {
         self.zip
             .add_prepared_file(prepared.zip)
             .map_err(|e| Error::zip(&self.path, e))?;
+        self.close(seal_records)
+    }
+
+    /// [`finish`](Self::finish) with the manifest serialised straight into an unnamed temporary
+    /// file in `scratch` and streamed from there: the manifest of 200,000 files is about 100 MB
+    /// of JSON, which is then never one string in memory.
+    pub fn finish_serialized(
+        mut self,
+        manifest: &impl serde::Serialize,
+        scratch: &Path,
+        seal_records: Vec<(String, String)>,
+    ) -> Result<()> {
+        let mut tmp = tempfile::tempfile_in(scratch).map_err(|e| Error::write(scratch, e))?;
+        let len = {
+            let mut w = BufWriter::with_capacity(1 << 20, &mut tmp);
+            serde_json::to_writer_pretty(&mut w, manifest).map_err(|e| Error::write(scratch, e.into()))?;
+            w.flush().map_err(|e| Error::write(scratch, e))?;
+            drop(w);
+            tmp.stream_position().map_err(|e| Error::write(scratch, e))?
+        };
+        tmp.seek(SeekFrom::Start(0))
+            .map_err(|e| Error::read(scratch, e))?;
+        self.add_stream(
+            layout::MANIFEST_ENTRY,
+            EntryKind::Readme,
+            io::BufReader::with_capacity(1 << 20, tmp),
+            len,
+            None,
+            &|_| {},
+        )
+        .map_err(|e| match e {
+            StreamError::Archive(e) => e,
+            StreamError::Source(e) => Error::read(scratch, e),
+        })?;
+        self.close(seal_records)
+    }
+
+    /// Writes the placeholder seal and the central directory, and syncs the file.
+    fn close(mut self, seal_records: Vec<(String, String)>) -> Result<()> {
         let placeholder = Seal {
             sha256: Sha256Digest([0; 32]),
             manifest_offset: 0,
