@@ -287,9 +287,9 @@ fn check_entries(path: &Path, report: &mut VerifyReport, map: Option<&memmap2::M
                     "manifest.json is not the last entry",
                 );
             }
-            let read = zip.by_index(i).map_err(|e| e.to_string()).and_then(|mut e| {
+            let read = zip.by_index(i).map_err(|e| e.to_string()).map(|mut e| {
                 report.manifest_offset = Some(e.header_start());
-                Ok(crate::archive::manifest::read_manifest(&mut e))
+                crate::archive::manifest::read_manifest(&mut e)
             });
             match read {
                 Err(e) => {
