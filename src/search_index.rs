@@ -255,6 +255,16 @@ pub enum Unavailable {
     Damaged(String),
 }
 
+/// A found message as the index's ordering sees it.
+fn hit_of(f: &FoundMessage) -> qqvault_index::Hit {
+    qqvault_index::Hit {
+        chat: f.chat.clone(),
+        seq: f.seq,
+        time: f.message.time,
+        score: 0.0,
+    }
+}
+
 /// Reads the seal and the catalog, and opens the index in place.
 pub fn open(path: &Path) -> Result<std::result::Result<OpenedIndex, Unavailable>> {
     let mut file = File::open(path).map_err(|e| Error::read(path, e))?;
@@ -499,61 +509,73 @@ pub fn scan(
         filters.chat = Some(crate::conversations::resolve(&convs, c)?.id.clone());
     }
     let folding = qqvault_index::FoldOptions::default();
-    let mut found: Vec<(qqvault_index::Hit, String, usize)> = Vec::new();
-    let mut all: Vec<Vec<MessageLine>> = Vec::new();
-    for (ci, c) in convs.iter().enumerate() {
-        let mut msgs = Vec::new();
-        if filters.chat.as_deref().is_none_or(|want| want == c.id) {
-            let data = reader.read_entry(&c.entry)?;
-            for line in data.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-                let m: MessageLine = serde_json::from_slice(line)
-                    .map_err(|e| Error::zip(path, format!("{}: {e}", c.entry)))?;
-                msgs.push(m);
-            }
+    // Each conversation is streamed from its entry; only the hits kept so far (at most twice
+    // the limit), their context and the last `context` messages are held.
+    let context = usize::try_from(context).unwrap_or(usize::MAX);
+    let order =
+        |a: &FoundMessage, b: &FoundMessage| qqvault_index::SortOrder::Newest.compare(&hit_of(a), &hit_of(b));
+    let mut found: Vec<FoundMessage> = Vec::new();
+    for c in &convs {
+        if filters.chat.as_deref().is_some_and(|want| want != c.id) {
+            continue;
         }
-        for (seq, m) in msgs.iter().enumerate() {
+        let entry = reader
+            .zip
+            .by_name(&c.entry)
+            .map_err(|e| Error::zip(path, format!("{}: {e}", c.entry)))?;
+        let mut recent: std::collections::VecDeque<MessageLine> = std::collections::VecDeque::new();
+        // Hits still taking the messages after them (at most `context` + 1).
+        let mut open: std::collections::VecDeque<FoundMessage> = std::collections::VecDeque::new();
+        let lines = io::BufReader::with_capacity(64 << 10, entry).split(b'\n');
+        let mut seq = 0u64;
+        for line in lines {
+            let line = line.map_err(|e| Error::zip(path, format!("{}: {e}", c.entry)))?;
+            if line.is_empty() {
+                continue;
+            }
+            let m: MessageLine =
+                serde_json::from_slice(&line).map_err(|e| Error::zip(path, format!("{}: {e}", c.entry)))?;
+            for f in open.iter_mut() {
+                f.after.push(m.clone());
+            }
+            while open.front().is_some_and(|f| f.after.len() >= context) {
+                found.extend(open.pop_front());
+            }
             if filters.accepts(&c.id, m.time, &m.sender, m.sender_id.as_deref(), folding)
                 && query.matches(&qqvault_index::fold(&m.text, folding))
             {
-                found.push((
-                    qqvault_index::Hit {
-                        chat: c.id.clone(),
-                        seq: seq as u64,
-                        time: m.time,
-                        score: 0.0,
-                    },
-                    c.name.clone(),
-                    ci,
-                ));
+                open.push_back(FoundMessage {
+                    chat: c.id.clone(),
+                    chat_name: c.name.clone(),
+                    seq,
+                    message: m.clone(),
+                    before: recent.iter().cloned().collect(),
+                    after: Vec::new(),
+                });
+            }
+            if context == 0 {
+                found.extend(open.pop_front());
+            } else {
+                if recent.len() == context {
+                    recent.pop_front();
+                }
+                recent.push_back(m);
+            }
+            seq += 1;
+            // Keep the best hits only.
+            if filters.limit > 0 && found.len() >= 2 * filters.limit {
+                found.sort_by(order);
+                found.truncate(filters.limit);
             }
         }
-        all.push(msgs);
+        found.extend(open);
     }
     // Relevance cannot be scored without the index: a scan sorts newest first either way (the
     // note the caller prints says so).
-    found.sort_by(|a, b| qqvault_index::SortOrder::Newest.compare(&a.0, &b.0));
+    found.sort_by(order);
     if filters.limit > 0 {
         found.truncate(filters.limit);
     }
-    let hits = found
-        .into_iter()
-        .map(|(h, name, ci)| {
-            let msgs = &all[ci];
-            let seq = h.seq as usize;
-            let from = seq.saturating_sub(context as usize);
-            let to = seq
-                .saturating_add(context as usize)
-                .saturating_add(1)
-                .min(msgs.len());
-            FoundMessage {
-                chat: h.chat,
-                chat_name: name,
-                seq: h.seq,
-                message: msgs[seq].clone(),
-                before: msgs[from..seq].to_vec(),
-                after: msgs[seq + 1..to].to_vec(),
-            }
-        })
-        .collect();
+    let hits = found;
     Ok(SearchOutcome { hits, note: None })
 }

@@ -388,7 +388,21 @@ fn without_an_index_search_scans_and_reindex_adds_it() {
         note.contains("reindex"),
         "a note says the index is missing: {note}"
     );
+    // The scan streams each conversation, keeping the best hits and their context: it gives
+    // what the index gives, context, limits and all.
+    let variants: [(&str, &[&str]); 4] = [
+        ("的", &["-C", "2", "--limit", "5"]),
+        ("的", &["-C", "3", "--limit", "0"]),
+        ("大学", &["--limit", "7"]),
+        ("京大", &["-C", "1"]),
+    ];
+    let scans: Vec<_> = variants.iter().map(|(q, o)| search(&archive, q, o).1).collect();
     expect_code(&run(&["reindex", archive.to_str().unwrap()]), 0);
+    for ((q, o), scanned) in variants.iter().zip(&scans) {
+        let (_, indexed, _) = search(&archive, q, o);
+        assert!(!indexed.is_empty(), "{q} {o:?}");
+        assert_eq!(&indexed, scanned, "{q} {o:?}");
+    }
     expect_code(&run(&["verify", archive.to_str().unwrap()]), 0);
     unzip_test(&archive);
     let (c, indexed, note) = search(&archive, "北京", &[]);
