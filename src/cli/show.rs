@@ -37,7 +37,12 @@ pub fn run(a: Args) -> CliResult {
         .transpose()?;
     let mut reader = ArchiveReader::open(&a.archive)?;
     let conv = conversations::resolve(&reader.manifest.conversations, &a.chat)?.clone();
-    let data = reader.read_entry(&conv.entry)?;
+    // Streamed: a conversation of millions of messages is never held whole.
+    let entry = reader
+        .zip
+        .by_name(&conv.entry)
+        .map_err(|e| qqvault::Error::zip(&a.archive, format!("{}: {e}", conv.entry)))?;
+    let data = std::io::BufReader::with_capacity(64 << 10, entry);
     let mut out = printer::stdout();
     if !a.json {
         write!(out, "{}", chats::transcript_heading(&conv, "\n"))?;
