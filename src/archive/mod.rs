@@ -7,6 +7,7 @@ pub mod read;
 pub mod restore;
 pub mod salvage;
 pub mod seal;
+pub mod shared;
 pub mod verify;
 pub mod write;
 

@@ -12,6 +12,7 @@ use crate::archive::layout;
 use crate::archive::manifest::{Manifest, Method};
 use crate::archive::read::read_seal;
 use crate::archive::seal::Seal;
+use crate::archive::shared::SharedReader;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 use qqvault_core::Sha256Digest;
@@ -19,7 +20,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
-use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
 use zip::ZipArchive;
 
@@ -242,7 +243,7 @@ fn check_entries(path: &Path, report: &mut VerifyReport, map: Option<&memmap2::M
         let mut f = &file;
         f.read_exact(&mut head).is_ok() && &head == b"PK\x03\x04"
     };
-    let mut zip = match ZipArchive::new(BufReader::with_capacity(1 << 20, file)) {
+    let mut zip = match ZipArchive::new(SharedReader::new(file)) {
         Ok(z) => z,
         Err(e) => {
             let (kind, detail) = if starts_like_zip {
@@ -350,9 +351,8 @@ fn check_entries(path: &Path, report: &mut VerifyReport, map: Option<&memmap2::M
     }
     left.sort_unstable();
     right.sort_unstable();
-    let second = File::open(path)
-        .ok()
-        .and_then(|f| ZipArchive::new(BufReader::with_capacity(1 << 20, f)).ok());
+    // The second thread reads through a clone that shares the parsed directory.
+    let second = Some(zip.clone());
     let (a, b) = std::thread::scope(|s| {
         let other = s.spawn(|| match second {
             Some(mut z) => check_some(
@@ -616,7 +616,7 @@ impl Partial {
 /// the manifest's records.
 fn check_some(
     path: &Path,
-    zip: &mut ZipArchive<BufReader<File>>,
+    zip: &mut ZipArchive<SharedReader>,
     indices: &[usize],
     manifest_index: Option<usize>,
     expected: &HashMap<&str, &crate::archive::manifest::EntryRecord>,
