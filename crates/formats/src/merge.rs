@@ -136,20 +136,16 @@ impl Merger {
             }
         }
         for (meta, messages) in in_file {
-            let at = match self.index.get(&meta.key) {
-                Some(&at) => {
-                    merge_meta(&mut self.conversations[at].meta, meta);
-                    at
-                }
-                None => {
-                    self.index.insert(meta.key.clone(), self.conversations.len());
-                    self.conversations.push(Conversation {
-                        meta,
-                        entries: Vec::new(),
-                    });
-                    self.conversations.len() - 1
-                }
-            };
+            let at = join_conversation(
+                &mut self.index,
+                &mut self.conversations,
+                meta,
+                |c| &mut c.meta,
+                |meta| Conversation {
+                    meta,
+                    entries: Vec::new(),
+                },
+            );
             let conversation = &mut self.conversations[at];
             let held = std::mem::take(&mut conversation.entries);
             conversation.entries = merge_sorted(held, messages, source, &mut self.stats);
@@ -167,6 +163,28 @@ impl Merger {
         stats.conversations = conversations.len() as u64;
         stats.messages_out = conversations.iter().map(|(_, m)| m.len() as u64).sum();
         MergeResult { conversations, stats }
+    }
+}
+
+/// The place of the conversation `meta` names among `items`: an existing one has its meta
+/// completed from `meta`, a new one is made by `make` and appended.
+pub(crate) fn join_conversation<T>(
+    index: &mut HashMap<ConversationKey, usize>,
+    items: &mut Vec<T>,
+    meta: ConversationMeta,
+    meta_of: impl Fn(&mut T) -> &mut ConversationMeta,
+    make: impl FnOnce(ConversationMeta) -> T,
+) -> usize {
+    match index.get(&meta.key) {
+        Some(&at) => {
+            merge_meta(meta_of(&mut items[at]), meta);
+            at
+        }
+        None => {
+            index.insert(meta.key.clone(), items.len());
+            items.push(make(meta));
+            items.len() - 1
+        }
     }
 }
 

@@ -29,7 +29,7 @@
 //!
 //! Records are a private binary form: they live only as long as the run that wrote them.
 
-use crate::merge::{merge_meta, merge_streams, Entry, MergeStats, SourceFormat};
+use crate::merge::{join_conversation, merge_streams, Entry, MergeStats, SourceFormat};
 use qqvault_core::{Attachment, ConversationKey, ConversationMeta, Message, MessageTime, Sha256Digest};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -485,22 +485,18 @@ impl FileSpool {
 
     /// A conversation starts, or starts again (blocks of one conversation are joined in order).
     pub fn conversation(&mut self, meta: ConversationMeta) {
-        let at = match self.index.get(&meta.key) {
-            Some(&at) => {
-                merge_meta(&mut self.conversations[at].meta, meta);
-                at
-            }
-            None => {
-                self.index.insert(meta.key.clone(), self.conversations.len());
-                self.conversations.push(SpoolConversation {
-                    meta,
-                    buffer: Vec::new(),
-                    runs: Vec::new(),
-                    count: 0,
-                });
-                self.conversations.len() - 1
-            }
-        };
+        let at = join_conversation(
+            &mut self.index,
+            &mut self.conversations,
+            meta,
+            |c| &mut c.meta,
+            |meta| SpoolConversation {
+                meta,
+                buffer: Vec::new(),
+                runs: Vec::new(),
+                count: 0,
+            },
+        );
         self.current = Some(at);
     }
 
@@ -720,23 +716,19 @@ impl SpillMerger {
         self.stats.files += 1;
         let (conversations, spool_arena) = spool.into_sorted()?;
         for (meta, sorted) in conversations {
-            let at = match self.index.get(&meta.key) {
-                Some(&at) => {
-                    merge_meta(&mut self.conversations[at].meta, meta);
-                    at
-                }
-                None => {
-                    self.index.insert(meta.key.clone(), self.conversations.len());
-                    self.conversations.push(MergedConversation {
-                        meta,
-                        messages: 0,
-                        first: None,
-                        last: None,
-                        run: Segment::default(),
-                    });
-                    self.conversations.len() - 1
-                }
-            };
+            let at = join_conversation(
+                &mut self.index,
+                &mut self.conversations,
+                meta,
+                |c| &mut c.meta,
+                |meta| MergedConversation {
+                    meta,
+                    messages: 0,
+                    first: None,
+                    last: None,
+                    run: Segment::default(),
+                },
+            );
             let Some(arena) = self.arena.as_mut() else {
                 return Err(corrupt("no merge file"));
             };
