@@ -28,7 +28,7 @@ use crate::schema::{
     decode_time, encode_time, fields_of, version_string, Fields, IndexInfo, F_CHAT, F_SENDER_ID,
     F_SENDER_NAME, F_SEQ, F_TIME, INFO_FILE,
 };
-use crate::tokenizer::{self, covering_bigrams};
+use crate::tokenizer::{self, all_bigrams, covering_bigrams};
 use qqvault_core::MessageTime;
 use std::cmp::Ordering;
 use std::path::{Path, PathBuf};
@@ -276,7 +276,7 @@ impl Searcher {
             let all = BooleanQuery::new(
                 long_terms
                     .iter()
-                    .map(|t| (Occur::Must, self.long_term_query(t)))
+                    .map(|t| (Occur::Must, self.long_term_query(t, scoring)))
                     .collect(),
             );
             TermSource::Weight(tantivy::query::Query::weight(&all, enable)?)
@@ -326,7 +326,7 @@ impl Searcher {
     fn term_source(&self, folded: &str) -> Result<TermSource, SearchError> {
         let mut chars = folded.chars();
         let (Some(c), None) = (chars.next(), chars.next()) else {
-            let q = self.long_term_query(folded);
+            let q = self.long_term_query(folded, false);
             return Ok(TermSource::Weight(
                 q.weight(EnableScoring::disabled_from_searcher(&self.searcher))?,
             ));
@@ -344,9 +344,19 @@ impl Searcher {
     }
 
     /// Messages whose folded text contains `folded` (of two or more characters): a term query
-    /// for two, a phrase of covering bigrams with pinned offsets for more.
-    fn long_term_query(&self, folded: &str) -> Box<dyn tantivy::query::Query> {
-        let mut bigrams = covering_bigrams(folded);
+    /// for two, a phrase of bigrams with pinned offsets for more.
+    ///
+    /// Unscored, the phrase pins every bigram of the term: the same documents as the covering
+    /// bigrams alone, but tantivy intersects the documents of all of them before it reads any
+    /// position, so a rare bigram where two words meet (田考 in 本田考试) narrows the candidates
+    /// whose positions are read. Scored, it keeps the covering bigrams, whose BM25 scores
+    /// relevance has always used.
+    fn long_term_query(&self, folded: &str, scoring: bool) -> Box<dyn tantivy::query::Query> {
+        let mut bigrams = if scoring {
+            covering_bigrams(folded)
+        } else {
+            all_bigrams(folded)
+        };
         if bigrams.len() == 1 {
             let (_, gram) = bigrams.remove(0);
             return Box::new(TermQuery::new(
