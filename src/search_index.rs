@@ -16,8 +16,9 @@ use crate::chats::MessageLine;
 use crate::error::{Error, Result};
 use qqvault_index::{BuildOptions, IndexBuilder, IndexDoc, IndexFileSlice};
 use serde::{Deserialize, Serialize};
+use std::collections::hash_map::{Entry, HashMap};
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -321,35 +322,94 @@ pub fn open(path: &Path) -> Result<std::result::Result<OpenedIndex, Unavailable>
     }
 }
 
-/// Reads messages `from..=to` (sequence numbers) of a conversation where they lie.
-pub fn fetch(file: &mut File, chat: &CatalogChat, from: u64, to: u64) -> io::Result<Vec<(u64, MessageLine)>> {
-    if chat.messages == 0 || from >= chat.messages {
-        return Ok(Vec::new());
+/// Reads messages of the conversations where they lie, a checkpoint interval (the lines from
+/// one recorded offset to the next) at a time. The hits of a search cluster (the newest 50 of
+/// a common word lie among a few hundred messages), so an interval is read once, and its lines
+/// found once, however many hits it holds, instead of once per hit.
+pub struct MessageFetcher<'a> {
+    file: &'a File,
+    /// (conversation entry, interval) -> the interval.
+    intervals: HashMap<(String, usize), Interval>,
+}
+
+/// The bytes of one checkpoint interval and where its lines start, found as far as needed.
+struct Interval {
+    bytes: Vec<u8>,
+    starts: Vec<usize>,
+}
+
+impl Interval {
+    /// Line `i` of the interval (with its newline), if there is one.
+    fn line(&mut self, i: usize) -> Option<&[u8]> {
+        while self.starts.len() <= i + 1 {
+            let last = *self.starts.last()?;
+            if last >= self.bytes.len() {
+                break;
+            }
+            let next = memchr::memchr(b'\n', &self.bytes[last..]).map_or(self.bytes.len(), |n| last + n + 1);
+            self.starts.push(next);
+        }
+        let (&start, &end) = (self.starts.get(i)?, self.starts.get(i + 1)?);
+        (start < end).then(|| &self.bytes[start..end])
     }
-    let to = to.min(chat.messages - 1);
-    let cp = (from / CHECKPOINT_EVERY) as usize;
+}
+
+impl<'a> MessageFetcher<'a> {
+    pub fn new(file: &'a File) -> Self {
+        MessageFetcher {
+            file,
+            intervals: HashMap::new(),
+        }
+    }
+
+    /// Messages `from..=to` (sequence numbers) of a conversation, those that exist.
+    pub fn fetch(&mut self, chat: &CatalogChat, from: u64, to: u64) -> io::Result<Vec<(u64, MessageLine)>> {
+        let to = to.min(chat.messages.saturating_sub(1));
+        let mut out = Vec::new();
+        if chat.messages == 0 || from > to {
+            return Ok(out);
+        }
+        for seq in from..=to {
+            let cp = (seq / CHECKPOINT_EVERY) as usize;
+            let interval = match self.intervals.entry((chat.entry.clone(), cp)) {
+                Entry::Occupied(e) => e.into_mut(),
+                Entry::Vacant(e) => e.insert(read_interval(self.file, chat, cp)?),
+            };
+            let line = interval.line((seq % CHECKPOINT_EVERY) as usize).ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{} has no message {seq}", chat.entry),
+                )
+            })?;
+            let m: MessageLine =
+                serde_json::from_slice(line).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+            out.push((seq, m));
+        }
+        Ok(out)
+    }
+}
+
+/// Reads checkpoint interval `cp` of a conversation.
+fn read_interval(file: &File, chat: &CatalogChat, cp: usize) -> io::Result<Interval> {
     let start = *chat
         .checkpoints
         .get(cp)
         .ok_or_else(|| io::Error::other("missing checkpoint"))?;
-    file.seek(SeekFrom::Start(chat.offset + start))?;
-    let mut reader = BufReader::with_capacity(64 << 10, file.take(chat.len - start));
-    let mut seq = cp as u64 * CHECKPOINT_EVERY;
-    let mut out = Vec::new();
-    let mut line = Vec::new();
-    while seq <= to {
-        line.clear();
-        if reader.read_until(b'\n', &mut line)? == 0 {
-            break;
-        }
-        if seq >= from {
-            let m: MessageLine =
-                serde_json::from_slice(&line).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-            out.push((seq, m));
-        }
-        seq += 1;
+    let end = chat.checkpoints.get(cp + 1).copied().unwrap_or(chat.len);
+    if start > end || end > chat.len {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "checkpoints out of order",
+        ));
     }
-    Ok(out)
+    let mut bytes = vec![0; usize::try_from(end - start).map_err(io::Error::other)?];
+    let mut reader = file;
+    reader.seek(SeekFrom::Start(chat.offset + start))?;
+    reader.read_exact(&mut bytes)?;
+    Ok(Interval {
+        bytes,
+        starts: vec![0],
+    })
 }
 
 /// One hit, with the message and its context.
@@ -447,15 +507,17 @@ fn search_indexed(
         .searcher
         .search(&query, &filters)
         .map_err(|e| Error::zip(path, format!("searching the index: {e}")))?;
-    let mut file = File::open(path).map_err(|e| Error::read(path, e))?;
+    let file = File::open(path).map_err(|e| Error::read(path, e))?;
+    let mut fetcher = MessageFetcher::new(&file);
     let mut out = Vec::with_capacity(hits.len());
     for hit in hits {
         let Some(c) = idx.catalog.chats.iter().find(|c| c.id == hit.chat) else {
             continue;
         };
         let from = hit.seq.saturating_sub(context);
-        let got =
-            fetch(&mut file, c, from, hit.seq.saturating_add(context)).map_err(|e| Error::read(path, e))?;
+        let got = fetcher
+            .fetch(c, from, hit.seq.saturating_add(context))
+            .map_err(|e| Error::read(path, e))?;
         let mut before = Vec::new();
         let mut after = Vec::new();
         let mut message = None;

@@ -489,3 +489,36 @@ fn a_closed_pipe_is_not_an_error() {
     assert_eq!(status.code(), Some(0), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// Hits and their context are read where they lie, a checkpoint interval (512 messages) at a
+/// time: context that crosses an interval, hits that share one, and the last message must all
+/// come out as `show` lists them.
+#[test]
+fn context_is_read_across_checkpoint_intervals() {
+    let t = tempfile::tempdir().unwrap();
+    let mut rng = Rng(0xC0_4712);
+    let archive = build(t.path(), &corpus_export(&mut rng, 1, 1100), &[]);
+    let all = all_messages(&archive);
+    assert_eq!(all.len(), 1100);
+    for query in ["的", "北京", "图片"] {
+        let (_, hits, _) = search(&archive, query, &[]);
+        assert!(hits.len() > 20, "{query}: {}", hits.len());
+        let (_, with_context, _) = search(&archive, query, &["-C", "3"]);
+        let mut expected = Vec::new();
+        for h in &hits {
+            let i = all.iter().position(|m| *m == key(h)).expect("a hit is a message");
+            expected.extend(all[i.saturating_sub(3)..i].iter().map(|m| (m.clone(), true)));
+            expected.push((all[i].clone(), false));
+            expected.extend(
+                all[i + 1..(i + 4).min(all.len())]
+                    .iter()
+                    .map(|m| (m.clone(), true)),
+            );
+        }
+        let found: Vec<(Msg, bool)> = with_context
+            .iter()
+            .map(|m| (key(m), m.get("context").is_some()))
+            .collect();
+        assert_eq!(found, expected, "{query}");
+    }
+}

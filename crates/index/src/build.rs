@@ -7,7 +7,7 @@
 //! final index (tantivy's bookkeeping, lock files) and writes [`INFO_FILE`].
 
 use crate::fold::{fold, FoldOptions};
-use crate::schema::{build_schema, encode_time, Fields, IndexInfo, INFO_FILE};
+use crate::schema::{build_schema, encode_time, Fields, IndexInfo, F_TIME, INFO_FILE};
 use crate::tokenizer;
 use qqvault_core::MessageTime;
 use std::collections::HashSet;
@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use tantivy::indexer::NoMergePolicy;
 use tantivy::schema::TantivyDocument;
 use tantivy::store::Compressor;
-use tantivy::{Index, IndexSettings, IndexWriter};
+use tantivy::{Index, IndexSettings, IndexSortByField, IndexWriter, Order};
 
 /// Smallest memory budget tantivy accepts per indexing thread.
 pub const MIN_MEMORY_PER_THREAD: usize = 15_000_000;
@@ -174,6 +174,12 @@ impl IndexBuilder {
 
         let (schema, fields) = build_schema(opts.store_text);
         let settings = IndexSettings {
+            // Newest first within every segment (and kept so by merges), so that a search for
+            // the newest hits can stop at the first `limit` it finds (schema 2).
+            sort_by_field: Some(IndexSortByField {
+                field: F_TIME.to_string(),
+                order: Order::Desc,
+            }),
             docstore_compression: Compressor::Lz4,
             // Larger blocks compress Chinese text better; a hit costs one block decompression.
             docstore_blocksize: 32_768,

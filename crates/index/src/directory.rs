@@ -150,6 +150,9 @@ impl ReadOnlyDirectory {
     }
 }
 
+/// Bytes at the end of every file with a tantivy footer: the footer's length and magic number.
+const FOOTER_TAIL: usize = 8;
+
 fn read_only(path: &Path) -> io::Error {
     io::Error::new(
         io::ErrorKind::PermissionDenied,
@@ -163,6 +166,15 @@ fn read_only(path: &Path) -> io::Error {
 impl Directory for ReadOnlyDirectory {
     fn get_file_handle(&self, path: &Path) -> Result<Arc<dyn FileHandle>, OpenReadError> {
         match self.files.get(path) {
+            // Every file tantivy opens this way ends with its footer, whose last 8 bytes give its
+            // length; tantivy 0.27 only checks for 4 before reading them, and panics on 4 to 7.
+            Some(bytes) if bytes.len() < FOOTER_TAIL => Err(OpenReadError::IoError {
+                io_error: Arc::new(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("{} is shorter than a tantivy footer", path.display()),
+                )),
+                filepath: path.to_path_buf(),
+            }),
             Some(bytes) => Ok(Arc::new(bytes.clone())),
             None => Err(OpenReadError::FileDoesNotExist(path.to_path_buf())),
         }

@@ -9,7 +9,10 @@ use tantivy::schema::{Field, IndexRecordOption, NumericOptions, Schema, TextFiel
 
 /// Version of the fields and their meaning; bumped whenever an older reader could misread a
 /// newer index (or the other way round).
-pub const SCHEMA_VERSION: u32 = 1;
+///
+/// 2: every segment holds its documents newest first (sorted by the time column), which a
+/// search relies on to stop early. 1 had them in the order they were added.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Name of the version file every index directory holds next to tantivy's files.
 pub const INFO_FILE: &str = "qqvault-index.json";

@@ -3,10 +3,18 @@
 //!
 //! Terms: a term of two or more characters is a term query (two) or a phrase query with pinned
 //! offsets (more) on the gram field; these are exact substring tests (see [`crate::tokenizer`]).
-//! A term of one character is the set of documents of every token that starts with it, read
-//! from a range of the term dictionary into a bit set. Exclusions are bit sets too. Chat,
-//! sender and time filters are checked per candidate on fast columns (the sender filter once
-//! per distinct sender, through the column's dictionary).
+//! A term of one character is the union of the postings of every token that starts with it (a
+//! range of the term dictionary), merged lazily a window of documents at a time. The terms of a
+//! query are intersected in document order and exclusions are skipped to, so a search reads only
+//! as much of each posting list as the documents it looks at need. Chat, sender and time filters
+//! are checked per candidate on fast columns (the sender filter once per distinct sender,
+//! through the column's dictionary).
+//!
+//! Early stop: the builder sorts every segment by time, newest first (schema 2). With "newest
+//! first" and a limit, a segment is read only until it has `limit` candidates and the next
+//! document is older than the `limit`th of them (ties at that time are still read, since the
+//! chat and sequence number break them); with `since`, a segment stops at its first older
+//! document. A common term then costs about as much as a rare one.
 //!
 //! Verification (indexes built with `store_text`): the stored text of a candidate is folded and
 //! checked with [`Query::matches`], the same function a scan uses. With a limit, candidates are
@@ -20,15 +28,17 @@ use crate::schema::{
     decode_time, encode_time, fields_of, version_string, Fields, IndexInfo, F_CHAT, F_SENDER_ID,
     F_SENDER_NAME, F_SEQ, F_TIME, INFO_FILE,
 };
-use crate::tokenizer::{self, covering_bigrams};
+use crate::tokenizer::{self, all_bigrams, covering_bigrams};
 use qqvault_core::MessageTime;
 use std::cmp::Ordering;
 use std::path::{Path, PathBuf};
-use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::{Column, StrColumn};
-use tantivy::query::{BooleanQuery, Occur, PhraseQuery, TermQuery};
-use tantivy::schema::{IndexRecordOption, TantivyDocument, Value};
-use tantivy::{DocId, Index, ReloadPolicy, Score, SegmentOrdinal, SegmentReader, Term};
+use tantivy::postings::SegmentPostings;
+use tantivy::query::{BooleanQuery, EnableScoring, Occur, PhraseQuery, Scorer, TermQuery, Weight};
+use tantivy::schema::{Field, IndexRecordOption, TantivyDocument, Value};
+use tantivy::{
+    DocId, DocSet, Index, Order, ReloadPolicy, Score, SegmentOrdinal, SegmentReader, Term, TERMINATED,
+};
 
 /// How hits are ordered.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -165,6 +175,9 @@ pub struct Searcher {
     info: IndexInfo,
     fields: Fields,
     searcher: tantivy::Searcher,
+    /// Whether every segment holds its documents newest first (tantivy sorts them by the time
+    /// column when the index says so), which lets a "newest first" search stop early.
+    newest_first: bool,
 }
 
 impl Searcher {
@@ -192,6 +205,11 @@ impl Searcher {
             other => OpenError::Corrupt(other.to_string()),
         })?;
         tokenizer::register(&index, info.folding);
+        let newest_first = index
+            .settings()
+            .sort_by_field
+            .as_ref()
+            .is_some_and(|s| s.field == F_TIME && s.order == Order::Desc);
         let fields = fields_of(&index.schema()).ok_or_else(|| OpenError::VersionMismatch {
             found: "a schema without the expected fields".to_string(),
             expected: IndexInfo::expected_version(),
@@ -205,6 +223,7 @@ impl Searcher {
             info,
             fields,
             searcher: reader.searcher(),
+            newest_first,
         })
     }
 
@@ -230,40 +249,51 @@ impl Searcher {
             return Ok(Vec::new());
         }
         let chats = ChatNames::read(&self.searcher)?;
+        let scoring = filters.sort == SortOrder::Relevance;
 
-        // One-character terms and all exclusions become bit sets; longer terms are the tantivy
-        // query. (Exclusions are not `MustNot` clauses: tantivy 0.27 trips a debug assertion
+        // Terms of two or more characters make one tantivy query, which drives the search (and
+        // scores it); one-character terms and exclusions are document sets it is checked
+        // against. (Exclusions are not `MustNot` clauses: tantivy 0.27 trips a debug assertion
         // when an exhausted phrase scorer serves as an exclusion set.)
-        let mut required: Option<Vec<DocBits>> = None;
         let mut long_terms = Vec::new();
+        let mut required = Vec::new();
         for term in query.terms() {
             if term.folded.chars().nth(1).is_some() {
                 long_terms.push(term.folded.as_str());
             } else {
-                let docs = self.docs_containing(&term.folded)?;
-                required = Some(match required {
-                    None => docs,
-                    Some(mut all) => {
-                        all.iter_mut().zip(&docs).for_each(|(a, b)| a.intersect_with(b));
-                        all
-                    }
-                });
+                required.push(self.term_source(&term.folded)?);
             }
         }
-        let mut excluded: Option<Vec<DocBits>> = None;
-        for term in query.exclusions() {
-            let docs = self.docs_containing(&term.folded)?;
-            excluded = Some(match excluded {
-                None => docs,
-                Some(mut all) => {
-                    all.iter_mut().zip(&docs).for_each(|(a, b)| a.union_with(b));
-                    all
-                }
-            });
-        }
+        let driver = if long_terms.is_empty() {
+            // Every term is one character (and there is one at least): the first drives.
+            required.remove(0)
+        } else {
+            let enable = if scoring {
+                EnableScoring::enabled_from_searcher(&self.searcher)
+            } else {
+                EnableScoring::disabled_from_searcher(&self.searcher)
+            };
+            let all = BooleanQuery::new(
+                long_terms
+                    .iter()
+                    .map(|t| (Occur::Must, self.long_term_query(t, scoring)))
+                    .collect(),
+            );
+            TermSource::Weight(tantivy::query::Query::weight(&all, enable)?)
+        };
+        let excluded = query
+            .exclusions()
+            .iter()
+            .map(|t| self.term_source(&t.folded))
+            .collect::<Result<Vec<_>, _>>()?;
+        let plan = Plan {
+            driver,
+            required,
+            excluded,
+            scoring,
+            grams: self.fields.grams,
+        };
         let mut spec = FilterSpec {
-            required: required.as_deref(),
-            excluded: excluded.as_deref(),
             chat: filters.chat.as_deref(),
             since: filters.since.map_or(0, encode_time),
             until: filters.until.map_or(u64::MAX, encode_time),
@@ -271,26 +301,16 @@ impl Searcher {
             chats: &chats,
             sort: filters.sort,
             keep: filters.limit,
+            newest_first: self.newest_first,
         };
-        let long_query = (!long_terms.is_empty()).then(|| {
-            BooleanQuery::new(
-                long_terms
-                    .iter()
-                    .map(|t| (Occur::Must, self.long_term_query(t)))
-                    .collect(),
-            )
-        });
         loop {
-            let (candidates, truncated) = match &long_query {
-                None => self.candidates_from_bits(&spec, required.as_deref())?,
-                Some(q) => {
-                    let collector = CandidateCollector {
-                        spec: &spec,
-                        scoring: filters.sort == SortOrder::Relevance,
-                    };
-                    self.searcher.search(q, &collector)?
-                }
-            };
+            let mut candidates = Vec::new();
+            let mut truncated = false;
+            for (segment, reader) in self.searcher.segment_readers().iter().enumerate() {
+                let (c, t) = plan.candidates(&spec, segment as SegmentOrdinal, reader)?;
+                candidates.extend(c);
+                truncated |= t;
+            }
             let hits = self.verify_and_order(&query, candidates, filters, &chats)?;
             // Only a failed verification (stored texts) can leave fewer hits than wanted while
             // candidates were left out: then look at more of them.
@@ -301,32 +321,42 @@ impl Searcher {
         }
     }
 
-    /// Candidates when every term is one character: the documents of their bit sets.
-    fn candidates_from_bits(
-        &self,
-        spec: &FilterSpec<'_>,
-        required: Option<&[DocBits]>,
-    ) -> Result<(Vec<Candidate>, bool), SearchError> {
-        let mut out = Vec::new();
-        let mut truncated = false;
-        for (segment, reader) in self.searcher.segment_readers().iter().enumerate() {
-            let mut filter = SegmentFilter::new(spec, segment as SegmentOrdinal, reader)?;
-            if let Some(bits) = required.and_then(|r| r.get(segment)) {
-                for doc in bits.iter().take_while(|&d| d < reader.max_doc()) {
-                    filter.offer(doc, 0.0);
-                }
-            }
-            let (candidates, t) = filter.sink.finish();
-            out.extend(candidates);
-            truncated |= t;
+    /// Where the documents of one folded term (not empty) come from: a query for two or more
+    /// characters, a range of the term dictionary for one.
+    fn term_source(&self, folded: &str) -> Result<TermSource, SearchError> {
+        let mut chars = folded.chars();
+        let (Some(c), None) = (chars.next(), chars.next()) else {
+            let q = self.long_term_query(folded, false);
+            return Ok(TermSource::Weight(
+                q.weight(EnableScoring::disabled_from_searcher(&self.searcher))?,
+            ));
+        };
+        // Every token that starts with `c`: a contiguous range of the term dictionary, since
+        // no UTF-8 encoding of a character is a prefix of another's.
+        let mut start = [0u8; 4];
+        let start = c.encode_utf8(&mut start).as_bytes().to_vec();
+        let mut end = start.clone();
+        // The last byte of a UTF-8 sequence is at most 0xBF (0x7F for ASCII): no overflow.
+        if let Some(last) = end.last_mut() {
+            *last += 1;
         }
-        Ok((out, truncated))
+        Ok(TermSource::Prefix((start, end)))
     }
 
     /// Messages whose folded text contains `folded` (of two or more characters): a term query
-    /// for two, a phrase of covering bigrams with pinned offsets for more.
-    fn long_term_query(&self, folded: &str) -> Box<dyn tantivy::query::Query> {
-        let mut bigrams = covering_bigrams(folded);
+    /// for two, a phrase of bigrams with pinned offsets for more.
+    ///
+    /// Unscored, the phrase pins every bigram of the term: the same documents as the covering
+    /// bigrams alone, but tantivy intersects the documents of all of them before it reads any
+    /// position, so a rare bigram where two words meet (田考 in 本田考试) narrows the candidates
+    /// whose positions are read. Scored, it keeps the covering bigrams, whose BM25 scores
+    /// relevance has always used.
+    fn long_term_query(&self, folded: &str, scoring: bool) -> Box<dyn tantivy::query::Query> {
+        let mut bigrams = if scoring {
+            covering_bigrams(folded)
+        } else {
+            all_bigrams(folded)
+        };
         if bigrams.len() == 1 {
             let (_, gram) = bigrams.remove(0);
             return Box::new(TermQuery::new(
@@ -340,45 +370,6 @@ impl Searcher {
                 .map(|(offset, gram)| (offset, Term::from_field_text(self.fields.grams, &gram)))
                 .collect(),
         ))
-    }
-
-    /// The documents, per segment, whose folded text contains `folded` (non-empty).
-    fn docs_containing(&self, folded: &str) -> Result<Vec<DocBits>, SearchError> {
-        let mut chars = folded.chars();
-        let (Some(c), None) = (chars.next(), chars.next()) else {
-            return Ok(self
-                .searcher
-                .search(&*self.long_term_query(folded), &DocBitsCollector)?);
-        };
-        // Every token that starts with `c`: a contiguous range of the term dictionary, since
-        // no UTF-8 encoding of a character is a prefix of another's.
-        let mut start = [0u8; 4];
-        let start = c.encode_utf8(&mut start).as_bytes().to_vec();
-        let mut end = start.clone();
-        // The last byte of a UTF-8 sequence is at most 0xBF (0x7F for ASCII): no overflow.
-        if let Some(last) = end.last_mut() {
-            *last += 1;
-        }
-        let mut out = Vec::new();
-        for reader in self.searcher.segment_readers() {
-            let mut bits = DocBits::with_max_doc(reader.max_doc());
-            let inverted = reader.inverted_index(self.fields.grams)?;
-            let mut terms = inverted.terms().range().ge(&start).lt(&end).into_stream()?;
-            while terms.advance() {
-                let mut postings =
-                    inverted.read_block_postings_from_terminfo(terms.value(), IndexRecordOption::Basic)?;
-                loop {
-                    let docs = postings.docs();
-                    if docs.is_empty() {
-                        break;
-                    }
-                    docs.iter().for_each(|&d| bits.insert(d));
-                    postings.advance();
-                }
-            }
-            out.push(bits);
-        }
-        Ok(out)
     }
 
     /// Verifies candidates against their stored text (when stored) and returns the first
@@ -537,112 +528,8 @@ impl ChatNames {
     }
 }
 
-/// A set of documents of one segment.
-#[derive(Clone, Debug, Default)]
-struct DocBits(Vec<u64>);
-
-impl DocBits {
-    fn with_max_doc(max_doc: DocId) -> Self {
-        DocBits(vec![0; (max_doc as usize).div_ceil(64)])
-    }
-
-    fn insert(&mut self, doc: DocId) {
-        let word = doc as usize / 64;
-        if self.0.len() <= word {
-            self.0.resize(word + 1, 0);
-        }
-        self.0[word] |= 1 << (doc % 64);
-    }
-
-    fn contains(&self, doc: DocId) -> bool {
-        self.0
-            .get(doc as usize / 64)
-            .is_some_and(|w| w & (1 << (doc % 64)) != 0)
-    }
-
-    fn union_with(&mut self, other: &DocBits) {
-        if self.0.len() < other.0.len() {
-            self.0.resize(other.0.len(), 0);
-        }
-        for (a, b) in self.0.iter_mut().zip(&other.0) {
-            *a |= b;
-        }
-    }
-
-    fn intersect_with(&mut self, other: &DocBits) {
-        for (i, a) in self.0.iter_mut().enumerate() {
-            *a &= other.0.get(i).copied().unwrap_or(0);
-        }
-    }
-
-    /// The documents in increasing order.
-    fn iter(&self) -> impl Iterator<Item = DocId> + '_ {
-        self.0.iter().enumerate().flat_map(|(i, &word)| {
-            let mut word = word;
-            std::iter::from_fn(move || {
-                if word == 0 {
-                    return None;
-                }
-                let bit = word.trailing_zeros();
-                word &= word - 1;
-                Some(i as DocId * 64 + bit)
-            })
-        })
-    }
-}
-
-/// Collects the documents a query matches, one set per segment (in segment order).
-struct DocBitsCollector;
-
-impl Collector for DocBitsCollector {
-    type Fruit = Vec<DocBits>;
-    type Child = SegmentDocBits;
-
-    fn for_segment(&self, segment: SegmentOrdinal, reader: &SegmentReader) -> tantivy::Result<Self::Child> {
-        Ok(SegmentDocBits {
-            segment,
-            bits: DocBits::with_max_doc(reader.max_doc()),
-        })
-    }
-
-    fn requires_scoring(&self) -> bool {
-        false
-    }
-
-    fn merge_fruits(&self, fruits: Vec<(SegmentOrdinal, DocBits)>) -> tantivy::Result<Vec<DocBits>> {
-        let mut out = vec![DocBits::default(); fruits.len()];
-        for (segment, bits) in fruits {
-            if let Some(slot) = out.get_mut(segment as usize) {
-                *slot = bits;
-            }
-        }
-        Ok(out)
-    }
-}
-
-struct SegmentDocBits {
-    segment: SegmentOrdinal,
-    bits: DocBits,
-}
-
-impl SegmentCollector for SegmentDocBits {
-    type Fruit = (SegmentOrdinal, DocBits);
-
-    fn collect(&mut self, doc: DocId, _: Score) {
-        self.bits.insert(doc);
-    }
-
-    fn harvest(self) -> Self::Fruit {
-        (self.segment, self.bits)
-    }
-}
-
-/// Everything a candidate must pass besides the long terms, for all segments.
+/// Everything a candidate must pass besides the terms, for all segments.
 struct FilterSpec<'a> {
-    /// Documents that contain every one-character term, per segment (None: no such term).
-    required: Option<&'a [DocBits]>,
-    /// Documents that contain an exclusion, per segment (None: no exclusion).
-    excluded: Option<&'a [DocBits]>,
     chat: Option<&'a str>,
     since: u64,
     until: u64,
@@ -652,6 +539,8 @@ struct FilterSpec<'a> {
     sort: SortOrder,
     /// Keep only the best this many per segment (0: all).
     keep: usize,
+    /// Whether the segments hold their documents newest first.
+    newest_first: bool,
 }
 
 /// Where the candidates of one segment go: all of them, or only the best `keep`.
@@ -771,8 +660,6 @@ impl SenderFilter {
 /// The filters of one segment, resolved against its columns; collects what passes.
 struct SegmentFilter {
     segment: SegmentOrdinal,
-    required: Option<DocBits>,
-    excluded: Option<DocBits>,
     /// The ordinal of the wanted chat in this segment; `Some(None)`: the segment lacks it.
     chat_ord: Option<Option<u64>>,
     since: u64,
@@ -783,6 +670,13 @@ struct SegmentFilter {
     chat_ranks: Vec<u32>,
     sender: Option<SenderFilter>,
     sink: CandidateSink,
+    /// Documents come newest first: a document older than `since` ends the segment.
+    newest_first: bool,
+    /// Documents come newest first and hits are the newest `keep`: once `keep` candidates
+    /// are in, a document older than the last of them ends the segment.
+    stop_at_limit: bool,
+    kept: usize,
+    limit_time: Option<u64>,
 }
 
 impl SegmentFilter {
@@ -824,13 +718,8 @@ impl SegmentFilter {
                 .collect(),
             None => Vec::new(),
         };
-        let for_segment = |sets: Option<&[DocBits]>| {
-            sets.map(|sets| sets.get(segment as usize).cloned().unwrap_or_default())
-        };
         Ok(SegmentFilter {
             segment,
-            required: for_segment(spec.required),
-            excluded: for_segment(spec.excluded),
             chat_ord,
             since: spec.since,
             until: spec.until,
@@ -840,36 +729,43 @@ impl SegmentFilter {
             chat_ranks,
             sender,
             sink: CandidateSink::new(spec.keep, spec.sort),
+            newest_first: spec.newest_first,
+            stop_at_limit: spec.newest_first && spec.keep > 0 && spec.sort == SortOrder::Newest,
+            kept: 0,
+            limit_time: None,
         })
     }
 
-    /// Keeps `doc` as a candidate if it passes.
-    fn offer(&mut self, doc: DocId, score: Score) {
-        if self.required.as_ref().is_some_and(|r| !r.contains(doc))
-            || self.excluded.as_ref().is_some_and(|e| e.contains(doc))
-        {
-            return;
-        }
+    /// Keeps `doc` as a candidate if it passes. Returns false when no later document of the
+    /// segment can be a hit (see the module documentation).
+    fn offer(&mut self, doc: DocId, score: Score) -> bool {
         let time = self.time.first(doc).unwrap_or(0);
+        if self.newest_first && time < self.since {
+            return false;
+        }
+        if self.limit_time.is_some_and(|t| time < t) {
+            self.sink.truncated = true;
+            return false;
+        }
         if time < self.since || time > self.until {
-            return;
+            return true;
         }
         let chat_ord = match self.chat_ord {
             None => None,
-            Some(None) => return,
+            Some(None) => return true,
             Some(wanted) => {
                 let ord = self.chat.as_ref().and_then(|c| c.first(doc));
                 if ord != wanted {
-                    return;
+                    return true;
                 }
                 ord
             }
         };
         if self.sender.as_ref().is_some_and(|s| !s.accepts(doc)) {
-            return;
+            return true;
         }
         if self.sink.cannot_enter(time, score) {
-            return;
+            return true;
         }
         let chat_ord = chat_ord.or_else(|| self.chat.as_ref().and_then(|c| c.first(doc)));
         let chat_rank = chat_ord
@@ -884,48 +780,231 @@ impl SegmentFilter {
             chat_rank,
             score,
         });
+        if self.stop_at_limit {
+            self.kept += 1;
+            if self.kept == self.sink.keep {
+                self.limit_time = Some(time);
+            }
+        }
+        true
     }
 }
 
-/// Runs the filters over the documents of the long-term query.
-struct CandidateCollector<'a> {
-    spec: &'a FilterSpec<'a>,
-    scoring: bool,
+/// Where the documents of one term come from.
+enum TermSource {
+    /// A term of two or more characters: a term or phrase query (or the query of all of them).
+    Weight(Box<dyn Weight>),
+    /// A term of one character: the tokens from the first to before the second key.
+    Prefix((Vec<u8>, Vec<u8>)),
 }
 
-impl Collector for CandidateCollector<'_> {
-    type Fruit = (Vec<Candidate>, bool);
-    type Child = SegmentCandidates;
+impl TermSource {
+    fn docs(&self, reader: &SegmentReader, grams: Field) -> Result<TermDocs, SearchError> {
+        Ok(match self {
+            TermSource::Weight(w) => TermDocs::Scorer(w.scorer(reader, 1.0)?),
+            TermSource::Prefix((start, end)) => {
+                let inverted = reader.inverted_index(grams)?;
+                let mut terms = inverted.terms().range().ge(start).lt(end).into_stream()?;
+                let mut postings = Vec::new();
+                while terms.advance() {
+                    postings
+                        .push(inverted.read_postings_from_terminfo(terms.value(), IndexRecordOption::Basic)?);
+                }
+                TermDocs::Union(PrefixUnion::new(postings))
+            }
+        })
+    }
+}
 
-    fn for_segment(
+/// The documents of one term in one segment, in increasing order.
+enum TermDocs {
+    Scorer(Box<dyn Scorer>),
+    Union(PrefixUnion),
+}
+
+impl TermDocs {
+    fn doc(&self) -> DocId {
+        match self {
+            TermDocs::Scorer(s) => s.doc(),
+            TermDocs::Union(u) => u.doc,
+        }
+    }
+
+    fn advance(&mut self) -> DocId {
+        match self {
+            TermDocs::Scorer(s) => s.advance(),
+            TermDocs::Union(u) => u.advance(),
+        }
+    }
+
+    /// The first document at or after `target`, which must not be before the current one.
+    fn seek(&mut self, target: DocId) -> DocId {
+        match self {
+            TermDocs::Scorer(s) => s.seek(target),
+            TermDocs::Union(u) => u.seek(target),
+        }
+    }
+
+    /// The first document at or after `target`, staying put when already there (or done).
+    fn reach(&mut self, target: DocId) -> DocId {
+        let doc = self.doc();
+        if doc < target {
+            self.seek(target)
+        } else {
+            doc
+        }
+    }
+
+    fn score(&mut self) -> Score {
+        match self {
+            TermDocs::Scorer(s) => s.score(),
+            TermDocs::Union(_) => 0.0,
+        }
+    }
+}
+
+/// Documents per window of a [`PrefixUnion`].
+const WINDOW: u32 = 4096;
+
+/// The union of many posting lists, merged a window of [`WINDOW`] documents at a time into a
+/// bit set: a one-character term can start thousands of tokens, and a search that stops early
+/// reads only the first blocks of each.
+struct PrefixUnion {
+    postings: Vec<SegmentPostings>,
+    bits: Vec<u64>,
+    /// First document of the window.
+    start: DocId,
+    /// The current document ([`TERMINATED`] at the end).
+    doc: DocId,
+}
+
+impl PrefixUnion {
+    fn new(postings: Vec<SegmentPostings>) -> Self {
+        let mut u = PrefixUnion {
+            postings,
+            bits: vec![0; (WINDOW / 64) as usize],
+            start: 0,
+            doc: TERMINATED,
+        };
+        u.doc = u.fill_from(0);
+        u
+    }
+
+    /// Fills the window that begins at the first document at or after `from`; returns that
+    /// document.
+    fn fill_from(&mut self, from: DocId) -> DocId {
+        let mut first = TERMINATED;
+        self.postings.retain_mut(|p| {
+            let doc = if p.doc() < from { p.seek(from) } else { p.doc() };
+            first = first.min(doc);
+            doc != TERMINATED
+        });
+        if first == TERMINATED {
+            return TERMINATED;
+        }
+        self.start = first;
+        self.bits.fill(0);
+        let end = first.saturating_add(WINDOW);
+        for p in &mut self.postings {
+            let mut doc = p.doc();
+            while doc < end {
+                let offset = doc - first;
+                self.bits[(offset / 64) as usize] |= 1 << (offset % 64);
+                doc = p.advance();
+            }
+        }
+        first
+    }
+
+    /// The first document of the window at or after `target`.
+    fn next_in_window(&self, target: DocId) -> Option<DocId> {
+        let offset = target.max(self.start) - self.start;
+        if offset >= WINDOW {
+            return None;
+        }
+        let mut word_index = (offset / 64) as usize;
+        let mut word = self.bits[word_index] & (u64::MAX << (offset % 64));
+        loop {
+            if word != 0 {
+                return Some(self.start + word_index as u32 * 64 + word.trailing_zeros());
+            }
+            word_index += 1;
+            word = *self.bits.get(word_index)?;
+        }
+    }
+
+    fn seek(&mut self, target: DocId) -> DocId {
+        if self.doc == TERMINATED || target <= self.doc {
+            return self.doc;
+        }
+        self.doc = match self.next_in_window(target) {
+            Some(doc) => doc,
+            None => self.fill_from(target.max(self.start.saturating_add(WINDOW))),
+        };
+        self.doc
+    }
+
+    fn advance(&mut self) -> DocId {
+        match self.doc {
+            TERMINATED => TERMINATED,
+            doc => self.seek(doc + 1),
+        }
+    }
+}
+
+/// What a search reads: the term that drives it, the terms it must also contain, the terms it
+/// must not.
+struct Plan {
+    driver: TermSource,
+    required: Vec<TermSource>,
+    excluded: Vec<TermSource>,
+    scoring: bool,
+    grams: Field,
+}
+
+impl Plan {
+    /// The candidates of one segment: the documents of every term and no exclusion that pass
+    /// the filters, and whether any passing document was left out.
+    fn candidates(
         &self,
+        spec: &FilterSpec<'_>,
         segment: SegmentOrdinal,
         reader: &SegmentReader,
-    ) -> tantivy::Result<SegmentCandidates> {
-        Ok(SegmentCandidates(SegmentFilter::new(self.spec, segment, reader)?))
-    }
-
-    fn requires_scoring(&self) -> bool {
-        self.scoring
-    }
-
-    fn merge_fruits(&self, fruits: Vec<(Vec<Candidate>, bool)>) -> tantivy::Result<(Vec<Candidate>, bool)> {
-        let truncated = fruits.iter().any(|(_, t)| *t);
-        Ok((fruits.into_iter().flat_map(|(c, _)| c).collect(), truncated))
-    }
-}
-
-struct SegmentCandidates(SegmentFilter);
-
-impl SegmentCollector for SegmentCandidates {
-    type Fruit = (Vec<Candidate>, bool);
-
-    fn collect(&mut self, doc: DocId, score: Score) {
-        self.0.offer(doc, score);
-    }
-
-    fn harvest(self) -> (Vec<Candidate>, bool) {
-        self.0.sink.finish()
+    ) -> Result<(Vec<Candidate>, bool), SearchError> {
+        let mut filter = SegmentFilter::new(spec, segment, reader)?;
+        let sources = |terms: &[TermSource]| {
+            terms
+                .iter()
+                .map(|t| t.docs(reader, self.grams))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let mut driver = self.driver.docs(reader, self.grams)?;
+        let mut required = sources(&self.required)?;
+        let mut excluded = sources(&self.excluded)?;
+        let alive = reader.alive_bitset();
+        let mut doc = driver.doc();
+        'docs: while doc != TERMINATED {
+            for r in &mut required {
+                let at = r.reach(doc);
+                if at != doc {
+                    if at == TERMINATED {
+                        break 'docs;
+                    }
+                    doc = driver.seek(at);
+                    continue 'docs;
+                }
+            }
+            if excluded.iter_mut().any(|e| e.reach(doc) == doc) || alive.is_some_and(|a| a.is_deleted(doc)) {
+                doc = driver.advance();
+                continue;
+            }
+            let score = if self.scoring { driver.score() } else { 0.0 };
+            if !filter.offer(doc, score) {
+                break;
+            }
+            doc = driver.advance();
+        }
+        Ok(filter.sink.finish())
     }
 }
 

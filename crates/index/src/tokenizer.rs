@@ -126,6 +126,17 @@ pub(crate) fn covering_bigrams(folded_term: &str) -> Vec<(usize, String)> {
         .collect()
 }
 
+/// Every bigram of an already folded term with its character offset inside the term. Empty
+/// for a term of fewer than two characters.
+pub(crate) fn all_bigrams(folded_term: &str) -> Vec<(usize, String)> {
+    let chars: Vec<char> = folded_term.chars().collect();
+    chars
+        .windows(2)
+        .enumerate()
+        .map(|(i, pair)| (i, pair.iter().collect()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,6 +187,15 @@ mod tests {
         assert_eq!(
             covering_bigrams("北京大学"),
             vec![(0, "北京".into()), (2, "大学".into())]
+        );
+    }
+
+    #[test]
+    fn all_bigrams_overlap() {
+        assert_eq!(all_bigrams("a"), Vec::<(usize, String)>::new());
+        assert_eq!(
+            all_bigrams("北京大学"),
+            vec![(0, "北京".into()), (1, "京大".into()), (2, "大学".into())]
         );
     }
 }

@@ -191,6 +191,32 @@ fn builder_refuses_a_non_empty_directory() {
     assert!(IndexBuilder::create(tmp.path(), 20_000_000, 1).is_err());
 }
 
+/// A file shorter than tantivy's footer (8 bytes) in place of any index file is an error, not
+/// a panic: tantivy checks for 4 bytes and then subtracts 8.
+#[test]
+fn files_shorter_than_a_footer_are_errors() {
+    let (tmp, names) = damaged_copies();
+    for (which, name) in names.iter().enumerate() {
+        for len in 0..=9 {
+            for fill in [0u8, 0xFF] {
+                let archive = tmp.path().join(format!("short-{which}-{len}-{fill}.bin"));
+                let mut slices = concatenate(&tmp.path().join("index"), &archive);
+                let mut data = fs::read(&archive).expect("read");
+                let target = slices.iter_mut().find(|s| &s.name == name).expect("slice");
+                target.offset = data.len() as u64;
+                target.len = len;
+                data.extend(std::iter::repeat_n(fill, len as usize));
+                fs::write(&archive, &data).expect("write");
+                if let Ok(searcher) = Searcher::open_slices(&archive, &slices) {
+                    let query = Query::parse("的").expect("query");
+                    let _ = searcher.search(&query, &Filters::default());
+                }
+                fs::remove_file(&archive).expect("rm");
+            }
+        }
+    }
+}
+
 /// A valid index whose files are replaced by arbitrary bytes, one at a time, or cut short.
 fn damaged_copies() -> &'static (tempfile::TempDir, Vec<String>) {
     static CELL: std::sync::OnceLock<(tempfile::TempDir, Vec<String>)> = std::sync::OnceLock::new();

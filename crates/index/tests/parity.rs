@@ -7,7 +7,8 @@ mod corpus;
 use corpus::{Rng, HANZI};
 use qqvault_core::MessageTime;
 use qqvault_index::{
-    fold, BuildOptions, Filters, FoldOptions, Hit, IndexBuilder, IndexDoc, Query, Searcher, SortOrder,
+    fold, BuildOptions, Filters, FoldOptions, Hit, IndexBuilder, IndexDoc, Query, Searcher, SegmentMerge,
+    SortOrder,
 };
 use std::path::Path;
 use std::sync::OnceLock;
@@ -105,6 +106,12 @@ fn scan(docs: &[IndexDoc], query: &Query, filters: &Filters) -> Vec<Hit> {
     static FOLDED: OnceLock<Vec<String>> = OnceLock::new();
     // Every fixture has the same corpus: fold it once.
     let folded = FOLDED.get_or_init(|| docs.iter().map(|d| fold(&d.text, folding)).collect());
+    scan_folded(docs, folded, query, filters)
+}
+
+/// [`scan`] over texts already folded.
+fn scan_folded(docs: &[IndexDoc], folded: &[String], query: &Query, filters: &Filters) -> Vec<Hit> {
+    let folding = FoldOptions::default();
     assert_eq!(folded.len(), docs.len());
     let mut hits: Vec<Hit> = docs
         .iter()
@@ -355,4 +362,56 @@ fn newest_first_and_limit() {
     let best = searcher.search(&query, &relevance).expect("search");
     assert_eq!(best.len(), 5);
     assert!(best.iter().all(|h| h.score > 0.0));
+}
+
+/// A search that stops early (segments newest first, "newest first" with a limit) must still
+/// break ties at the limit's time by chat and sequence number, in one segment or several.
+#[test]
+fn early_stop_keeps_ties_at_the_limit() {
+    let times = [
+        MessageTime::new(2019, 1, 1, 0, 0, 0).expect("valid time"),
+        MessageTime::new(2019, 1, 1, 0, 0, 1).expect("valid time"),
+        MessageTime::new(2021, 7, 1, 12, 0, 0).expect("valid time"),
+    ];
+    let mut rng = Rng::new(11);
+    let mut docs = corpus::generate(3000, 5, 3);
+    for d in &mut docs {
+        d.time = *rng.pick(&times);
+    }
+    for merge in [SegmentMerge::Never, SegmentMerge::Always] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let opts = BuildOptions {
+            merge,
+            ..BuildOptions::new(40_000_000, 2)
+        };
+        let mut builder = IndexBuilder::create_with(dir.path(), opts).expect("create");
+        for d in &docs {
+            builder.add(d).expect("add");
+        }
+        builder.finish().expect("finish");
+        let searcher = Searcher::open_dir(dir.path()).expect("open");
+        let folded: Vec<String> = docs
+            .iter()
+            .map(|d| fold(&d.text, FoldOptions::default()))
+            .collect();
+        for q in ["的", "哈哈", "的 好", "的 -了", "a", "[图片]"] {
+            let query = Query::parse(q).expect("query");
+            for limit in [1, 2, 7, 50, 400] {
+                for since in [None, Some(times[1])] {
+                    let filters = Filters {
+                        limit,
+                        since,
+                        ..Filters::default()
+                    };
+                    let found: Vec<_> = searcher.search(&query, &filters).expect("search");
+                    let expected = scan_folded(&docs, &folded, &query, &filters);
+                    assert_eq!(
+                        found.iter().map(key).collect::<Vec<_>>(),
+                        expected.iter().map(key).collect::<Vec<_>>(),
+                        "query {query} filters {filters:?} merge {merge:?}"
+                    );
+                }
+            }
+        }
+    }
 }
