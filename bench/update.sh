@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Update and resume against a full backup, on the set of bench/backup.sh (generated here when
+# it is missing): a 52 MB export of a new conversation added with --update, and a backup killed
+# when its partial file reaches half the archive's size, then run again.
+# Usage: bench/update.sh [DIR]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+data=${1:-target/bench-data/backup}
+work=target/bench-data/update
+new=target/bench-data/update-new
+cargo build --release --quiet
+bin=target/release/qqvault
+[ -d "$data" ] || python3 bench/gen_backup_input.py "$data" 1
+if [ ! -d "$new" ]; then
+  mkdir -p "$new"
+  tmp=$(mktemp -d)
+  python3 bench/gen_chat_input.py "$tmp" 520000 0 0 >/dev/null
+  # Another conversation than the one the set holds.
+  python3 - "$tmp/chat-utf8bom.txt" "$new/新导出.txt" <<'PY'
+import sys
+data = open(sys.argv[1], "rb").read().replace("消息对象:测试群".encode(), "消息对象:新的群".encode(), 1)
+open(sys.argv[2], "wb").write(data)
+PY
+  rm -rf "$tmp"
+fi
+mkdir -p "$work"
+secs() { /usr/bin/time -f "%e" -o "$work/t" "$@" >/dev/null 2>"$work/err" || { cat "$work/err" >&2; exit 1; }; cat "$work/t"; }
+rm -f "$work/full.zip" "$work/full.zip.partial" "$work/full.zip.resume"
+full=$(secs "$bin" backup "$data" -o "$work/full.zip")
+size=$(stat -c %s "$work/full.zip")
+cp "$work/full.zip" "$work/upd.zip"
+upd=$(secs "$bin" backup "$new" -o "$work/upd.zip" --update)
+# Resume: kill -9 when the partial file passes half the full archive's size.
+rm -f "$work/res.zip" "$work/res.zip.partial" "$work/res.zip.resume"
+"$bin" backup "$data" -o "$work/res.zip" >/dev/null 2>&1 &
+pid=$!
+while kill -0 "$pid" 2>/dev/null; do
+  s=$(stat -c %s "$work/res.zip.partial" 2>/dev/null || echo 0)
+  if [ "$s" -gt $((size / 2)) ]; then kill -9 "$pid"; break; fi
+  sleep 0.05
+done
+wait "$pid" 2>/dev/null || true
+at=$(stat -c %s "$work/res.zip.partial")
+res=$(secs "$bin" backup "$data" -o "$work/res.zip")
+pct() { python3 -c "print(f'{100 * $1 / $2:.0f}%')"; }
+echo "| run | wall | of a full backup (target) |"
+echo "|---|---|---|"
+echo "| full backup | ${full} s | |"
+echo "| update: 52 MB export of a new conversation | ${upd} s | $(pct "$upd" "$full") (<= 40%) |"
+echo "| resume after kill -9 at $((at >> 20)) of $((size >> 20)) MB | ${res} s | $(pct "$res" "$full") (<= 70%) |"
