@@ -294,11 +294,13 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         by_size.entry(f.size).or_default().push(i);
     }
     // An update hashes every input first: most of them are in the archive already, and only
-    // the hash says which.
+    // the hash says which. Small files are not hashed first even when they share a size: the
+    // write stage reads each whole into memory anyway, hashes it there and leaves out a content
+    // already stored, so they are read once.
     let shared: Vec<usize> = by_size
-        .values()
-        .filter(|v| v.len() > 1 || earlier.is_some())
-        .flatten()
+        .iter()
+        .filter(|(&size, v)| earlier.is_some() || (v.len() > 1 && size > SMALL_FILE_LIMIT))
+        .flat_map(|(_, v)| v)
         .copied()
         .collect();
     let shared_bytes: u64 = shared.iter().map(|&i| files[i].size).sum();
@@ -444,6 +446,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     }
     let jobs_total = jobs.len() as u64;
     let mut jobs_done = 0u64;
+    let known = stored.keys().copied().collect();
     {
         let mut on_written = |i: usize,
                               expected: Option<Sha256Digest>,
@@ -485,6 +488,27 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
                         changed_while_reading: changed,
                     });
                 }
+                WriteOutcome::Duplicate { sha256, bytes_read } => {
+                    let changed = bytes_read != f.size || changed_on_disk(f);
+                    if changed {
+                        skipped.push(Skipped {
+                            path: f.disk_path.display().to_string(),
+                            reason: SkipReason::ChangedWhileReading,
+                            detail: "the file changed while it was read; the bytes read are archived, run the backup again for a consistent copy".into(),
+                        });
+                    }
+                    // The content's entry was recorded when it was first written.
+                    let entry = stored.get(&sha256).cloned().unwrap_or_default();
+                    records[i] = Some(FileRecord {
+                        path: f.archive_path.name.clone(),
+                        raw_path: f.archive_path.raw.clone(),
+                        entry,
+                        size: bytes_read,
+                        mtime: f.mtime,
+                        sha256,
+                        changed_while_reading: changed,
+                    });
+                }
                 WriteOutcome::Unreadable(e) => {
                     skipped.push(Skipped {
                         path: f.disk_path.display().to_string(),
@@ -497,7 +521,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
                 }
             }
         };
-        run_jobs(&mut writer, files, jobs, progress, &mut |i, exp, out| {
+        run_jobs(&mut writer, files, jobs, known, progress, &mut |i, exp, out| {
             on_written(i, exp, out, &mut skipped)
         })?;
     }
@@ -782,15 +806,24 @@ enum WriteOutcome {
         bytes_read: u64,
         kind: Option<ExportKind>,
     },
+    /// A small file whose content was already stored: nothing was written.
+    Duplicate {
+        sha256: Sha256Digest,
+        bytes_read: u64,
+    },
     Unreadable(io::Error),
 }
 
 /// Runs the write jobs: small files are read, hashed and compressed in parallel batches on
 /// the rayon pool while this thread appends the previous batch; large files are streamed.
+///
+/// `stored` are the contents the archive holds already: a small file whose content is among
+/// them, or was written earlier in the run, is not written again (reported as `Duplicate`).
 fn run_jobs(
     writer: &mut ArchiveWriter,
     files: &[ScannedFile],
     jobs: Vec<Job>,
+    mut stored: std::collections::HashSet<Sha256Digest>,
     progress: &dyn Progress,
     on_written: &mut dyn FnMut(usize, Option<Sha256Digest>, WriteOutcome),
 ) -> Result<()> {
@@ -860,6 +893,17 @@ fn run_jobs(
                                 let bytes_read = p.bytes_read;
                                 progress.advance(bytes_read);
                                 let sha = p.record.sha256;
+                                if !stored.insert(sha) {
+                                    on_written(
+                                        i,
+                                        expected,
+                                        WriteOutcome::Duplicate {
+                                            sha256: sha,
+                                            bytes_read,
+                                        },
+                                    );
+                                    continue;
+                                }
                                 let entry = p.record.name.clone();
                                 writer.add_prepared(p)?;
                                 on_written(
@@ -892,7 +936,10 @@ fn run_jobs(
                         ) {
                             Ok(s) => WriteOutcome::Written {
                                 entry: name,
-                                sha256: s.record.sha256,
+                                sha256: {
+                                    stored.insert(s.record.sha256);
+                                    s.record.sha256
+                                },
                                 bytes_read: s.bytes_read,
                                 kind: ingest::recognise(&f.archive_path.name, &s.head),
                             },
