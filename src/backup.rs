@@ -9,7 +9,7 @@ use crate::archive::layout;
 use crate::archive::manifest::{EntryKind, FileRecord, Manifest, ToolInfo, Totals};
 use crate::archive::seal::Seal;
 use crate::archive::verify::{self, VerifyOptions};
-use crate::archive::write::{self, ArchiveWriter, PreparedEntry, StreamError, SMALL_FILE_LIMIT};
+use crate::archive::write::{self, ArchiveWriter, StreamError, SMALL_FILE_LIMIT};
 use crate::chats::ChatTotals;
 use crate::error::{Error, Result};
 use crate::ingest::{self, FoundExport, Ingest};
@@ -220,7 +220,7 @@ struct Job {
 type PreparedItem = (
     usize,
     Option<Sha256Digest>,
-    io::Result<(PreparedEntry, Option<ExportKind>)>,
+    io::Result<(write::PreparedFile, Option<ExportKind>)>,
 );
 
 enum Batch {
@@ -823,10 +823,16 @@ fn run_jobs(
     writer: &mut ArchiveWriter,
     files: &[ScannedFile],
     jobs: Vec<Job>,
-    mut stored: std::collections::HashSet<Sha256Digest>,
+    stored: std::collections::HashSet<Sha256Digest>,
     progress: &dyn Progress,
     on_written: &mut dyn FnMut(usize, Option<Sha256Digest>, WriteOutcome),
 ) -> Result<()> {
+    // Contents stored so far: the workers read it to skip compressing a twin, this thread adds
+    // to it as it writes.
+    let seen = &std::sync::Mutex::new(stored);
+    let insert = |seen: &std::sync::Mutex<std::collections::HashSet<Sha256Digest>>, d: Sha256Digest| {
+        seen.lock().map(|mut s| s.insert(d)).unwrap_or(true)
+    };
     const BATCH_BYTES: u64 = 16 << 20;
     const BATCH_FILES: usize = 256;
     let (tx, rx) = crossbeam_channel::bounded::<Batch>(2);
@@ -849,11 +855,15 @@ fn run_jobs(
                                 &f.disk_path,
                                 &layout::file_entry(&f.archive_path.name),
                                 f.mtime,
+                                &|d| seen.lock().map(|s| s.contains(d)).unwrap_or(false),
                             )
-                            .map(|mut p| {
-                                let kind = ingest::recognise(&f.archive_path.name, &p.head);
-                                p.head = Vec::new();
-                                (p, kind)
+                            .map(|p| match p {
+                                write::PreparedFile::Entry(mut p) => {
+                                    let kind = ingest::recognise(&f.archive_path.name, &p.head);
+                                    p.head = Vec::new();
+                                    (write::PreparedFile::Entry(p), kind)
+                                }
+                                known => (known, None),
                             }),
                         )
                     })
@@ -889,11 +899,17 @@ fn run_jobs(
                 Batch::Prepared(items) => {
                     for (i, expected, prepared) in items {
                         match prepared {
-                            Ok((p, kind)) => {
+                            Ok((write::PreparedFile::Known { sha256, bytes_read }, _)) => {
+                                progress.advance(bytes_read);
+                                on_written(i, expected, WriteOutcome::Duplicate { sha256, bytes_read });
+                            }
+                            Ok((write::PreparedFile::Entry(p), kind)) => {
                                 let bytes_read = p.bytes_read;
                                 progress.advance(bytes_read);
                                 let sha = p.record.sha256;
-                                if !stored.insert(sha) {
+                                // Twins prepared at the same time both come here: the second
+                                // is left out now.
+                                if !insert(seen, sha) {
                                     on_written(
                                         i,
                                         expected,
@@ -905,7 +921,7 @@ fn run_jobs(
                                     continue;
                                 }
                                 let entry = p.record.name.clone();
-                                writer.add_prepared(p)?;
+                                writer.add_prepared(*p)?;
                                 on_written(
                                     i,
                                     expected,
@@ -937,7 +953,7 @@ fn run_jobs(
                             Ok(s) => WriteOutcome::Written {
                                 entry: name,
                                 sha256: {
-                                    stored.insert(s.record.sha256);
+                                    insert(seen, s.record.sha256);
                                     s.record.sha256
                                 },
                                 bytes_read: s.bytes_read,

@@ -210,6 +210,17 @@ pub fn prepare_bytes(
     data: &[u8],
     mtime: Option<FileTime>,
 ) -> Result<PreparedEntry> {
+    prepare_hashed(name, kind, data, mtime, Sha256Digest::of(data))
+}
+
+/// [`prepare_bytes`] for data whose hash is known.
+fn prepare_hashed(
+    name: &str,
+    kind: EntryKind,
+    data: &[u8],
+    mtime: Option<FileTime>,
+    sha256: Sha256Digest,
+) -> Result<PreparedEntry> {
     let method = choose_method(name, data);
     let build = |method: Method| -> zip::result::ZipResult<PreparedZipFile> {
         let mut b = ZipFileBuilder::new(
@@ -233,7 +244,7 @@ pub fn prepare_bytes(
             size: data.len() as u64,
             method,
             crc32: zip.crc32(),
-            sha256: Sha256Digest::of(data),
+            sha256,
         },
         bytes_read: data.len() as u64,
         head: data[..data.len().min(HEAD_LEN)].to_vec(),
@@ -241,11 +252,32 @@ pub fn prepare_bytes(
     })
 }
 
-/// Reads a (small) file whole and prepares its entry. `io::Error`s are the source file's.
-pub fn prepare_file(disk_path: &Path, entry_name: &str, mtime: FileTime) -> io::Result<PreparedEntry> {
+/// A small file read whole: its entry ready to be written, or, when its content is stored
+/// already, only what the records need.
+pub enum PreparedFile {
+    Entry(Box<PreparedEntry>),
+    Known { sha256: Sha256Digest, bytes_read: u64 },
+}
+
+/// Reads a (small) file whole and prepares its entry, unless `known` says its content is
+/// stored already (then nothing is compressed). `io::Error`s are the source file's.
+pub fn prepare_file(
+    disk_path: &Path,
+    entry_name: &str,
+    mtime: FileTime,
+    known: &dyn Fn(&Sha256Digest) -> bool,
+) -> io::Result<PreparedFile> {
     let mut data = Vec::new();
     File::open(disk_path)?.read_to_end(&mut data)?;
-    prepare_bytes(entry_name, EntryKind::File, &data, Some(mtime))
+    let sha256 = Sha256Digest::of(&data);
+    if known(&sha256) {
+        return Ok(PreparedFile::Known {
+            sha256,
+            bytes_read: data.len() as u64,
+        });
+    }
+    prepare_hashed(entry_name, EntryKind::File, &data, Some(mtime), sha256)
+        .map(|p| PreparedFile::Entry(Box::new(p)))
         .map_err(|e| io::Error::other(e.to_string()))
 }
 
