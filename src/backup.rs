@@ -448,79 +448,54 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     let mut jobs_done = 0u64;
     let known = stored.keys().copied().collect();
     {
-        let mut on_written = |i: usize,
-                              expected: Option<Sha256Digest>,
-                              outcome: WriteOutcome,
-                              skipped: &mut Vec<Skipped>| {
-            jobs_done += 1;
-            progress.files(jobs_done, jobs_total);
-            let f = &files[i];
-            match outcome {
-                WriteOutcome::Written {
-                    entry,
-                    sha256,
-                    bytes_read,
-                    kind,
-                } => {
-                    if let Some(kind) = kind {
-                        found.push(FoundExport { file: i, kind });
+        let mut on_written =
+            |i: usize, expected: Option<Sha256Digest>, outcome: WriteOutcome, skipped: &mut Vec<Skipped>| {
+                jobs_done += 1;
+                progress.files(jobs_done, jobs_total);
+                let f = &files[i];
+                match outcome {
+                    WriteOutcome::Written {
+                        entry,
+                        sha256,
+                        bytes_read,
+                        kind,
+                    } => {
+                        if let Some(kind) = kind {
+                            found.push(FoundExport { file: i, kind });
+                        }
+                        let changed = bytes_read != f.size
+                            || expected.is_some_and(|d| d != sha256)
+                            || changed_on_disk(f);
+                        if changed {
+                            skipped.push(changed_while_reading(f));
+                            if expected.is_some_and(|d| d != sha256) {
+                                retry.push(i);
+                            }
+                        }
+                        stored.entry(sha256).or_insert_with(|| entry.clone());
+                        records[i] = Some(file_record(f, entry, bytes_read, sha256, changed));
                     }
-                    let changed =
-                        bytes_read != f.size || expected.is_some_and(|d| d != sha256) || changed_on_disk(f);
-                    if changed {
+                    WriteOutcome::Duplicate { sha256, bytes_read } => {
+                        let changed = bytes_read != f.size || changed_on_disk(f);
+                        if changed {
+                            skipped.push(changed_while_reading(f));
+                        }
+                        // The content's entry was recorded when it was first written.
+                        let entry = stored.get(&sha256).cloned().unwrap_or_default();
+                        records[i] = Some(file_record(f, entry, bytes_read, sha256, changed));
+                    }
+                    WriteOutcome::Unreadable(e) => {
                         skipped.push(Skipped {
                             path: f.disk_path.display().to_string(),
-                            reason: SkipReason::ChangedWhileReading,
-                            detail: "the file changed while it was read; the bytes read are archived, run the backup again for a consistent copy".into(),
+                            reason: SkipReason::from_io(&e),
+                            detail: e.to_string(),
                         });
-                        if expected.is_some_and(|d| d != sha256) {
+                        if expected.is_some() {
                             retry.push(i);
                         }
                     }
-                    stored.entry(sha256).or_insert_with(|| entry.clone());
-                    records[i] = Some(FileRecord {
-                        path: f.archive_path.name.clone(),
-                        raw_path: f.archive_path.raw.clone(),
-                        entry,
-                        size: bytes_read,
-                        mtime: f.mtime,
-                        sha256,
-                        changed_while_reading: changed,
-                    });
                 }
-                WriteOutcome::Duplicate { sha256, bytes_read } => {
-                    let changed = bytes_read != f.size || changed_on_disk(f);
-                    if changed {
-                        skipped.push(Skipped {
-                            path: f.disk_path.display().to_string(),
-                            reason: SkipReason::ChangedWhileReading,
-                            detail: "the file changed while it was read; the bytes read are archived, run the backup again for a consistent copy".into(),
-                        });
-                    }
-                    // The content's entry was recorded when it was first written.
-                    let entry = stored.get(&sha256).cloned().unwrap_or_default();
-                    records[i] = Some(FileRecord {
-                        path: f.archive_path.name.clone(),
-                        raw_path: f.archive_path.raw.clone(),
-                        entry,
-                        size: bytes_read,
-                        mtime: f.mtime,
-                        sha256,
-                        changed_while_reading: changed,
-                    });
-                }
-                WriteOutcome::Unreadable(e) => {
-                    skipped.push(Skipped {
-                        path: f.disk_path.display().to_string(),
-                        reason: SkipReason::from_io(&e),
-                        detail: e.to_string(),
-                    });
-                    if expected.is_some() {
-                        retry.push(i);
-                    }
-                }
-            }
-        };
+            };
         run_jobs(&mut writer, files, jobs, known, progress, &mut |i, exp, out| {
             on_written(i, exp, out, &mut skipped)
         })?;
@@ -548,15 +523,9 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
                                 found.push(FoundExport { file: next, kind });
                             }
                             stored.entry(s.record.sha256).or_insert(name.clone());
-                            records[next] = Some(FileRecord {
-                                path: f.archive_path.name.clone(),
-                                raw_path: f.archive_path.raw.clone(),
-                                entry: name,
-                                size: s.bytes_read,
-                                mtime: f.mtime,
-                                sha256: s.record.sha256,
-                                changed_while_reading: s.record.sha256 != d,
-                            });
+                            let changed = s.record.sha256 != d;
+                            records[next] =
+                                Some(file_record(f, name, s.bytes_read, s.record.sha256, changed));
                         }
                         Err(StreamError::Archive(e)) => return Err(e),
                         Err(StreamError::Source(e)) => skipped.push(Skipped {
@@ -578,15 +547,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         let f = &files[i];
         match stored.get(d) {
             Some(entry) => {
-                records[i] = Some(FileRecord {
-                    path: f.archive_path.name.clone(),
-                    raw_path: f.archive_path.raw.clone(),
-                    entry: entry.clone(),
-                    size: f.size,
-                    mtime: f.mtime,
-                    sha256: *d,
-                    changed_while_reading: false,
-                });
+                records[i] = Some(file_record(f, entry.clone(), f.size, *d, false));
             }
             None => skipped.push(Skipped {
                 path: f.disk_path.display().to_string(),
@@ -971,6 +932,28 @@ fn run_jobs(
     })
 }
 
+/// The report of a file that changed while it was read.
+fn changed_while_reading(f: &ScannedFile) -> Skipped {
+    Skipped {
+        path: f.disk_path.display().to_string(),
+        reason: SkipReason::ChangedWhileReading,
+        detail: "the file changed while it was read; the bytes read are archived, run the backup again for a consistent copy".into(),
+    }
+}
+
+/// The manifest record of a file stored (or found stored) under `entry`.
+fn file_record(f: &ScannedFile, entry: String, size: u64, sha256: Sha256Digest, changed: bool) -> FileRecord {
+    FileRecord {
+        path: f.archive_path.name.clone(),
+        raw_path: f.archive_path.raw.clone(),
+        entry,
+        size,
+        mtime: f.mtime,
+        sha256,
+        changed_while_reading: changed,
+    }
+}
+
 /// Whether a file's size or modification time differs from what the scan saw.
 fn changed_on_disk(f: &ScannedFile) -> bool {
     match std::fs::metadata(&f.disk_path) {
@@ -1243,15 +1226,7 @@ fn reuse_salvaged(
         };
         writer.raw_copy(raw, record)?;
         stored.entry(e.sha256).or_insert_with(|| e.name.clone());
-        records[*i] = Some(FileRecord {
-            path: f.archive_path.name.clone(),
-            raw_path: f.archive_path.raw.clone(),
-            entry: e.name.clone(),
-            size: e.size,
-            mtime: f.mtime,
-            sha256: e.sha256,
-            changed_while_reading: false,
-        });
+        records[*i] = Some(file_record(f, e.name.clone(), e.size, e.sha256, false));
     }
     Ok(())
 }
