@@ -484,3 +484,47 @@ fn a_merge_through_temporary_files_gives_the_same_archive() {
         }
     }
 }
+
+/// An "all messages" export of many conversations, merged through temporary files with the
+/// smallest budget, under a limit of open files far below the number of conversations: the
+/// runs are opened one conversation at a time (they were all opened at once, and the backup
+/// failed with "too many open files").
+#[cfg(unix)]
+#[test]
+fn many_conversations_merge_within_a_small_limit_of_open_files() {
+    let t = tempfile::tempdir().unwrap();
+    let sep = "=".repeat(64);
+    let mut text = String::from("消息记录（此消息记录为文本格式，不支持重新导入）\r\n\r\n");
+    for c in 0..600 {
+        text.push_str(&format!(
+            "{sep}\r\n消息分组:我的好友\r\n{sep}\r\n消息对象:好友{c}\r\n{sep}\r\n\r\n"
+        ));
+        for m in 0..3 {
+            text.push_str(&format!(
+                "2019-0{}-01 10:00:0{m} 好友{c}\r\n第{m}条\r\n\r\n",
+                9 - m
+            ));
+        }
+    }
+    write(&t.path().join("in/全部消息记录.txt"), text.as_bytes());
+    let archive = t.path().join("a.zip");
+    let o = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -n 256 && exec \"$0\" backup \"$1\" -o \"$2\" --json --no-index")
+        .arg(env!("CARGO_BIN_EXE_qqvault"))
+        .arg(t.path().join("in"))
+        .arg(&archive)
+        .env("QQVAULT_MERGE_BUDGET", "0")
+        .output()
+        .unwrap();
+    expect_code(&o, 0);
+    let s = json(&o);
+    assert_eq!(s["conversations"], 600);
+    assert_eq!(s["messages"], 1800);
+    // Each conversation's messages come out in time order (they were written newest first).
+    let l = list(&archive);
+    let one = l.iter().find(|c| c["name"] == "好友7").unwrap();
+    let msgs = show(&archive, one["id"].as_str().unwrap(), &[]);
+    let texts: Vec<&str> = msgs.iter().map(|m| m["text"].as_str().unwrap()).collect();
+    assert_eq!(texts, ["第2条", "第1条", "第0条"]);
+}

@@ -11,8 +11,9 @@
 //!   memory until the spool holds more than its budget; then every conversation's buffer is
 //!   sorted by time (stably, so file order holds within a second) and written out as a sorted
 //!   run. A run that starts no earlier than the conversation's previous run ends continues it
-//!   (an export is almost always in time order already), so a conversation is usually one run
-//!   however large. Reading the file's conversation back merges its runs by time, the earlier
+//!   (an export is almost always in time order already), and one that ends strictly before it
+//!   starts goes in front of it (an export written newest first), so a conversation is usually
+//!   one run however large. Runs are opened one conversation at a time. Reading the file's conversation back merges its runs by time, the earlier
 //!   run first on equal times: that is a stable sort of the whole conversation. Should a file
 //!   leave more than [`MAX_RUNS`] runs of one conversation, they are merged into one first, so
 //!   the number of files open at once stays small.
@@ -36,6 +37,9 @@ use std::collections::{BinaryHeap, HashMap};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+
+/// A stream of records read back.
+type Entries = Box<dyn Iterator<Item = io::Result<Entry>>>;
 
 /// Above this many runs of one conversation in one file, they are merged into one first.
 pub const MAX_RUNS: usize = 32;
@@ -445,6 +449,7 @@ impl Iterator for MergeRuns {
 #[derive(Default)]
 struct Run {
     segments: Vec<Segment>,
+    first: Option<MessageTime>,
     last: Option<MessageTime>,
 }
 
@@ -568,8 +573,15 @@ impl FileSpool {
                     run.segments.push(seg);
                     run.last = Some(last);
                 }
+                // One wholly earlier (a newest-first export) goes in front of it: on equal times
+                // it would have to follow, so only strictly earlier.
+                Some(run) if run.first.is_some_and(|f| last < f) => {
+                    run.segments.insert(0, seg);
+                    run.first = Some(first);
+                }
                 _ => c.runs.push(Run {
                     segments: vec![seg],
+                    first: Some(first),
                     last: Some(last),
                 }),
             }
@@ -584,15 +596,17 @@ impl FileSpool {
                     readers.push(Box::new(arena.read(run.segments)?));
                 }
                 let mut seg = arena.begin();
-                let mut last = None;
+                let (mut first, mut last) = (None, None);
                 for e in MergeRuns::new(readers) {
                     let e = e?;
+                    first.get_or_insert(e.message.time);
                     last = Some(e.message.time);
                     arena.push(&mut seg, &e.message, e.source)?;
                 }
                 arena.flush()?;
                 c.runs.push(Run {
                     segments: vec![seg],
+                    first,
                     last,
                 });
             }
@@ -601,46 +615,45 @@ impl FileSpool {
         Ok(())
     }
 
-    /// Hands over each conversation with its messages sorted by time (stably), and the
-    /// temporary file they are read from, which must outlive the readers.
-    #[allow(clippy::type_complexity)]
-    fn into_sorted(
-        mut self,
-    ) -> io::Result<(
-        Vec<(ConversationMeta, Box<dyn Iterator<Item = io::Result<Entry>>>)>,
-        Option<Arena>,
-    )> {
+    /// Hands over the conversations and the temporary file their runs lie in, which must
+    /// outlive the readers of [`SpoolConversation::sorted`].
+    fn finish(mut self) -> io::Result<(Vec<SpoolConversation>, Option<Arena>)> {
         if let Some(e) = self.error.take() {
             return Err(e);
         }
         if let Some(a) = self.arena.as_mut() {
             a.flush()?;
         }
-        let mut out = Vec::with_capacity(self.conversations.len());
-        for mut c in self.conversations {
-            c.buffer.sort_by_key(|m| m.time);
-            let mut runs: Vec<Box<dyn Iterator<Item = io::Result<Entry>>>> = Vec::new();
-            for run in c.runs {
-                match &self.arena {
-                    Some(a) => runs.push(Box::new(a.read(run.segments)?)),
-                    None => return Err(corrupt("a run without its file")),
-                }
+        Ok((self.conversations, self.arena))
+    }
+}
+
+impl SpoolConversation {
+    /// The conversation's messages sorted by time (stably). Its runs are opened here, one
+    /// conversation at a time, so that a file of thousands of conversations never has more
+    /// than [`MAX_RUNS`] + 1 runs open.
+    fn sorted(mut self, arena: Option<&Arena>) -> io::Result<(ConversationMeta, Entries)> {
+        self.buffer.sort_by_key(|m| m.time);
+        let mut runs: Vec<Entries> = Vec::new();
+        for run in self.runs {
+            match arena {
+                Some(a) => runs.push(Box::new(a.read(run.segments)?)),
+                None => return Err(corrupt("a run without its file")),
             }
-            let buffered = c.buffer.into_iter().map(|message| {
-                Ok(Entry {
-                    message,
-                    source: SourceFormat::Txt,
-                })
-            });
-            let sorted: Box<dyn Iterator<Item = io::Result<Entry>>> = if runs.is_empty() {
-                Box::new(buffered)
-            } else {
-                runs.push(Box::new(buffered));
-                Box::new(MergeRuns::new(runs))
-            };
-            out.push((c.meta, sorted));
         }
-        Ok((out, self.arena))
+        let buffered = self.buffer.into_iter().map(|message| {
+            Ok(Entry {
+                message,
+                source: SourceFormat::Txt,
+            })
+        });
+        let sorted: Box<dyn Iterator<Item = io::Result<Entry>>> = if runs.is_empty() {
+            Box::new(buffered)
+        } else {
+            runs.push(Box::new(buffered));
+            Box::new(MergeRuns::new(runs))
+        };
+        Ok((self.meta, sorted))
     }
 }
 
@@ -714,8 +727,9 @@ impl SpillMerger {
             self.arena = Some(Arena::create(&self.dir)?);
         }
         self.stats.files += 1;
-        let (conversations, spool_arena) = spool.into_sorted()?;
-        for (meta, sorted) in conversations {
+        let (conversations, spool_arena) = spool.finish()?;
+        for c in conversations {
+            let (meta, sorted) = c.sorted(spool_arena.as_ref())?;
             let at = join_conversation(
                 &mut self.index,
                 &mut self.conversations,
