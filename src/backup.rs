@@ -476,9 +476,14 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
                         records[i] = Some(file_record(f, entry, bytes_read, sha256, changed));
                     }
                     WriteOutcome::Duplicate { sha256, bytes_read } => {
-                        let changed = bytes_read != f.size || changed_on_disk(f);
+                        let mismatch = expected.is_some_and(|d| d != sha256);
+                        let changed = bytes_read != f.size || mismatch || changed_on_disk(f);
                         if changed {
                             skipped.push(changed_while_reading(f));
+                            // The content it was hashed with is still to be stored, from a twin.
+                            if mismatch {
+                                retry.push(i);
+                            }
                         }
                         // The content's entry was recorded when it was first written.
                         let entry = stored.get(&sha256).cloned().unwrap_or_default();
