@@ -256,14 +256,29 @@ pub enum Unavailable {
     Damaged(String),
 }
 
-/// A found message as the index's ordering sees it.
-fn hit_of(f: &FoundMessage) -> qqvault_index::Hit {
-    qqvault_index::Hit {
-        chat: f.chat.clone(),
-        seq: f.seq,
-        time: f.message.time,
-        score: 0.0,
+/// Streams the messages of a conversation's entry, with their places in it.
+fn for_each_line(
+    reader: &mut crate::archive::read::ArchiveReader,
+    path: &Path,
+    entry: &str,
+    each: &mut dyn FnMut(u64, MessageLine),
+) -> Result<()> {
+    let file = reader
+        .zip
+        .by_name(entry)
+        .map_err(|e| Error::zip(path, format!("{entry}: {e}")))?;
+    let mut seq = 0u64;
+    for line in io::BufReader::with_capacity(64 << 10, file).split(b'\n') {
+        let line = line.map_err(|e| Error::zip(path, format!("{entry}: {e}")))?;
+        if line.is_empty() {
+            continue;
+        }
+        let m: MessageLine =
+            serde_json::from_slice(&line).map_err(|e| Error::zip(path, format!("{entry}: {e}")))?;
+        each(seq, m);
+        seq += 1;
     }
+    Ok(())
 }
 
 /// Reads the seal and the catalog, and opens the index in place.
@@ -571,66 +586,36 @@ pub fn scan(
         filters.chat = Some(crate::conversations::resolve(&convs, c)?.id.clone());
     }
     let folding = qqvault_index::FoldOptions::default();
-    // Each conversation is streamed from its entry; only the hits kept so far (at most twice
-    // the limit), their context and the last `context` messages are held.
     let context = usize::try_from(context).unwrap_or(usize::MAX);
-    let order =
-        |a: &FoundMessage, b: &FoundMessage| qqvault_index::SortOrder::Newest.compare(&hit_of(a), &hit_of(b));
-    let mut found: Vec<FoundMessage> = Vec::new();
-    for c in &convs {
+    let order = |a: &(qqvault_index::Hit, usize), b: &(qqvault_index::Hit, usize)| {
+        qqvault_index::SortOrder::Newest.compare(&a.0, &b.0)
+    };
+    // First pass: each conversation streamed from its entry, keeping only where the best hits
+    // are (at most twice the limit at any time).
+    let mut found: Vec<(qqvault_index::Hit, usize)> = Vec::new();
+    for (ci, c) in convs.iter().enumerate() {
         if filters.chat.as_deref().is_some_and(|want| want != c.id) {
             continue;
         }
-        let entry = reader
-            .zip
-            .by_name(&c.entry)
-            .map_err(|e| Error::zip(path, format!("{}: {e}", c.entry)))?;
-        let mut recent: std::collections::VecDeque<MessageLine> = std::collections::VecDeque::new();
-        // Hits still taking the messages after them (at most `context` + 1).
-        let mut open: std::collections::VecDeque<FoundMessage> = std::collections::VecDeque::new();
-        let lines = io::BufReader::with_capacity(64 << 10, entry).split(b'\n');
-        let mut seq = 0u64;
-        for line in lines {
-            let line = line.map_err(|e| Error::zip(path, format!("{}: {e}", c.entry)))?;
-            if line.is_empty() {
-                continue;
-            }
-            let m: MessageLine =
-                serde_json::from_slice(&line).map_err(|e| Error::zip(path, format!("{}: {e}", c.entry)))?;
-            for f in open.iter_mut() {
-                f.after.push(m.clone());
-            }
-            while open.front().is_some_and(|f| f.after.len() >= context) {
-                found.extend(open.pop_front());
-            }
+        for_each_line(&mut reader, path, &c.entry, &mut |seq, m| {
             if filters.accepts(&c.id, m.time, &m.sender, m.sender_id.as_deref(), folding)
                 && query.matches(&qqvault_index::fold(&m.text, folding))
             {
-                open.push_back(FoundMessage {
-                    chat: c.id.clone(),
-                    chat_name: c.name.clone(),
-                    seq,
-                    message: m.clone(),
-                    before: recent.iter().cloned().collect(),
-                    after: Vec::new(),
-                });
-            }
-            if context == 0 {
-                found.extend(open.pop_front());
-            } else {
-                if recent.len() == context {
-                    recent.pop_front();
+                found.push((
+                    qqvault_index::Hit {
+                        chat: c.id.clone(),
+                        seq,
+                        time: m.time,
+                        score: 0.0,
+                    },
+                    ci,
+                ));
+                if filters.limit > 0 && found.len() >= 2 * filters.limit {
+                    found.sort_by(order);
+                    found.truncate(filters.limit);
                 }
-                recent.push_back(m);
             }
-            seq += 1;
-            // Keep the best hits only.
-            if filters.limit > 0 && found.len() >= 2 * filters.limit {
-                found.sort_by(order);
-                found.truncate(filters.limit);
-            }
-        }
-        found.extend(open);
+        })?;
     }
     // Relevance cannot be scored without the index: a scan sorts newest first either way (the
     // note the caller prints says so).
@@ -638,6 +623,53 @@ pub fn scan(
     if filters.limit > 0 {
         found.truncate(filters.limit);
     }
-    let hits = found;
+    // Second pass: the conversations that hold hits, streamed again for the hits and their
+    // context; what is held is what is printed.
+    let mut slots: Vec<Option<FoundMessage>> = (0..found.len()).map(|_| None).collect();
+    let mut by_chat: std::collections::BTreeMap<usize, Vec<(u64, usize)>> = std::collections::BTreeMap::new();
+    for (slot, (h, ci)) in found.iter().enumerate() {
+        by_chat.entry(*ci).or_default().push((h.seq, slot));
+    }
+    for (ci, mut wanted) in by_chat {
+        wanted.sort_unstable();
+        let c = &convs[ci];
+        let mut next = 0;
+        let mut recent: std::collections::VecDeque<MessageLine> = std::collections::VecDeque::new();
+        // Hits still taking the messages after them.
+        let mut open: Vec<usize> = Vec::new();
+        for_each_line(&mut reader, path, &c.entry, &mut |seq, m| {
+            open.retain(|&slot| {
+                let Some(f) = slots[slot].as_mut() else {
+                    return false;
+                };
+                if f.after.len() < context {
+                    f.after.push(m.clone());
+                }
+                f.after.len() < context
+            });
+            while next < wanted.len() && wanted[next].0 == seq {
+                let slot = wanted[next].1;
+                slots[slot] = Some(FoundMessage {
+                    chat: c.id.clone(),
+                    chat_name: c.name.clone(),
+                    seq,
+                    message: m.clone(),
+                    before: recent.iter().cloned().collect(),
+                    after: Vec::new(),
+                });
+                if context > 0 {
+                    open.push(slot);
+                }
+                next += 1;
+            }
+            if context > 0 {
+                if recent.len() == context {
+                    recent.pop_front();
+                }
+                recent.push_back(m);
+            }
+        })?;
+    }
+    let hits: Vec<FoundMessage> = slots.into_iter().flatten().collect();
     Ok(SearchOutcome { hits, note: None })
 }
