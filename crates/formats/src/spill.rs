@@ -13,10 +13,12 @@
 //!   run. A run that starts no earlier than the conversation's previous run ends continues it
 //!   (an export is almost always in time order already), and one that ends strictly before it
 //!   starts goes in front of it (an export written newest first), so a conversation is usually
-//!   one run however large. Runs are opened one conversation at a time. Reading the file's conversation back merges its runs by time, the earlier
-//!   run first on equal times: that is a stable sort of the whole conversation. Should a file
-//!   leave more than [`MAX_RUNS`] runs of one conversation, they are merged into one first, so
-//!   the number of files open at once stays small.
+//!   one run however large. Reading the file's conversation back merges its runs by time, the
+//!   earlier run first on equal times: that is a stable sort of the whole conversation. Runs
+//!   of one size class are merged [`FAN_IN`] at a time as they accumulate (the last ones, which
+//!   are neighbours in file order), so a message is rewritten about log(runs) / log(FAN_IN)
+//!   times and a conversation keeps few runs; never more than [`MAX_RUNS`]. Runs are opened one
+//!   conversation at a time, so the number of files open at once stays small.
 //! - **The merged conversations** live in a [`SpillMerger`]: each as one sorted run in a
 //!   temporary file. Adding a file walks the held run and the file's sorted messages side by
 //!   side, second by second, and writes the merged run anew; the old run becomes garbage,
@@ -41,7 +43,10 @@ use std::path::{Path, PathBuf};
 /// A stream of records read back.
 type Entries = Box<dyn Iterator<Item = io::Result<Entry>>>;
 
-/// Above this many runs of one conversation in one file, they are merged into one first.
+/// How many runs of one size class are merged into one.
+pub const FAN_IN: usize = 8;
+/// Above this many runs of one conversation in one file, they are merged into one whatever
+/// their sizes (a bound on the files open at once; the size classes keep far fewer).
 pub const MAX_RUNS: usize = 32;
 /// The read buffer of one run.
 const READ_BUF: usize = 32 << 10;
@@ -451,6 +456,8 @@ struct Run {
     segments: Vec<Segment>,
     first: Option<MessageTime>,
     last: Option<MessageTime>,
+    /// How many merges made it (its size class).
+    level: u32,
 }
 
 struct SpoolConversation {
@@ -583,16 +590,33 @@ impl FileSpool {
                     segments: vec![seg],
                     first: Some(first),
                     last: Some(last),
+                    level: 0,
                 }),
             }
             c.buffer.shrink_to(1024);
         }
         arena.flush()?;
+        // Runs of the same size class are merged FAN_IN at a time (the last ones, which are
+        // neighbours in file order, so the merge stays stable): each message is rewritten
+        // about log(runs) / log(FAN_IN) times, and a conversation keeps few runs.
         for c in &mut self.conversations {
-            if c.runs.len() > MAX_RUNS {
-                let runs = std::mem::take(&mut c.runs);
-                let mut readers: Vec<Box<dyn Iterator<Item = io::Result<Entry>>>> = Vec::new();
-                for run in runs {
+            loop {
+                let n = c.runs.len();
+                let tail_level = c.runs.last().map(|r| r.level);
+                let same = c
+                    .runs
+                    .iter()
+                    .rev()
+                    .take_while(|r| Some(r.level) == tail_level)
+                    .count();
+                if same < FAN_IN && n <= MAX_RUNS {
+                    break;
+                }
+                let take = if same >= FAN_IN { FAN_IN } else { n };
+                let merged = c.runs.split_off(n - take);
+                let level = merged.iter().map(|r| r.level).max().unwrap_or(0) + 1;
+                let mut readers: Vec<Entries> = Vec::new();
+                for run in merged {
                     readers.push(Box::new(arena.read(run.segments)?));
                 }
                 let mut seg = arena.begin();
@@ -608,6 +632,7 @@ impl FileSpool {
                     segments: vec![seg],
                     first,
                     last,
+                    level,
                 });
             }
         }
