@@ -112,30 +112,15 @@ pub fn salvage(path: &Path) -> io::Result<Option<Salvage>> {
         // Read it back: CRC and size must be those of the header; the hash is kept.
         let mut hasher = Sha256::new();
         let mut crc = crc32fast::Hasher::new();
-        let mut total = 0u64;
         let raw = (&mut f).take(compressed);
         let mut reader: Box<dyn Read> = match method {
             Method::Stored => Box::new(raw),
             Method::Deflate => Box::new(flate2::read::DeflateDecoder::new(raw)),
         };
-        let mut ok = true;
-        loop {
-            match reader.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => {
-                    hasher.update(&buf[..n]);
-                    crc.update(&buf[..n]);
-                    total += n as u64;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => {
-                    ok = false;
-                    break;
-                }
-            }
-        }
+        let (total, failure) =
+            crate::archive::digest_reader(&mut reader, &mut buf, &mut hasher, Some(&mut crc));
         drop(reader);
-        if !ok || total != size || crc.finalize() != crc32 || (size > 0 && compressed == 0) {
+        if failure.is_some() || total != size || crc.finalize() != crc32 || (size > 0 && compressed == 0) {
             break;
         }
         found.push(Found {

@@ -352,26 +352,18 @@ fn check_entries(path: &Path, report: &mut VerifyReport, map: Option<&memmap2::M
     left.sort_unstable();
     right.sort_unstable();
     // The second thread reads through a clone that shares the parsed directory.
-    let second = Some(zip.clone());
+    let mut second = zip.clone();
     let (a, b) = std::thread::scope(|s| {
-        let other = s.spawn(|| match second {
-            Some(mut z) => check_some(
+        let other = s.spawn(|| {
+            check_some(
                 path,
-                &mut z,
+                &mut second,
                 &right,
                 manifest_index,
                 &expected,
                 have_manifest,
                 map,
-            ),
-            None => Partial {
-                problems: vec![Problem {
-                    entry: None,
-                    kind: ProblemKind::Structure,
-                    detail: "cannot open the archive a second time".into(),
-                }],
-                ..Default::default()
-            },
+            )
         });
         let mine = check_some(
             path,
@@ -664,8 +656,8 @@ fn check_some(
         let cd_size = entry.size();
         let method = entry.compression();
         let mut hasher = Sha256::new();
-        let mut total = 0u64;
-        let mut failure = None;
+        let total: u64;
+        let mut failure: Option<io::Error>;
         // The entry's data where it lies in the mapped file: hashed, checked and inflated
         // without a copy or a system call per block. Without a map, through the zip reader.
         let span = entry.data_start().and_then(|s| {
@@ -689,11 +681,11 @@ fn check_some(
                 }
                 total = data.len() as u64;
                 let crc = crc.finalize();
-                if crc != cd_crc {
-                    failure = Some(io::Error::other(format!(
+                failure = (crc != cd_crc).then(|| {
+                    io::Error::other(format!(
                         "CRC-32 is {crc:08x}, the zip directory says {cd_crc:08x} (checksum)"
-                    )));
-                }
+                    ))
+                });
             }
             (Some(data), zip::CompressionMethod::Deflated) => {
                 let input = ReleasingReader {
@@ -705,21 +697,8 @@ fn check_some(
                 };
                 let mut dec = flate2::read::DeflateDecoder::new(input);
                 let mut crc = crc32fast::Hasher::new();
-                loop {
-                    match dec.read(&mut buf) {
-                        Ok(0) => break,
-                        Ok(n) => {
-                            hasher.update(&buf[..n]);
-                            crc.update(&buf[..n]);
-                            total += n as u64;
-                        }
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                        Err(e) => {
-                            failure = Some(e);
-                            break;
-                        }
-                    }
-                }
+                (total, failure) =
+                    crate::archive::digest_reader(&mut dec, &mut buf, &mut hasher, Some(&mut crc));
                 let crc = crc.finalize();
                 if failure.is_none() && crc != cd_crc {
                     failure = Some(io::Error::other(format!(
@@ -727,20 +706,7 @@ fn check_some(
                     )));
                 }
             }
-            _ => loop {
-                match entry.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => {
-                        hasher.update(&buf[..n]);
-                        total += n as u64;
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => {
-                        failure = Some(e);
-                        break;
-                    }
-                }
-            },
+            _ => (total, failure) = crate::archive::digest_reader(&mut entry, &mut buf, &mut hasher, None),
         }
         if let (Some(m), Some((start, end)), Some(_)) = (map, span, mapped) {
             release(m, start, end - start);

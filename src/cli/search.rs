@@ -93,31 +93,19 @@ pub fn run(a: Args) -> CliResult {
     };
     for (i, hit) in outcome.hits.iter().enumerate() {
         if a.json {
-            for m in &hit.before {
+            let lines = hit
+                .before
+                .iter()
+                .map(|m| (m, true))
+                .chain(std::iter::once((&hit.message, false)))
+                .chain(hit.after.iter().map(|m| (m, true)));
+            for (message, context) in lines {
                 printer::json_line(
                     &mut out,
                     &JsonHit {
-                        message: m,
+                        message,
                         chat_name: &hit.chat_name,
-                        context: true,
-                    },
-                )?;
-            }
-            printer::json_line(
-                &mut out,
-                &JsonHit {
-                    message: &hit.message,
-                    chat_name: &hit.chat_name,
-                    context: false,
-                },
-            )?;
-            for m in &hit.after {
-                printer::json_line(
-                    &mut out,
-                    &JsonHit {
-                        message: m,
-                        chat_name: &hit.chat_name,
-                        context: true,
+                        context,
                     },
                 )?;
             }

@@ -318,11 +318,11 @@ impl Arena {
         })
     }
 
-    /// A handle that reads from `pos`.
-    fn handle(&self, pos: u64) -> io::Result<PosFile> {
+    /// A handle of its own on the file, at the start.
+    fn handle(&self) -> io::Result<PosFile> {
         Ok(PosFile {
             file: self.file.try_clone()?,
-            pos,
+            pos: 0,
         })
     }
 
@@ -353,7 +353,7 @@ impl Arena {
     /// Reads a run: segments one after the other.
     fn read(&self, segments: Vec<Segment>) -> io::Result<RunReader> {
         Ok(RunReader {
-            file: BufReader::with_capacity(READ_BUF, self.handle(0)?),
+            file: BufReader::with_capacity(READ_BUF, self.handle()?),
             segments: segments
                 .into_iter()
                 .filter(|s| s.count > 0)
@@ -827,7 +827,7 @@ impl SpillMerger {
             return Ok(());
         };
         let mut fresh = Arena::create(&self.dir)?;
-        let mut src = old.handle(0)?;
+        let mut src = old.handle()?;
         for c in &mut self.conversations {
             src.seek(SeekFrom::Start(c.run.offset))?;
             let copied = io::copy(&mut (&mut src).take(c.run.len), &mut fresh.out)?;
