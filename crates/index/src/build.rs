@@ -20,6 +20,10 @@ use tantivy::schema::TantivyDocument;
 use tantivy::store::Compressor;
 use tantivy::{Index, IndexSettings, IndexSortByField, IndexWriter, Order};
 
+/// Segments an index may collect over updates before [`SegmentMerge::Auto`] merges them all
+/// (which also drops the messages deleted from them).
+pub const MAX_SEGMENTS: usize = 8;
+
 /// Smallest memory budget tantivy accepts per indexing thread.
 pub const MIN_MEMORY_PER_THREAD: usize = 15_000_000;
 
@@ -64,8 +68,10 @@ pub struct BuildOptions {
 /// (measured on 2 million short Chinese messages, 2 threads).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum SegmentMerge {
-    /// Merge only when there are more segments than threads, that is when the memory budget
-    /// was too small for the messages: about 500 bytes per message avoids it.
+    /// Merge the segments this build wrote only when there are more of them than threads,
+    /// that is when the memory budget was too small for the messages: about 500 bytes per
+    /// message avoids it. An extended index keeps its earlier segments apart until it has
+    /// more than [`MAX_SEGMENTS`]; then everything is merged.
     #[default]
     Auto,
     /// Always merge into one segment: the smallest index.
@@ -124,6 +130,8 @@ pub enum BuildError {
     },
     #[error("indexing failed")]
     Tantivy(#[source] tantivy::TantivyError),
+    #[error("the index in {path} cannot be added to: {reason}")]
+    NotExtendable { path: PathBuf, reason: String },
 }
 
 impl From<tantivy::TantivyError> for BuildError {
@@ -146,6 +154,8 @@ pub struct IndexBuilder {
     threads: usize,
     memory_budget_bytes: usize,
     started: Instant,
+    /// The segments an opened index had: [`SegmentMerge::Auto`] leaves them alone.
+    existing: HashSet<tantivy::index::SegmentId>,
 }
 
 impl IndexBuilder {
@@ -207,7 +217,73 @@ impl IndexBuilder {
             threads,
             memory_budget_bytes,
             started: Instant::now(),
+            existing: HashSet::new(),
         })
+    }
+
+    /// Opens the index that an earlier build left in `dir` (as [`IndexBuilder::finish`] left
+    /// it) to add messages to it and take conversations out of it. Its folding and stored
+    /// text are kept (those of `opts` are ignored); an index of another schema or tokenizer
+    /// version is refused, and the caller builds a new one instead. The segments it has stay
+    /// as they are unless [`SegmentMerge`] says otherwise at [`IndexBuilder::finish`].
+    pub fn open_existing(dir: &Path, opts: BuildOptions) -> Result<IndexBuilder, BuildError> {
+        let refuse = |reason: String| BuildError::NotExtendable {
+            path: dir.to_path_buf(),
+            reason,
+        };
+        let info_path = dir.join(INFO_FILE);
+        let bytes = fs::read(&info_path).map_err(|source| BuildError::Io {
+            path: info_path.clone(),
+            source,
+        })?;
+        let info = crate::search::check_info(&bytes).map_err(|e| refuse(e.to_string()))?;
+        let index = Index::open_in_dir(dir).map_err(|e| refuse(e.to_string()))?;
+        let sorted = index
+            .settings()
+            .sort_by_field
+            .as_ref()
+            .is_some_and(|s| s.field == F_TIME && s.order == Order::Desc);
+        if !sorted {
+            return Err(refuse("its segments are not sorted newest first".into()));
+        }
+        let fields = crate::schema::fields_of(&index.schema())
+            .filter(|f| f.text.is_some() == info.stored_text)
+            .ok_or_else(|| refuse("its fields are not the expected ones".into()))?;
+        tokenizer::register(&index, info.folding);
+        let existing = index.searchable_segment_ids()?.into_iter().collect();
+        let (threads, memory_budget_bytes) = fit_threads(opts.memory_budget_bytes, opts.threads);
+        let writer: IndexWriter = index.writer_with_num_threads(threads, memory_budget_bytes)?;
+        writer.set_merge_policy(Box::new(NoMergePolicy));
+        Ok(IndexBuilder {
+            dir: dir.to_path_buf(),
+            index,
+            writer,
+            fields,
+            folding: info.folding,
+            store_text: info.stored_text,
+            merge: opts.merge,
+            docs: info.doc_count,
+            text_bytes: info.text_bytes,
+            threads,
+            memory_budget_bytes,
+            started: Instant::now(),
+            existing,
+        })
+    }
+
+    /// Takes every message of one conversation out of the index (to add its new messages
+    /// after). `messages` is how many it holds, for the version file's count.
+    pub fn delete_chat(&mut self, chat: &str, messages: u64) -> Result<(), BuildError> {
+        let term = tantivy::Term::from_field_text(self.fields.chat, chat);
+        // The chat id is a fast column, not indexed: a range over the column's dictionary
+        // finds its documents.
+        let query = tantivy::query::RangeQuery::new(
+            std::ops::Bound::Included(term.clone()),
+            std::ops::Bound::Included(term),
+        );
+        self.writer.delete_query(Box::new(query))?;
+        self.docs = self.docs.saturating_sub(messages);
+        Ok(())
     }
 
     /// Adds one message. The text is folded and tokenized on the indexing threads.
@@ -252,18 +328,26 @@ impl IndexBuilder {
             text_bytes,
             threads,
             memory_budget_bytes,
+            existing,
             ..
         } = self;
         writer.commit()?;
         let commit_time = finish_started.elapsed();
         let segments = index.searchable_segment_ids()?;
-        let merge_now = match merge {
-            SegmentMerge::Auto => segments.len() > threads,
-            SegmentMerge::Always => segments.len() > 1,
-            SegmentMerge::Never => false,
+        // Segments this build wrote (all of them unless it extends an earlier index).
+        let added: Vec<_> = segments
+            .iter()
+            .filter(|s| !existing.contains(s))
+            .cloned()
+            .collect();
+        let to_merge = match merge {
+            SegmentMerge::Auto if segments.len() > MAX_SEGMENTS => segments.clone(),
+            SegmentMerge::Auto if added.len() > threads => added.clone(),
+            SegmentMerge::Always if segments.len() > 1 => segments.clone(),
+            _ => Vec::new(),
         };
-        if merge_now {
-            writer.merge(&segments).wait()?;
+        if !to_merge.is_empty() {
+            writer.merge(&to_merge).wait()?;
         }
         writer.wait_merging_threads()?;
         let merge_time = finish_started.elapsed() - commit_time;

@@ -58,7 +58,8 @@ mod search;
 mod tokenizer;
 
 pub use build::{
-    BuildError, BuildOptions, IndexBuildStats, IndexBuilder, IndexDoc, SegmentMerge, MIN_MEMORY_PER_THREAD,
+    BuildError, BuildOptions, IndexBuildStats, IndexBuilder, IndexDoc, SegmentMerge, MAX_SEGMENTS,
+    MIN_MEMORY_PER_THREAD,
 };
 pub use directory::IndexFileSlice;
 pub use fold::{fold, FoldOptions, ScriptFolding};

@@ -423,7 +423,7 @@ impl Searcher {
 }
 
 /// Parses the version file and checks that this build can search the index.
-fn check_info(bytes: &[u8]) -> Result<IndexInfo, OpenError> {
+pub(crate) fn check_info(bytes: &[u8]) -> Result<IndexInfo, OpenError> {
     let expected = IndexInfo::expected_version();
     let value: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|e| OpenError::Corrupt(format!("{INFO_FILE} is not JSON: {e}")))?;
