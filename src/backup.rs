@@ -56,6 +56,26 @@ pub struct UpdatePlan {
     /// Distinct contents to store, and their size.
     pub new_contents: u64,
     pub new_bytes: u64,
+    /// What became of the conversations (not in a dry run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chats: Option<ChatUpdate>,
+}
+
+/// How an update brought the conversations up to date.
+#[derive(Debug, Default, Serialize)]
+pub struct ChatUpdate {
+    /// Earlier conversations that no new export holds: copied as they were, with their pages,
+    /// and kept in the search index.
+    pub carried: u64,
+    /// Conversations merged and written anew (those the new exports hold).
+    pub merged: u64,
+    /// Earlier exports parsed again, for the conversations merged anew.
+    pub exports_parsed_again: u64,
+    /// Whether everything was parsed again (the archive was written by another version of
+    /// qqvault, or without the index or viewer this run makes).
+    pub rebuilt: bool,
+    /// Whether the earlier search index was extended rather than built anew.
+    pub index_extended: bool,
 }
 
 /// The archive an update starts from.
@@ -574,22 +594,63 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         .to_path_buf();
     let mut carried_exports = Vec::new();
     let mut export_entries: HashMap<String, String> = HashMap::new();
-    let _extracted = match earlier.as_mut() {
-        Some(e) => Some(extract_earlier_exports(
-            e,
-            &renames,
-            &scratch_dir,
-            &mut scanned.files,
-            &mut found,
-            &mut carried_exports,
-            &mut export_entries,
-        )?),
-        None => None,
-    };
-    // The files of the scan, and after them the earlier exports taken out of the archive.
-    let files = &scanned.files;
     clock.lap("write");
     progress.phase("reading chats", None);
+    let mut parse = crate::ingest::ChatParse::new(&scratch_dir);
+    Ingest {
+        writer: &mut writer,
+        files: &scanned.files,
+        stored: &mut stored,
+        tz: &opts.tz,
+        scratch: &scratch_dir,
+        fatal: None,
+    }
+    .parse(found, &mut parse)?;
+    // An update: the conversations the new exports hold are merged with what the earlier
+    // exports they came from hold; the others are carried over as they are (see
+    // `crate::carry`), unless the earlier archive's derived entries cannot be taken over.
+    let touched: std::collections::HashSet<qqvault_core::ConversationKey> = parse.keys().cloned().collect();
+    let carry_plan = match earlier.as_ref() {
+        Some(e) => crate::carry::CarryPlan::new(&e.reader, !opts.no_index, !opts.no_viewer)?,
+        None => None,
+    };
+    let reparse = carry_plan.as_ref().map(|p| p.reparse(&touched));
+    let rebuilt = carry_plan.is_none();
+    let mut moved_sources: HashMap<String, String> = HashMap::new();
+    let mut exports_parsed_again = 0u64;
+    let _extracted = match earlier.as_mut() {
+        Some(e) => {
+            let mut more = Vec::new();
+            let dir = extract_earlier_exports(
+                e,
+                &mut writer,
+                &renames,
+                &scratch_dir,
+                &mut scanned.files,
+                &mut more,
+                &mut carried_exports,
+                &mut export_entries,
+                reparse.as_ref(),
+                &mut moved_sources,
+            )?;
+            let more_count = more.len() as u64;
+            // The files of the scan, and after them the earlier exports taken out of the archive.
+            Ingest {
+                writer: &mut writer,
+                files: &scanned.files,
+                stored: &mut stored,
+                tz: &opts.tz,
+                scratch: &scratch_dir,
+                fatal: None,
+            }
+            .parse(more, &mut parse)?;
+            exports_parsed_again = more_count;
+            Some(dir)
+        }
+        None => None,
+    };
+    let files = &scanned.files;
+    let carry_all = carry_plan.is_none();
     let mut chat = Ingest {
         writer: &mut writer,
         files,
@@ -598,7 +659,11 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         scratch: &scratch_dir,
         fatal: None,
     }
-    .run(found)?;
+    .write(parse, |k| carry_all || touched.contains(k))?;
+    let carried = match (carry_plan, earlier.as_mut()) {
+        (Some(plan), Some(e)) => plan.copy(&mut writer, &mut e.reader, &touched, &moved_sources)?,
+        _ => crate::carry::Carried::default(),
+    };
     chat.exports.extend(carried_exports);
     // Each export names the entry that holds it, so that an update finds it by content even
     // after its path was given new content.
@@ -615,16 +680,16 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     progress.finish_phase();
     clock.lap("chats");
     // VIEWER: the HTML viewer pages are written here, from chat.conversations and chat.lines.
-    let mut source = crate::ingest::MergedSource {
-        merged: &chat.merged,
-        ids: chat.conversations.iter().map(|c| c.id.clone()).collect(),
-    };
-    if !opts.no_viewer && !chat.conversations.is_empty() {
+    let mut source = chat.source();
+    let written = chat.conversations.len();
+    let any_chats = written + carried.conversations.len() > 0;
+    if !opts.no_viewer && any_chats {
         progress.phase("writing the viewer", None);
         crate::viewer::render_all(
             &crate::viewer::ViewerOptions::in_archive(),
             &chat.conversations,
             &mut source,
+            carried.rows,
             |path, bytes| {
                 let name = format!("{}{path}", crate::viewer::ARCHIVE_ROOT);
                 writer.add_bytes(&name, EntryKind::Viewer, bytes).map(|_| ())
@@ -635,20 +700,41 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     clock.lap("viewer");
     // INDEX: the search index is built and written here.
     let mut seal_records: Vec<(String, String)> = Vec::new();
-    if !opts.no_index && !chat.conversations.is_empty() {
+    let mut index_extended = false;
+    if !opts.no_index && any_chats {
         progress.phase("indexing", None);
-        let scratch = partial
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
+        let mut locations = chat.chat_locations.clone();
+        locations.extend(carried.locations);
+        index_extended = carried.index_files.is_some();
+        let extend = match (&earlier, carried.index_files) {
+            (Some(e), Some(files)) => Some(crate::search_index::ExtendFrom {
+                archive: &e.reader.path,
+                files,
+                replaced: carried.replaced,
+            }),
+            _ => None,
+        };
         seal_records.push(crate::search_index::build_and_write(
             &mut writer,
-            scratch,
-            chat.chat_locations.clone(),
+            &scratch_dir,
+            locations,
+            written,
             &mut source,
+            extend,
         )?);
         progress.finish_phase();
     }
+    drop(source);
+    if opts.update {
+        plan.chats = Some(ChatUpdate {
+            carried: carried.conversations.len() as u64,
+            merged: written as u64,
+            exports_parsed_again,
+            rebuilt,
+            index_extended,
+        });
+    }
+    chat.conversations.extend(carried.conversations);
 
     let mut file_records: Vec<FileRecord> = records.into_iter().flatten().collect();
     let mut versions = Vec::new();
@@ -1077,7 +1163,9 @@ fn copy_earlier(
                 rec.name = new_name.clone();
                 writer.raw_copy_renamed(file, new_name, rec)?;
             }
-            None => writer.raw_copy(file, rec.clone())?,
+            None => {
+                writer.raw_copy(file, rec.clone())?;
+            }
         }
     }
     Ok(())
@@ -1086,14 +1174,22 @@ fn copy_earlier(
 /// Extracts the exports an earlier archive holds into a scratch folder (mirroring their archive
 /// paths, so that a chunked export's manifest finds its chunks) and adds them to the exports to
 /// parse. Opaque ones (encrypted databases) are carried over as they were recorded.
+///
+/// With `reparse`, only the exports it names are extracted; the others are carried over as
+/// they were recorded (their UTF-8 renditions copied), and `moved` maps the path of each of
+/// them that now goes by an earlier version's name to that name.
+#[allow(clippy::too_many_arguments)]
 fn extract_earlier_exports(
     e: &mut Earlier,
+    writer: &mut ArchiveWriter,
     renames: &HashMap<String, String>,
     scratch: &Path,
     all_files: &mut Vec<ScannedFile>,
     found: &mut Vec<FoundExport>,
     carried: &mut Vec<crate::archive::manifest::ExportRecord>,
     entries_of: &mut HashMap<String, String>,
+    reparse: Option<&std::collections::HashSet<String>>,
+    moved: &mut HashMap<String, String>,
 ) -> Result<tempfile::TempDir> {
     let tmp = tempfile::Builder::new()
         .prefix(".qqvault-update-")
@@ -1101,6 +1197,14 @@ fn extract_earlier_exports(
         .map_err(|err| Error::write(scratch, err))?;
     let exports = e.reader.manifest.exports.clone();
     let by_path = e.by_path.clone();
+    let texts: HashMap<String, crate::archive::manifest::EntryRecord> = e
+        .reader
+        .manifest
+        .entries
+        .iter()
+        .filter(|r| r.name.starts_with(layout::TEXT_PREFIX))
+        .map(|r| (r.name.clone(), r.clone()))
+        .collect();
     let versions: HashMap<String, FileRecord> = e
         .reader
         .manifest
@@ -1145,6 +1249,21 @@ fn extract_earlier_exports(
             },
         };
         entries_of.insert(name.clone(), entry.clone());
+        if reparse.is_some_and(|r| !r.contains(&x.path)) {
+            let mut kept = x.clone();
+            if name != x.path {
+                moved.insert(x.path.clone(), name.clone());
+            }
+            if let Some(text) = &x.utf8_entry {
+                let new_text = format!("{}{name}", layout::TEXT_PREFIX);
+                crate::carry::copy_entry_as(writer, &mut e.reader, &texts, text, &new_text)?;
+                kept.utf8_entry = Some(new_text);
+            }
+            kept.path = name;
+            kept.entry = Some(entry);
+            carried.push(kept);
+            continue;
+        }
         let dest = tmp.path().join(name.replace('/', std::path::MAIN_SEPARATOR_STR));
         if let Some(parent) = dest.parent() {
             std::fs::create_dir_all(parent).map_err(|err| Error::write(parent, err))?;

@@ -309,7 +309,7 @@ fn export_html(
         report.largest_page = report.largest_page.max(largest);
         report.messages += count;
         report.conversations += 1;
-        summaries.push(summary);
+        summaries.push(summary.row());
     }
     for page in viewer::render_index(&vopts, &summaries) {
         out.write_file(&page.path, &page.bytes)?;

@@ -60,18 +60,21 @@ impl MergedChats {
     }
 }
 
-/// The conversations' ids in order, for the later stages.
+/// The conversations written, in order, for the later stages: their ids and their places
+/// among the merged ones.
 pub struct MergedSource<'a> {
     pub merged: &'a MergedChats,
     pub ids: Vec<String>,
+    pub order: Vec<usize>,
 }
 
 impl chats::ConversationSource for MergedSource<'_> {
     fn messages(&mut self, i: usize) -> Result<Box<dyn Iterator<Item = io::Result<MessageLine>> + '_>> {
         let id = self.ids.get(i).map(String::as_str).unwrap_or("");
+        let at = self.order.get(i).copied().unwrap_or(usize::MAX);
         let it = self
             .merged
-            .lines(i, id)
+            .lines(at, id)
             .map_err(|e| Error::read(&self.merged.scratch, e))?;
         Ok(Box::new(it))
     }
@@ -89,12 +92,52 @@ pub struct FoundExport {
 /// What the chat stage produced.
 pub struct ChatOutcome {
     pub exports: Vec<ExportRecord>,
+    /// The conversations written.
     pub conversations: Vec<ConversationRecord>,
     pub placeholder_matches: u64,
-    /// Each conversation's messages, in the order of `conversations`, in temporary files.
+    /// The merged conversations' messages, in temporary files.
     pub merged: MergedChats,
-    /// Where each conversation's JSON Lines lie in the archive, in the same order.
+    /// For each conversation written, its place among the merged ones.
+    pub order: Vec<usize>,
+    /// Where each conversation's JSON Lines lie in the archive, in the order of
+    /// `conversations`.
     pub chat_locations: Vec<search_index::CatalogChat>,
+}
+
+impl ChatOutcome {
+    /// The messages of the conversations written, in their order.
+    pub fn source(&self) -> MergedSource<'_> {
+        MergedSource {
+            merged: &self.merged,
+            ids: self.conversations.iter().map(|c| c.id.clone()).collect(),
+            order: self.order.clone(),
+        }
+    }
+}
+
+/// Exports parsed so far and their conversations merged: what [`Ingest::write`] stores.
+pub struct ChatParse {
+    merger: SpillMerger,
+    exports: Vec<ExportRecord>,
+    /// The exports each conversation came from.
+    sources: HashMap<ConversationKey, BTreeSet<String>>,
+    self_senders: HashMap<ConversationKey, BTreeSet<String>>,
+}
+
+impl ChatParse {
+    pub fn new(scratch: &Path) -> Self {
+        ChatParse {
+            merger: SpillMerger::new(scratch, spool_budget()),
+            exports: Vec::new(),
+            sources: HashMap::new(),
+            self_senders: HashMap::new(),
+        }
+    }
+
+    /// The conversations merged so far.
+    pub fn keys(&self) -> impl Iterator<Item = &ConversationKey> {
+        self.merger.conversations().iter().map(|c| &c.meta.key)
+    }
 }
 
 pub struct Ingest<'a> {
@@ -118,11 +161,21 @@ fn stem(path: &str) -> String {
 }
 
 impl Ingest<'_> {
+    /// Parses the exports and stores every conversation.
     pub fn run(&mut self, found: Vec<FoundExport>) -> Result<ChatOutcome> {
-        let mut merger = SpillMerger::new(self.scratch, spool_budget());
-        let mut exports = Vec::new();
-        let mut sources: HashMap<ConversationKey, BTreeSet<String>> = HashMap::new();
-        let mut self_senders: HashMap<ConversationKey, BTreeSet<String>> = HashMap::new();
+        let mut parse = ChatParse::new(self.scratch);
+        self.parse(found, &mut parse)?;
+        self.write(parse, |_| true)
+    }
+
+    /// Parses the exports (of `self.files`) into the merge; images they embed are stored.
+    pub fn parse(&mut self, found: Vec<FoundExport>, parse: &mut ChatParse) -> Result<()> {
+        let ChatParse {
+            merger,
+            exports,
+            sources,
+            self_senders,
+        } = parse;
         // Chunks claimed by a chunked-JSONL manifest are parsed with it.
         let mut claimed: HashMap<std::path::PathBuf, usize> = HashMap::new();
         let by_disk: HashMap<&Path, usize> = self
@@ -358,14 +411,34 @@ impl Ingest<'_> {
             }
             exports.push(rec);
         }
+        Ok(())
+    }
+
+    /// Stores the merged conversations that `keep` accepts, as JSON Lines and transcripts.
+    pub fn write(
+        &mut self,
+        parse: ChatParse,
+        keep: impl Fn(&ConversationKey) -> bool,
+    ) -> Result<ChatOutcome> {
+        let ChatParse {
+            merger,
+            exports,
+            sources,
+            self_senders,
+        } = parse;
         let stats = merger.stats();
         let mut conversations = Vec::new();
         let mut chat_locations = Vec::new();
+        let mut order = Vec::new();
         let merged = MergedChats {
             merger,
             scratch: self.scratch.to_path_buf(),
         };
         for (i, c) in merged.merger.conversations().iter().enumerate() {
+            if !keep(&c.meta.key) {
+                continue;
+            }
+            order.push(i);
             let meta = &c.meta;
             let id = meta.key.id();
             let rec = ConversationRecord {
@@ -412,6 +485,7 @@ impl Ingest<'_> {
             conversations,
             placeholder_matches: stats.placeholder_matches,
             merged,
+            order,
             chat_locations,
         })
     }

@@ -83,7 +83,9 @@ pub fn reindex(archive: &Path, progress: &dyn Progress) -> Result<ReindexSummary
             &mut writer,
             scratch,
             locations,
+            manifest.conversations.len(),
             &mut source,
+            None,
         )?);
     }
     let messages = source.count;

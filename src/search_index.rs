@@ -142,13 +142,25 @@ pub fn add_chat_lines(
 /// The index writer's memory budget: a setting chosen by measuring (see the README's figures).
 pub const INDEX_MEMORY_BUDGET: usize = 192 << 20;
 
-/// Builds the index over the conversations and writes it, and the catalog, into the archive.
-/// Returns the seal record that locates the catalog.
+/// The index of an earlier archive that an update extends instead of indexing everything again.
+pub struct ExtendFrom<'a> {
+    /// The earlier archive and its index files (from its catalog).
+    pub archive: &'a Path,
+    pub files: Vec<CatalogFile>,
+    /// Conversations whose messages it holds but that are indexed again: (id, messages).
+    pub replaced: Vec<(String, u64)>,
+}
+
+/// Builds the index and writes it, and the catalog, into the archive. The first `indexed` of
+/// `chats` are indexed from `source`; the others are already in `extend`'s index. Returns the
+/// seal record that locates the catalog.
 pub fn build_and_write(
     writer: &mut ArchiveWriter,
     scratch_parent: &Path,
     chats: Vec<CatalogChat>,
+    indexed: usize,
     source: &mut dyn crate::chats::ConversationSource,
+    extend: Option<ExtendFrom<'_>>,
 ) -> Result<(String, String)> {
     let tmp = tempfile::Builder::new()
         .prefix(".qqvault-index-")
@@ -158,10 +170,20 @@ pub fn build_and_write(
     let index_err = |e: qqvault_index::BuildError| {
         Error::zip(writer_path_hint(), format!("building the search index: {e}"))
     };
-    let mut builder =
-        IndexBuilder::create_with(&dir, BuildOptions::new(INDEX_MEMORY_BUDGET, 2)).map_err(index_err)?;
+    let opts = BuildOptions::new(INDEX_MEMORY_BUDGET, 2);
+    let mut builder = match extend {
+        None => IndexBuilder::create_with(&dir, opts).map_err(index_err)?,
+        Some(x) => {
+            extract_index(x.archive, &x.files, &dir)?;
+            let mut b = IndexBuilder::open_existing(&dir, opts).map_err(index_err)?;
+            for (id, messages) in &x.replaced {
+                b.delete_chat(id, *messages).map_err(index_err)?;
+            }
+            b
+        }
+    };
     let origin = source.origin();
-    for (i, chat) in chats.iter().enumerate() {
+    for (i, chat) in chats.iter().take(indexed).enumerate() {
         for (seq, m) in source.messages(i)?.enumerate() {
             let m = m.map_err(|e| Error::read(&origin, e))?;
             builder
@@ -236,6 +258,70 @@ pub fn build_and_write(
     ))
 }
 
+/// Copies the index files out of an archive into `dir` (created).
+fn extract_index(archive: &Path, files: &[CatalogFile], dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::write(dir, e))?;
+    let mut src = File::open(archive).map_err(|e| Error::read(archive, e))?;
+    for f in files {
+        if f.name.is_empty() || f.name.contains(['/', '\\']) || f.name.starts_with('.') {
+            return Err(Error::zip(
+                archive,
+                format!("the index catalog names a file {:?}", f.name),
+            ));
+        }
+        src.seek(SeekFrom::Start(f.offset))
+            .map_err(|e| Error::read(archive, e))?;
+        let path = dir.join(&f.name);
+        let mut out = File::create(&path).map_err(|e| Error::write(&path, e))?;
+        let copied = io::copy(&mut (&mut src).take(f.len), &mut out).map_err(|e| Error::write(&path, e))?;
+        if copied != f.len {
+            return Err(Error::zip(archive, format!("index file {} is cut short", f.name)));
+        }
+    }
+    Ok(())
+}
+
+/// The catalog of an archive's index, found through its seal.
+pub fn read_catalog(path: &Path) -> Result<std::result::Result<Catalog, Unavailable>> {
+    let mut file = File::open(path).map_err(|e| Error::read(path, e))?;
+    let len = file.metadata().map_err(|e| Error::read(path, e))?.len();
+    let seal = match read_seal(&mut file, len).map_err(|e| Error::read(path, e))? {
+        Some((_, Ok(s))) => s,
+        Some((_, Err(e))) => return Ok(Err(Unavailable::Damaged(format!("the seal cannot be read: {e}")))),
+        None => return Ok(Err(Unavailable::Absent)),
+    };
+    let Some((_, v)) = seal.other.iter().find(|(k, _)| k == SEAL_KEY) else {
+        return Ok(Err(Unavailable::Absent));
+    };
+    let parsed = v
+        .split_once(':')
+        .and_then(|(a, b)| Some((a.trim().parse::<u64>().ok()?, b.trim().parse::<u64>().ok()?)));
+    let Some((offset, clen)) = parsed.filter(|(o, l)| o.saturating_add(*l) <= len && *l < (256 << 20)) else {
+        return Ok(Err(Unavailable::Damaged(format!(
+            "the seal's index record {v:?} is not valid"
+        ))));
+    };
+    let mut buf = vec![0u8; clen as usize];
+    file.seek(SeekFrom::Start(offset))
+        .map_err(|e| Error::read(path, e))?;
+    file.read_exact(&mut buf).map_err(|e| Error::read(path, e))?;
+    let catalog: Catalog = match serde_json::from_slice(&buf) {
+        Ok(c) => c,
+        Err(e) => {
+            return Ok(Err(Unavailable::Damaged(format!(
+                "the index catalog is not valid: {e}"
+            ))))
+        }
+    };
+    if catalog.schema != CATALOG_SCHEMA {
+        return Ok(Err(Unavailable::OtherVersion(format!(
+            "index catalog schema {}",
+            catalog.schema
+        ))));
+    }
+    Ok(Ok(catalog))
+}
+
 fn writer_path_hint() -> &'static str {
     "the archive being written"
 }
@@ -283,42 +369,10 @@ fn for_each_line(
 
 /// Reads the seal and the catalog, and opens the index in place.
 pub fn open(path: &Path) -> Result<std::result::Result<OpenedIndex, Unavailable>> {
-    let mut file = File::open(path).map_err(|e| Error::read(path, e))?;
-    let len = file.metadata().map_err(|e| Error::read(path, e))?.len();
-    let seal = match read_seal(&mut file, len).map_err(|e| Error::read(path, e))? {
-        Some((_, Ok(s))) => s,
-        Some((_, Err(e))) => return Ok(Err(Unavailable::Damaged(format!("the seal cannot be read: {e}")))),
-        None => return Ok(Err(Unavailable::Absent)),
-    };
-    let Some((_, v)) = seal.other.iter().find(|(k, _)| k == SEAL_KEY) else {
-        return Ok(Err(Unavailable::Absent));
-    };
-    let parsed = v
-        .split_once(':')
-        .and_then(|(a, b)| Some((a.trim().parse::<u64>().ok()?, b.trim().parse::<u64>().ok()?)));
-    let Some((offset, clen)) = parsed.filter(|(o, l)| o.saturating_add(*l) <= len && *l < (256 << 20)) else {
-        return Ok(Err(Unavailable::Damaged(format!(
-            "the seal's index record {v:?} is not valid"
-        ))));
-    };
-    let mut buf = vec![0u8; clen as usize];
-    file.seek(SeekFrom::Start(offset))
-        .map_err(|e| Error::read(path, e))?;
-    file.read_exact(&mut buf).map_err(|e| Error::read(path, e))?;
-    let catalog: Catalog = match serde_json::from_slice(&buf) {
+    let catalog = match read_catalog(path)? {
         Ok(c) => c,
-        Err(e) => {
-            return Ok(Err(Unavailable::Damaged(format!(
-                "the index catalog is not valid: {e}"
-            ))))
-        }
+        Err(u) => return Ok(Err(u)),
     };
-    if catalog.schema != CATALOG_SCHEMA {
-        return Ok(Err(Unavailable::OtherVersion(format!(
-            "index catalog schema {}",
-            catalog.schema
-        ))));
-    }
     let slices: Vec<IndexFileSlice> = catalog
         .files
         .iter()

@@ -136,6 +136,48 @@ impl ConversationSummary {
     pub fn overview_path(&self) -> String {
         format!("{}/index.html", self.dir)
     }
+
+    /// Its row on the index page.
+    pub fn row(&self) -> IndexRow {
+        IndexRow {
+            record: self.record.clone(),
+            overview: self.overview_path(),
+            first_page: self.pages.first().map(|p| p.path.clone()),
+            last_page: self.pages.last().map(|p| p.path.clone()),
+            messages: self.messages,
+        }
+    }
+}
+
+/// A conversation as the index page lists it. An update makes these from the pages an
+/// earlier archive holds, for the conversations it carries over without rendering them again.
+#[derive(Clone, Debug)]
+pub struct IndexRow {
+    pub record: ConversationRecord,
+    /// Paths below the viewer's root: its own page, its first and last message pages.
+    pub overview: String,
+    pub first_page: Option<String>,
+    pub last_page: Option<String>,
+    pub messages: u64,
+}
+
+impl IndexRow {
+    /// The row of a conversation whose pages are `pages` (paths below the viewer's root, in
+    /// the order they were written: message pages first to last, then its own page).
+    pub fn from_pages(record: ConversationRecord, pages: &[String]) -> Self {
+        let dir = format!("chats/{}", dir_name(&record.id));
+        let overview = format!("{dir}/index.html");
+        let mut message_pages = pages.iter().filter(|p| **p != overview);
+        let first_page = message_pages.next().cloned();
+        let last_page = message_pages.next_back().cloned().or_else(|| first_page.clone());
+        IndexRow {
+            messages: record.messages,
+            record,
+            overview,
+            first_page,
+            last_page,
+        }
+    }
 }
 
 /// Totals of a whole rendering.
@@ -158,11 +200,13 @@ impl ViewerStats {
 }
 
 /// Renders every conversation and the index, handing each page to `emit` as soon as it is
-/// ready. `source` gives the messages of `records[i]`, in time order, one at a time.
+/// ready. `source` gives the messages of `records[i]`, in time order, one at a time. The index
+/// also lists `carried`: conversations whose pages are already there.
 pub fn render_all(
     opts: &ViewerOptions,
     records: &[ConversationRecord],
     source: &mut dyn crate::chats::ConversationSource,
+    carried: Vec<IndexRow>,
     mut emit: impl FnMut(&str, &[u8]) -> crate::error::Result<()>,
 ) -> crate::error::Result<ViewerStats> {
     let mut stats = ViewerStats::default();
@@ -185,8 +229,9 @@ pub fn render_all(
         stats.conversations += 1;
         stats.messages += summary.messages;
         stats.images += summary.images;
-        summaries.push(summary);
+        summaries.push(summary.row());
     }
+    summaries.extend(carried);
     for page in render_index(opts, &summaries) {
         stats.count(&page);
         emit(&page.path, &page.bytes)?;
@@ -505,8 +550,8 @@ impl<'a> ConversationRenderer<'a> {
 }
 
 /// The index pages: every conversation, latest first. Split when one page would be too large.
-pub fn render_index(opts: &ViewerOptions, convs: &[ConversationSummary]) -> Vec<Page> {
-    let mut order: Vec<&ConversationSummary> = convs.iter().collect();
+pub fn render_index(opts: &ViewerOptions, convs: &[IndexRow]) -> Vec<Page> {
+    let mut order: Vec<&IndexRow> = convs.iter().collect();
     order.sort_by(|a, b| {
         b.record
             .last
@@ -531,7 +576,7 @@ pub fn render_index(opts: &ViewerOptions, convs: &[ConversationSummary]) -> Vec<
         let mut row = String::with_capacity(512);
         let r = &c.record;
         row.push_str("<tr><td class=\"name\"><a href=\"");
-        push_url_path(&mut row, &c.overview_path());
+        push_url_path(&mut row, &c.overview);
         row.push_str("\">");
         esc(&mut row, &shorten(&r.name));
         row.push_str("</a>");
@@ -549,11 +594,11 @@ pub fn render_index(opts: &ViewerOptions, convs: &[ConversationSummary]) -> Vec<
         );
         push_range(&mut row, r.first, r.last);
         row.push_str("</td><td class=\"go\">");
-        if let (Some(f), Some(l)) = (c.pages.first(), c.pages.last()) {
+        if let (Some(f), Some(l)) = (&c.first_page, &c.last_page) {
             row.push_str("<a href=\"");
-            push_url_path(&mut row, &f.path);
+            push_url_path(&mut row, f);
             row.push_str("\">最早</a> · <a href=\"");
-            push_url_path(&mut row, &l.path);
+            push_url_path(&mut row, l);
             row.push_str("\">最新</a>");
         }
         row.push_str("</td></tr>\n");
@@ -1354,7 +1399,7 @@ mod tests {
             msgs.push(m);
         }
         let pages = render(&opts, &rec, &msgs);
-        let index = render_index(&opts, &[ConversationRenderer::new(&opts, &rec).finish().1]);
+        let index = render_index(&opts, &[ConversationRenderer::new(&opts, &rec).finish().1.row()]);
         for p in pages.iter().chain(&index) {
             assert!(p.bytes.len() < MAX_PAGE_BYTES);
             let html = String::from_utf8(p.bytes.clone()).unwrap();

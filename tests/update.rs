@@ -340,3 +340,168 @@ fn a_damaged_archive_is_not_updated() {
     assert!(stderr(&o).contains("damaged"), "{}", stderr(&o));
     assert_eq!(fs::read(&archive).unwrap(), bytes, "left as it was");
 }
+
+/// A TXT export of one conversation with a friend.
+fn export_of(friend: &str, msgs: &[(&str, &str, &str)]) -> String {
+    let sep = "=".repeat(64);
+    let mut s = format!("\u{feff}消息记录（此消息记录为文本格式，不支持重新导入）\r\n\r\n{sep}\r\n消息分组:我的好友\r\n{sep}\r\n消息对象:{friend}\r\n{sep}\r\n\r\n");
+    for (time, sender, text) in msgs {
+        s.push_str(&format!("{time} {sender}\r\n{text}\r\n\r\n"));
+    }
+    s
+}
+
+/// `n` messages a minute apart from `start` (minutes after 2021-03-01 08:00).
+fn chatter(friend: &str, start: u32, n: u32) -> Vec<(String, String, String)> {
+    (start..start + n)
+        .map(|i| {
+            let (h, m) = (8 + i / 60, i % 60);
+            let who = if i % 3 == 0 { "我" } else { friend };
+            (
+                format!("2021-03-01 {h:02}:{m:02}:00"),
+                who.to_string(),
+                format!("{friend}说第{i}句 苹果{}", i % 7),
+            )
+        })
+        .collect()
+}
+
+fn txt(friend: &str, msgs: &[(String, String, String)]) -> String {
+    let v: Vec<(&str, &str, &str)> = msgs
+        .iter()
+        .map(|(a, b, c)| (a.as_str(), b.as_str(), c.as_str()))
+        .collect();
+    export_of(friend, &v)
+}
+
+/// Every entry whose name starts with one of `prefixes`, with its bytes (hex-free: lossy text).
+fn entries(archive: &Path, prefixes: &[&str]) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let o = python(
+        "import sys, zipfile, json\nz = zipfile.ZipFile(sys.argv[1])\nprint(json.dumps({n: z.read(n).hex() for n in z.namelist()}))",
+        &[archive],
+    );
+    let all: std::collections::BTreeMap<String, String> = serde_json::from_str(&stdout(&o)).unwrap();
+    all.into_iter()
+        .filter(|(n, _)| prefixes.iter().any(|p| n.starts_with(p)))
+        .map(|(n, h)| {
+            let bytes = (0..h.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap())
+                .collect();
+            (n, bytes)
+        })
+        .collect()
+}
+
+fn conversations_by_id(m: &serde_json::Value) -> std::collections::BTreeMap<String, serde_json::Value> {
+    m["conversations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["id"].as_str().unwrap().to_string(), c.clone()))
+        .collect()
+}
+
+fn search_all(archive: &Path, query: &str) -> String {
+    let o = run(&[
+        "search",
+        archive.to_str().unwrap(),
+        query,
+        "--json",
+        "--limit",
+        "0",
+    ]);
+    expect_code(&o, 0);
+    assert!(!stderr(&o).contains("scan"), "the index answers: {}", stderr(&o));
+    stdout(&o)
+}
+
+#[test]
+fn an_update_carries_what_no_new_export_touches_and_equals_a_backup_of_everything() {
+    let t = tempfile::tempdir().unwrap();
+    let first = t.path().join("第一次");
+    let second = t.path().join("第二次");
+    // First export set: three conversations, one of them in GB18030 (it has a UTF-8 rendition).
+    write(
+        &first.join("小明.txt"),
+        txt("小明", &chatter("小明", 0, 40)).as_bytes(),
+    );
+    write(
+        &first.join("小红.txt"),
+        txt("小红", &chatter("小红", 5, 30)).as_bytes(),
+    );
+    let gang = txt("小刚", &chatter("小刚", 10, 25));
+    let (gbk, _, _) = encoding_rs::GB18030.encode(gang.trim_start_matches('\u{feff}'));
+    write(&first.join("小刚.txt"), &gbk);
+    // Second: 小明 again, overlapping and going on, and a new conversation.
+    write(
+        &second.join("小明-续.txt"),
+        txt("小明", &chatter("小明", 30, 30)).as_bytes(),
+    );
+    write(
+        &second.join("小华.txt"),
+        txt("小华", &chatter("小华", 0, 20)).as_bytes(),
+    );
+
+    let updated = t.path().join("u.zip");
+    backup(&first, &updated, &[]);
+    let s = backup(&second, &updated, &["--update"]);
+    let chats = &s["update"]["chats"];
+    assert_eq!(chats["carried"], 2, "{s}");
+    assert_eq!(chats["merged"], 2, "{s}");
+    assert_eq!(chats["exports_parsed_again"], 1, "{s}");
+    assert_eq!(chats["rebuilt"], false);
+    assert_eq!(chats["index_extended"], true);
+    assert_eq!(s["conversations"], 4);
+    assert_eq!(s["messages"], 40 + 30 + 25 + 20 + 20);
+    expect_code(&run(&["verify", updated.to_str().unwrap()]), 0);
+    unzip_test(&updated);
+
+    // The same inputs backed up at once.
+    let whole = t.path().join("whole.zip");
+    let o = run(&[
+        "backup",
+        first.to_str().unwrap(),
+        second.to_str().unwrap(),
+        "-o",
+        whole.to_str().unwrap(),
+    ]);
+    expect_code(&o, 0);
+    let prefixes = ["chats/", "viewer/", "text/", "media/"];
+    let (a, b) = (entries(&updated, &prefixes), entries(&whole, &prefixes));
+    assert_eq!(
+        a.keys().collect::<Vec<_>>(),
+        b.keys().collect::<Vec<_>>(),
+        "the same derived entries"
+    );
+    for (name, bytes) in &a {
+        assert!(
+            b[name] == *bytes,
+            "{name} differs from a backup of everything at once"
+        );
+    }
+    let (ma, mb) = (manifest(&updated), manifest(&whole));
+    assert_eq!(conversations_by_id(&ma), conversations_by_id(&mb));
+    let exports = |m: &serde_json::Value| -> std::collections::BTreeMap<String, serde_json::Value> {
+        m["exports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| (x["path"].as_str().unwrap().to_string(), x.clone()))
+            .collect()
+    };
+    assert_eq!(exports(&ma), exports(&mb));
+    for q in ["苹果3", "小明说第3", "小刚", "说第1句", "小华说"] {
+        assert_eq!(search_all(&updated, q), search_all(&whole, q), "search {q}");
+    }
+
+    // Nothing new: every conversation is carried, nothing is parsed, the contents stay.
+    let before = entries(&updated, &prefixes);
+    let s = backup(&second, &updated, &["--update"]);
+    assert_eq!(s["update"]["chats"]["carried"], 4, "{s}");
+    assert_eq!(s["update"]["chats"]["merged"], 0);
+    assert_eq!(s["update"]["chats"]["exports_parsed_again"], 0);
+    assert_eq!(entries(&updated, &prefixes), before);
+    assert_eq!(search_all(&updated, "苹果3"), search_all(&whole, "苹果3"));
+    expect_code(&run(&["verify", updated.to_str().unwrap()]), 0);
+}

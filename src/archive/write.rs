@@ -345,12 +345,24 @@ impl ArchiveWriter {
 
     /// Copies an entry of another archive as it is (compressed bytes, CRC and sizes), without
     /// decompressing it; `record` is its manifest record.
-    pub fn raw_copy<R: Read>(&mut self, file: zip::read::ZipFile<'_, R>, record: EntryRecord) -> Result<()> {
+    /// Returns where the entry's data lies in the new archive.
+    pub fn raw_copy<R: Read>(&mut self, file: zip::read::ZipFile<'_, R>, record: EntryRecord) -> Result<u64> {
+        let stored = file.compressed_size();
         self.zip
             .raw_copy_file(file)
             .map_err(|e| Error::zip(&self.path, e))?;
         self.entries.push(record);
-        Ok(())
+        Ok(self.data_start(stored))
+    }
+
+    /// Where the data of the entry just copied begins: it ends where the writer is (a copy
+    /// writes no data descriptor, qqvault's entries being unencrypted).
+    fn data_start(&mut self, stored: u64) -> u64 {
+        self.zip
+            .get_ref()
+            .map(|w| w.pos)
+            .unwrap_or(0)
+            .saturating_sub(stored)
     }
 
     /// [`raw_copy`](Self::raw_copy) under another name.
@@ -359,12 +371,13 @@ impl ArchiveWriter {
         file: zip::read::ZipFile<'_, R>,
         name: &str,
         record: EntryRecord,
-    ) -> Result<()> {
+    ) -> Result<u64> {
+        let stored = file.compressed_size();
         self.zip
             .raw_copy_file_rename(file, name)
             .map_err(|e| Error::zip(&self.path, e))?;
         self.entries.push(record);
-        Ok(())
+        Ok(self.data_start(stored))
     }
 
     /// Adds an entry from bytes in memory.

@@ -106,6 +106,24 @@ pub fn run(a: Args) -> CliResult {
                 plan.unchanged,
                 plan.kept
             )?;
+            if let Some(c) = &plan.chats {
+                if c.rebuilt {
+                    writeln!(
+                        out,
+                        "conversations: {} merged; every export parsed again (the archive was written by another version of qqvault, or without its index or viewer)",
+                        c.merged
+                    )?;
+                } else {
+                    writeln!(
+                        out,
+                        "conversations: {} merged anew ({} earlier exports parsed again), {} carried over as they were; search index {}",
+                        c.merged,
+                        c.exports_parsed_again,
+                        c.carried,
+                        if c.index_extended { "extended" } else { "built anew" }
+                    )?;
+                }
+            }
         }
         writeln!(
             out,
