@@ -86,18 +86,26 @@ struct Earlier {
     by_path: HashMap<String, FileRecord>,
     /// `versions/<when>/` for contents this update replaces.
     version_prefix: String,
+    /// The check of its seal, running while the update copies it.
+    seal_check: Option<std::thread::JoinHandle<bool>>,
 }
 
 impl Earlier {
     fn open(path: &Path, progress: &dyn Progress) -> Result<Self> {
+        let reader = match crate::archive::read::ArchiveReader::open(path) {
+            Ok(r) => r,
+            Err(e) => {
+                // Say what is damaged when it is damage.
+                verify::require_intact(path, progress, "restore what it holds into a new backup")?;
+                return Err(e);
+            }
+        };
         // Never build on damage: copied entries would carry it into the new archive, and the
-        // failure would only show at the end, blamed on the new file.
-        verify::require_intact(
-            path,
-            progress,
-            "run `qqvault verify` on it, and restore what it holds into a new backup",
-        )?;
-        let reader = crate::archive::read::ArchiveReader::open(path)?;
+        // failure would only show at the end, blamed on the new file. The archive's seal holds
+        // the hash of all its bytes, written once it had been checked whole: its hash is
+        // checked on the other core while the update copies the archive (see `require_intact`).
+        let sealed = path.to_path_buf();
+        let seal_check = Some(std::thread::spawn(move || verify::seal_matches(&sealed)));
         let m = &reader.manifest;
         let mut stored = HashMap::new();
         for e in &m.entries {
@@ -122,6 +130,29 @@ impl Earlier {
             stored,
             by_path,
             version_prefix: prefix,
+            seal_check,
+        })
+    }
+
+    /// Waits for the seal's check; when the bytes do not match it, checks the archive whole
+    /// to say what is damaged, and refuses to go on.
+    fn require_intact(&mut self, progress: &dyn Progress) -> Result<()> {
+        let matched = match self.seal_check.take() {
+            Some(h) => h.join().unwrap_or(false),
+            None => return Ok(()),
+        };
+        if matched {
+            return Ok(());
+        }
+        verify::require_intact(
+            &self.reader.path,
+            progress,
+            "run `qqvault verify` on it, and restore what it holds into a new backup",
+        )?;
+        // Whole but for its seal: still not something to build on.
+        Err(Error::Damaged {
+            path: self.reader.path.clone(),
+            detail: "its bytes do not match its seal; run `qqvault verify` on it, and restore what it holds into a new backup".into(),
         })
     }
 }
@@ -432,6 +463,9 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         });
     }
     if opts.dry_run {
+        if let Some(e) = earlier.as_mut() {
+            e.require_intact(progress)?;
+        }
         return Ok(BackupSummary::plan_only(output, plan, skipped, scanned.symlinks));
     }
     // A partial file left by an interrupted run is ours to replace.
@@ -447,7 +481,13 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     progress.phase("writing", Some(total_bytes));
     let mut stored: HashMap<Sha256Digest, String> = HashMap::new();
     if let Some(e) = earlier.as_mut() {
-        copy_earlier(&mut writer, e, &renames)?;
+        if let Err(err) = copy_earlier(&mut writer, e, &renames) {
+            let refused = e.require_intact(progress).err();
+            // An update does not resume: what it wrote is of no use.
+            drop(writer);
+            let _ = std::fs::remove_file(&partial);
+            return Err(refused.unwrap_or(err));
+        }
         stored = e.stored.clone();
     }
     let mut records: Vec<Option<FileRecord>> = vec![None; files.len()];
@@ -579,6 +619,15 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
                 reason: SkipReason::Unreadable,
                 detail: "no readable copy of its content could be stored".into(),
             }),
+        }
+    }
+
+    // Nothing more is built on the archive being updated unless its seal says it is whole.
+    if let Some(e) = earlier.as_mut() {
+        if let Err(err) = e.require_intact(progress) {
+            drop(writer);
+            let _ = std::fs::remove_file(&partial);
+            return Err(err);
         }
     }
 

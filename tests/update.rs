@@ -322,23 +322,41 @@ fn an_earlier_export_stays_read_when_its_path_takes_content_stored_elsewhere() {
 #[test]
 fn a_damaged_archive_is_not_updated() {
     let t = tempfile::tempdir().unwrap();
-    write(&t.path().join("in/a.txt"), &noise(9, 2000));
+    let input = t.path().join("in");
+    write(&input.join("a.txt"), &noise(9, 2000));
+    write(&input.join("photo.jpg"), &noise(10, 300_000));
+    write(
+        &input.join("小明.txt"),
+        txt("小明", &chatter("小明", 0, 200)).as_bytes(),
+    );
     let archive = t.path().join("a.zip");
-    backup(&t.path().join("in"), &archive, &[]);
-    let mut bytes = fs::read(&archive).unwrap();
-    let n = bytes.len();
-    bytes[n / 3] ^= 1;
-    fs::write(&archive, &bytes).unwrap();
-    let o = run(&[
-        "backup",
-        t.path().join("in").to_str().unwrap(),
-        "-o",
-        archive.to_str().unwrap(),
-        "--update",
-    ]);
-    expect_code(&o, 2);
-    assert!(stderr(&o).contains("damaged"), "{}", stderr(&o));
-    assert_eq!(fs::read(&archive).unwrap(), bytes, "left as it was");
+    backup(&input, &archive, &[]);
+    let good = fs::read(&archive).unwrap();
+    let n = good.len();
+    // Damage in a photo's data, the conversations, the pages, the manifest, the directory:
+    // whether the update copies the entry raw or reads it, it is refused, dry run included.
+    for at in [n / 10, n / 3, n / 2, 3 * n / 4, n - 300] {
+        let mut bytes = good.clone();
+        bytes[at] ^= 1;
+        fs::write(&archive, &bytes).unwrap();
+        for dry in [true, false] {
+            let mut args = vec![
+                "backup",
+                input.to_str().unwrap(),
+                "-o",
+                archive.to_str().unwrap(),
+                "--update",
+            ];
+            if dry {
+                args.push("--dry-run");
+            }
+            let o = run(&args);
+            expect_code(&o, 2);
+            assert!(stderr(&o).contains("damaged"), "byte {at}: {}", stderr(&o));
+            assert_eq!(fs::read(&archive).unwrap(), bytes, "left as it was");
+            assert!(!t.path().join("a.zip.partial").exists(), "nothing left behind");
+        }
+    }
 }
 
 /// A TXT export of one conversation with a friend.

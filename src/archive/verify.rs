@@ -200,6 +200,28 @@ pub fn require_intact(path: &Path, progress: &dyn Progress, next: &str) -> Resul
     })
 }
 
+/// Whether the archive's bytes match its seal: one read of the file, none of the entries'
+/// checks. The seal was written after the archive was checked whole, so a match says the
+/// archive is as it was then; anything else (no seal, another hash, a read error) is for
+/// [`require_intact`] to explain.
+pub fn seal_matches(path: &Path) -> bool {
+    let Ok(mut file) = File::open(path) else {
+        return false;
+    };
+    let Ok(len) = file.metadata().map(|m| m.len()) else {
+        return false;
+    };
+    let Ok(Some((start, Ok(seal)))) = read_seal(&mut file, len) else {
+        return false;
+    };
+    // SAFETY: as in `verify`: read only.
+    let map = unsafe { memmap2::MmapOptions::new().map(&file) }.ok();
+    matches!(
+        hash_prefix(path, start, map.as_ref(), &crate::progress::Silent),
+        Ok(d) if d == seal.sha256
+    )
+}
+
 fn hash_prefix(
     path: &Path,
     len: u64,
