@@ -700,19 +700,90 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     };
     let files = &scanned.files;
     let carry_all = carry_plan.is_none();
-    let mut chat = Ingest {
-        writer: &mut writer,
-        files,
-        stored: &mut stored,
-        tz: &opts.tz,
-        scratch: &scratch_dir,
-        fatal: None,
-    }
-    .write(parse, |k| carry_all || touched.contains(k))?;
-    let carried = match (carry_plan, earlier.as_mut()) {
-        (Some(plan), Some(e)) => plan.copy(&mut writer, &mut e.reader, &touched, &moved_sources)?,
-        _ => crate::carry::Carried::default(),
+    let mut chat = parse.finish(&scratch_dir, |k| carry_all || touched.contains(k));
+    let written = chat.conversations.len();
+    let carried_count = carry_plan.as_ref().map(|p| p.carried(&touched)).unwrap_or(0);
+    let any_chats = written + carried_count > 0;
+    let make_index = !opts.no_index && any_chats;
+    let extend = match (
+        &earlier,
+        carry_plan.as_ref().and_then(|p| p.index_extension(&touched)),
+    ) {
+        (Some(e), Some(x)) if make_index => Some(crate::search_index::ExtendFrom {
+            archive: e.reader.path.clone(),
+            files: x.files,
+            replaced: x.replaced,
+        }),
+        _ => None,
     };
+    let index_extended = extend.is_some();
+    let ids: Vec<String> = chat.conversations.iter().map(|c| c.id.clone()).collect();
+    let merged = &chat.merged;
+    let order = &chat.order;
+    let conversations = &chat.conversations;
+    let (chat_locations, carried, built) = std::thread::scope(|s| -> Result<_> {
+        // INDEX: built on a thread of its own (it needs only the merged messages) while the
+        // conversations and pages are written; written into the archive after them.
+        let index_job = make_index.then(|| {
+            let (ids, scratch) = (&ids, &scratch_dir);
+            s.spawn(move || {
+                let mut source = crate::ingest::MergedSource {
+                    merged,
+                    ids: ids.clone(),
+                    order: order.clone(),
+                };
+                crate::search_index::build(scratch, ids, &mut source, extend)
+            })
+        });
+        let chat_locations = Ingest {
+            writer: &mut writer,
+            files,
+            stored: &mut stored,
+            tz: &opts.tz,
+            scratch: &scratch_dir,
+            fatal: None,
+        }
+        .write_chats_of(merged, conversations, order)?;
+        let carried = match (carry_plan, earlier.as_mut()) {
+            (Some(plan), Some(e)) => plan.copy(&mut writer, &mut e.reader, &touched, &moved_sources)?,
+            _ => crate::carry::Carried::default(),
+        };
+        progress.finish_phase();
+        clock.lap("chats");
+        // VIEWER: the HTML viewer pages are written here, from the merged messages.
+        if !opts.no_viewer && any_chats {
+            progress.phase("writing the viewer", None);
+            let mut source = crate::ingest::MergedSource {
+                merged,
+                ids: ids.clone(),
+                order: order.clone(),
+            };
+            crate::viewer::render_all(
+                &crate::viewer::ViewerOptions::in_archive(),
+                conversations,
+                &mut source,
+                carried.rows.clone(),
+                |path, bytes| {
+                    let name = format!("{}{path}", crate::viewer::ARCHIVE_ROOT);
+                    writer.add_bytes(&name, EntryKind::Viewer, bytes).map(|_| ())
+                },
+            )?;
+            progress.finish_phase();
+        }
+        clock.lap("viewer");
+        if make_index {
+            progress.phase("indexing", None);
+        }
+        let built = match index_job {
+            Some(h) => Some(
+                h.join()
+                    .map_err(|_| Error::zip(&scratch_dir, "the indexing thread failed"))??,
+            ),
+            None => None,
+        };
+        Ok((chat_locations, carried, built))
+    })?;
+    chat.chat_locations = chat_locations;
     chat.exports.extend(carried_exports);
     // Each export names the entry that holds it, so that an update finds it by content even
     // after its path was given new content.
@@ -726,54 +797,13 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
             x.entry = export_entries.get(&x.path).cloned();
         }
     }
-    progress.finish_phase();
-    clock.lap("chats");
-    // VIEWER: the HTML viewer pages are written here, from chat.conversations and chat.lines.
-    let mut source = chat.source();
-    let written = chat.conversations.len();
-    let any_chats = written + carried.conversations.len() > 0;
-    if !opts.no_viewer && any_chats {
-        progress.phase("writing the viewer", None);
-        crate::viewer::render_all(
-            &crate::viewer::ViewerOptions::in_archive(),
-            &chat.conversations,
-            &mut source,
-            carried.rows,
-            |path, bytes| {
-                let name = format!("{}{path}", crate::viewer::ARCHIVE_ROOT);
-                writer.add_bytes(&name, EntryKind::Viewer, bytes).map(|_| ())
-            },
-        )?;
-        progress.finish_phase();
-    }
-    clock.lap("viewer");
-    // INDEX: the search index is built and written here.
     let mut seal_records: Vec<(String, String)> = Vec::new();
-    let mut index_extended = false;
-    if !opts.no_index && any_chats {
-        progress.phase("indexing", None);
+    if let Some(built) = built {
         let mut locations = chat.chat_locations.clone();
         locations.extend(carried.locations);
-        index_extended = carried.index_files.is_some();
-        let extend = match (&earlier, carried.index_files) {
-            (Some(e), Some(files)) => Some(crate::search_index::ExtendFrom {
-                archive: &e.reader.path,
-                files,
-                replaced: carried.replaced,
-            }),
-            _ => None,
-        };
-        seal_records.push(crate::search_index::build_and_write(
-            &mut writer,
-            &scratch_dir,
-            locations,
-            written,
-            &mut source,
-            extend,
-        )?);
+        seal_records.push(crate::search_index::write_index(&mut writer, built, locations)?);
         progress.finish_phase();
     }
-    drop(source);
     if opts.update {
         plan.chats = Some(ChatUpdate {
             carried: carried.conversations.len() as u64,

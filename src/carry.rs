@@ -37,6 +37,14 @@ pub struct CarryPlan {
     exports: Vec<ExportRecord>,
 }
 
+/// The earlier index, for an update to extend.
+pub struct IndexExtension {
+    /// Its files, where they lie in the earlier archive.
+    pub files: Vec<CatalogFile>,
+    /// Conversations to take out of it, as they are indexed again: (id, messages).
+    pub replaced: Vec<(String, u64)>,
+}
+
 /// What was carried over.
 #[derive(Default)]
 pub struct Carried {
@@ -46,10 +54,6 @@ pub struct Carried {
     pub locations: Vec<CatalogChat>,
     /// Their rows on the viewer's index page.
     pub rows: Vec<IndexRow>,
-    /// The earlier index files, to extend (None: build the index anew).
-    pub index_files: Option<Vec<CatalogFile>>,
-    /// Earlier conversations that are merged anew: (id, messages), to take out of the index.
-    pub replaced: Vec<(String, u64)>,
 }
 
 impl CarryPlan {
@@ -148,6 +152,34 @@ impl CarryPlan {
         paths
     }
 
+    /// How many earlier conversations are carried over.
+    pub fn carried(&self, touched: &HashSet<ConversationKey>) -> usize {
+        self.conversations
+            .iter()
+            .filter(|c| !touched.contains(&c.key))
+            .count()
+    }
+
+    /// The earlier index to extend, and the conversations to take out of it (id, messages):
+    /// None when this run makes no index or nothing of the earlier one stays (a new one is
+    /// then smaller than one with every document deleted).
+    pub fn index_extension(&self, touched: &HashSet<ConversationKey>) -> Option<IndexExtension> {
+        let catalog = self.catalog.as_ref()?;
+        if self.carried(touched) == 0 {
+            return None;
+        }
+        let replaced = self
+            .conversations
+            .iter()
+            .filter(|c| touched.contains(&c.key))
+            .map(|c| (c.id.clone(), c.messages))
+            .collect();
+        Some(IndexExtension {
+            files: catalog.files.clone(),
+            replaced,
+        })
+    }
+
     /// Copies the entries of the conversations `touched` does not hold into `writer`, raw.
     /// `moved` renames the sources whose export was moved to an earlier version.
     pub fn copy(
@@ -158,14 +190,12 @@ impl CarryPlan {
         moved: &HashMap<String, String>,
     ) -> Result<Carried> {
         let mut out = Carried::default();
-        let mut catalog: HashMap<String, CatalogChat> = HashMap::new();
-        if let Some(c) = self.catalog {
-            catalog = c.chats.into_iter().map(|x| (x.id.clone(), x)).collect();
-            out.index_files = Some(c.files);
-        }
+        let mut catalog: HashMap<String, CatalogChat> = self
+            .catalog
+            .map(|c| c.chats.into_iter().map(|x| (x.id.clone(), x)).collect())
+            .unwrap_or_default();
         for mut c in self.conversations {
             if touched.contains(&c.key) {
-                out.replaced.push((c.id.clone(), c.messages));
                 continue;
             }
             let jsonl_at = copy_entry(writer, reader, &self.entries, &c.entry)?;
@@ -192,11 +222,6 @@ impl CarryPlan {
                 }
             }
             out.conversations.push(c);
-        }
-        if out.conversations.is_empty() {
-            // Nothing of the earlier index stays: a new one is smaller than one with every
-            // document deleted.
-            out.index_files = None;
         }
         Ok(out)
     }

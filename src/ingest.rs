@@ -138,6 +138,59 @@ impl ChatParse {
     pub fn keys(&self) -> impl Iterator<Item = &ConversationKey> {
         self.merger.conversations().iter().map(|c| &c.meta.key)
     }
+
+    /// Ends the parsing: the merged conversations that `keep` accepts are the ones to write
+    /// ([`Ingest::write_chats`]); the merge's files are read from `scratch`.
+    pub fn finish(self, scratch: &Path, keep: impl Fn(&ConversationKey) -> bool) -> ChatOutcome {
+        let ChatParse {
+            merger,
+            exports,
+            sources,
+            self_senders,
+        } = self;
+        let stats = merger.stats();
+        let mut conversations = Vec::new();
+        let mut order = Vec::new();
+        for (i, c) in merger.conversations().iter().enumerate() {
+            if !keep(&c.meta.key) {
+                continue;
+            }
+            order.push(i);
+            let meta = &c.meta;
+            let id = meta.key.id();
+            conversations.push(ConversationRecord {
+                name: meta.name.clone(),
+                group: meta.group.clone(),
+                kind: meta.kind,
+                key: meta.key.clone(),
+                messages: c.messages,
+                first: c.first,
+                last: c.last,
+                entry: chats::messages_entry(&id),
+                transcript: chats::transcript_entry(&id),
+                sources: sources
+                    .get(&meta.key)
+                    .map(|s| s.iter().cloned().collect())
+                    .unwrap_or_default(),
+                self_senders: self_senders
+                    .get(&meta.key)
+                    .map(|s| s.iter().cloned().collect())
+                    .unwrap_or_default(),
+                id,
+            });
+        }
+        ChatOutcome {
+            exports,
+            conversations,
+            placeholder_matches: stats.placeholder_matches,
+            merged: MergedChats {
+                merger,
+                scratch: scratch.to_path_buf(),
+            },
+            order,
+            chat_locations: Vec::new(),
+        }
+    }
 }
 
 pub struct Ingest<'a> {
@@ -161,13 +214,6 @@ fn stem(path: &str) -> String {
 }
 
 impl Ingest<'_> {
-    /// Parses the exports and stores every conversation.
-    pub fn run(&mut self, found: Vec<FoundExport>) -> Result<ChatOutcome> {
-        let mut parse = ChatParse::new(self.scratch);
-        self.parse(found, &mut parse)?;
-        self.write(parse, |_| true)
-    }
-
     /// Parses the exports (of `self.files`) into the merge; images they embed are stored.
     pub fn parse(&mut self, found: Vec<FoundExport>, parse: &mut ChatParse) -> Result<()> {
         let ChatParse {
@@ -414,80 +460,36 @@ impl Ingest<'_> {
         Ok(())
     }
 
-    /// Stores the merged conversations that `keep` accepts, as JSON Lines and transcripts.
-    pub fn write(
+    /// Stores the conversations (`order` says where each is among the merged ones) as JSON
+    /// Lines and transcripts; returns where each one's JSON Lines lie.
+    pub fn write_chats_of(
         &mut self,
-        parse: ChatParse,
-        keep: impl Fn(&ConversationKey) -> bool,
-    ) -> Result<ChatOutcome> {
-        let ChatParse {
-            merger,
-            exports,
-            sources,
-            self_senders,
-        } = parse;
-        let stats = merger.stats();
-        let mut conversations = Vec::new();
-        let mut chat_locations = Vec::new();
-        let mut order = Vec::new();
-        let merged = MergedChats {
-            merger,
-            scratch: self.scratch.to_path_buf(),
-        };
-        for (i, c) in merged.merger.conversations().iter().enumerate() {
-            if !keep(&c.meta.key) {
-                continue;
-            }
-            order.push(i);
-            let meta = &c.meta;
-            let id = meta.key.id();
-            let rec = ConversationRecord {
-                id: id.clone(),
-                name: meta.name.clone(),
-                group: meta.group.clone(),
-                kind: meta.kind,
-                key: meta.key.clone(),
-                messages: c.messages,
-                first: c.first,
-                last: c.last,
-                entry: chats::messages_entry(&id),
-                transcript: chats::transcript_entry(&id),
-                sources: sources
-                    .get(&meta.key)
-                    .map(|s| s.iter().cloned().collect())
-                    .unwrap_or_default(),
-                self_senders: self_senders
-                    .get(&meta.key)
-                    .map(|s| s.iter().cloned().collect())
-                    .unwrap_or_default(),
-            };
+        merged: &MergedChats,
+        conversations: &[ConversationRecord],
+        order: &[usize],
+    ) -> Result<Vec<search_index::CatalogChat>> {
+        let mut chat_locations = Vec::with_capacity(conversations.len());
+        for (rec, &i) in conversations.iter().zip(order) {
+            let id = &rec.id;
             // Both forms are streamed into the archive from the merge's files, a few hundred
             // messages at a time, so a conversation of millions of messages is never whole in
             // memory.
             let jsonl = chats::ChunkReader::new(chats::render_chunks(
-                merged.lines(i, &id).map_err(|e| Error::read(self.scratch, e))?,
+                merged.lines(i, id).map_err(|e| Error::read(self.scratch, e))?,
                 512,
                 chats::jsonl_line,
             ));
-            chat_locations.push(search_index::add_chat_lines(self.writer, &rec, jsonl)?);
-            let heading = format!("{}\r\n", chats::transcript_heading(&rec, "\r\n")).into_bytes();
+            chat_locations.push(search_index::add_chat_lines(self.writer, rec, jsonl)?);
+            let heading = format!("{}\r\n", chats::transcript_heading(rec, "\r\n")).into_bytes();
             let body = chats::render_chunks(
-                merged.lines(i, &id).map_err(|e| Error::read(self.scratch, e))?,
+                merged.lines(i, id).map_err(|e| Error::read(self.scratch, e))?,
                 512,
                 |m, buf| buf.extend_from_slice(chats::transcript_message(m, "\r\n").as_bytes()),
             );
             let transcript = chats::ChunkReader::new(std::iter::once(Ok(heading)).chain(body));
             self.add_chat_stream(&rec.transcript, transcript)?;
-            conversations.push(rec);
         }
-        Ok(ChatOutcome {
-            exports,
-            conversations,
-            placeholder_matches: stats.placeholder_matches,
-            merged,
-            order,
-            chat_locations,
-        })
+        Ok(chat_locations)
     }
 
     fn add_chat_stream(&mut self, name: &str, source: impl Read + Send) -> Result<()> {

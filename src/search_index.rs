@@ -143,9 +143,9 @@ pub fn add_chat_lines(
 pub const INDEX_MEMORY_BUDGET: usize = 192 << 20;
 
 /// The index of an earlier archive that an update extends instead of indexing everything again.
-pub struct ExtendFrom<'a> {
+pub struct ExtendFrom {
     /// The earlier archive and its index files (from its catalog).
-    pub archive: &'a Path,
+    pub archive: std::path::PathBuf,
     pub files: Vec<CatalogFile>,
     /// Conversations whose messages it holds but that are indexed again: (id, messages).
     pub replaced: Vec<(String, u64)>,
@@ -160,8 +160,28 @@ pub fn build_and_write(
     chats: Vec<CatalogChat>,
     indexed: usize,
     source: &mut dyn crate::chats::ConversationSource,
-    extend: Option<ExtendFrom<'_>>,
+    extend: Option<ExtendFrom>,
 ) -> Result<(String, String)> {
+    let ids: Vec<String> = chats.iter().take(indexed).map(|c| c.id.clone()).collect();
+    let built = build(scratch_parent, &ids, source, extend)?;
+    write_index(writer, built, chats)
+}
+
+/// An index built in a temporary folder, to be written into the archive.
+pub struct BuiltIndex {
+    /// Removed, with the index in it, when dropped.
+    tmp: tempfile::TempDir,
+}
+
+/// Builds the index of the conversations `ids` (their messages from `source`, in order) in a
+/// temporary folder beside the archive, extending `extend`'s index when given. Needs nothing of
+/// the archive being written, so it runs beside the stages that write.
+pub fn build(
+    scratch_parent: &Path,
+    ids: &[String],
+    source: &mut dyn crate::chats::ConversationSource,
+    extend: Option<ExtendFrom>,
+) -> Result<BuiltIndex> {
     let tmp = tempfile::Builder::new()
         .prefix(".qqvault-index-")
         .tempdir_in(scratch_parent)
@@ -174,7 +194,7 @@ pub fn build_and_write(
     let mut builder = match extend {
         None => IndexBuilder::create_with(&dir, opts).map_err(index_err)?,
         Some(x) => {
-            extract_index(x.archive, &x.files, &dir)?;
+            extract_index(&x.archive, &x.files, &dir)?;
             let mut b = IndexBuilder::open_existing(&dir, opts).map_err(index_err)?;
             for (id, messages) in &x.replaced {
                 b.delete_chat(id, *messages).map_err(index_err)?;
@@ -183,12 +203,12 @@ pub fn build_and_write(
         }
     };
     let origin = source.origin();
-    for (i, chat) in chats.iter().take(indexed).enumerate() {
+    for (i, id) in ids.iter().enumerate() {
         for (seq, m) in source.messages(i)?.enumerate() {
             let m = m.map_err(|e| Error::read(&origin, e))?;
             builder
                 .add(&IndexDoc {
-                    chat: chat.id.clone(),
+                    chat: id.clone(),
                     seq: seq as u64,
                     time: m.time,
                     sender: m.sender,
@@ -199,6 +219,17 @@ pub fn build_and_write(
         }
     }
     builder.finish().map_err(index_err)?;
+    Ok(BuiltIndex { tmp })
+}
+
+/// Writes a built index, and the catalog of it and of the conversations' JSON Lines, into the
+/// archive. Returns the seal record that locates the catalog.
+pub fn write_index(
+    writer: &mut ArchiveWriter,
+    built: BuiltIndex,
+    chats: Vec<CatalogChat>,
+) -> Result<(String, String)> {
+    let dir = built.tmp.path().join("index");
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .map_err(|e| Error::read(&dir, e))?
         .filter_map(|e| e.ok())
