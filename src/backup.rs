@@ -199,6 +199,9 @@ pub struct BackupSummary {
     pub dry_run: bool,
     /// Files whose entries an interrupted earlier run had written, reused after a check.
     pub resumed_files: u64,
+    /// Whether the writing went on in the interrupted run's file (true) or its entries were
+    /// copied into a new one (some of them were not reused).
+    pub resumed_in_place: bool,
     /// Each export with what was read from it (and what went wrong).
     pub export_reports: Vec<crate::archive::manifest::ExportRecord>,
 }
@@ -231,6 +234,7 @@ impl BackupSummary {
             update: Some(plan),
             dry_run: true,
             resumed_files: 0,
+            resumed_in_place: false,
         }
     }
 
@@ -309,7 +313,8 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         }
         if resume.exists() {
             progress.phase("checking the interrupted run", None);
-            let s = crate::archive::salvage::salvage(&resume).map_err(|e| Error::read(&resume, e))?;
+            let s = crate::archive::salvage::salvage(&resume, &ingest::recognise)
+                .map_err(|e| Error::read(&resume, e))?;
             progress.finish_phase();
             s
         } else {
@@ -468,13 +473,49 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         }
         return Ok(BackupSummary::plan_only(output, plan, skipped, scanned.symlinks));
     }
-    // A partial file left by an interrupted run is ours to replace.
-    let mut writer = ArchiveWriter::create(&partial)?;
-    writer.add_bytes(
-        layout::README_ENTRY,
-        EntryKind::Readme,
-        layout::readme_text(env!("CARGO_PKG_VERSION")).as_bytes(),
-    )?;
+    // When the interrupted run's file holds only what is reused (and this version's README
+    // first), the writing goes on in it instead of copying its entries into a new file.
+    let readme = layout::readme_text(env!("CARGO_PKG_VERSION"));
+    let in_place = salvage.as_ref().and_then(|sv| {
+        let reused_names: std::collections::HashSet<&str> =
+            reused.iter().map(|(_, e)| e.name.as_str()).collect();
+        let first = sv.order.first().and_then(|n| sv.entries.get(n))?;
+        let fits = first.name == layout::README_ENTRY
+            && first.sha256 == Sha256Digest::of(readme.as_bytes())
+            && sv.order.len() == reused_names.len() + 1
+            && sv.order[1..].iter().all(|n| reused_names.contains(n.as_str()));
+        fits.then(|| {
+            sv.order
+                .iter()
+                .filter_map(|n| sv.entries.get(n))
+                .map(|e| crate::archive::manifest::EntryRecord {
+                    name: e.name.clone(),
+                    kind: if e.name == layout::README_ENTRY {
+                        EntryKind::Readme
+                    } else {
+                        EntryKind::File
+                    },
+                    size: e.size,
+                    method: e.method,
+                    crc32: e.crc32,
+                    sha256: e.sha256,
+                })
+                .collect::<Vec<_>>()
+        })
+    });
+    let resumed_in_place = in_place.is_some();
+    let mut writer = match in_place {
+        Some(records) => {
+            std::fs::rename(&resume, &partial).map_err(|e| Error::write(&partial, e))?;
+            ArchiveWriter::append(&partial, records)?
+        }
+        None => {
+            // A partial file left by an interrupted run is ours to replace.
+            let mut w = ArchiveWriter::create(&partial)?;
+            w.add_bytes(layout::README_ENTRY, EntryKind::Readme, readme.as_bytes())?;
+            w
+        }
+    };
 
     let total_bytes: u64 = jobs.iter().map(|j| files[j.file].size).sum();
     clock.lap("hash");
@@ -497,6 +538,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         reuse_salvaged(
             &mut writer,
             sv,
+            resumed_in_place,
             &reused,
             files,
             &mut records,
@@ -927,6 +969,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         update: opts.update.then_some(plan),
         dry_run: false,
         resumed_files: reused.len() as u64,
+        resumed_in_place,
     })
 }
 
@@ -1378,10 +1421,13 @@ fn extract_earlier_exports(
     Ok(tmp)
 }
 
-/// Copies the entries an interrupted run stored, as they are, and records their files.
+/// Copies the entries an interrupted run stored, as they are (unless the writing goes on in
+/// its file: `in_place`), and records their files.
+#[allow(clippy::too_many_arguments)]
 fn reuse_salvaged(
     writer: &mut ArchiveWriter,
     sv: &crate::archive::salvage::Salvage,
+    in_place: bool,
     reused: &[(usize, crate::archive::salvage::Salvaged)],
     files: &[ScannedFile],
     records: &mut [Option<FileRecord>],
@@ -1391,25 +1437,22 @@ fn reuse_salvaged(
     if reused.is_empty() {
         return Ok(());
     }
-    let src = File::open(&sv.path).map_err(|e| Error::read(&sv.path, e))?;
-    let mut zip = zip::ZipArchive::new(io::BufReader::new(src)).map_err(|e| Error::zip(&sv.path, e))?;
+    let mut zip = match in_place {
+        true => None,
+        false => {
+            let src = File::open(&sv.path).map_err(|e| Error::read(&sv.path, e))?;
+            Some(zip::ZipArchive::new(io::BufReader::new(src)).map_err(|e| Error::zip(&sv.path, e))?)
+        }
+    };
     for (i, e) in reused {
         let f = &files[*i];
-        // Recognised from its first bytes, as a freshly written file is.
-        let mut head = Vec::new();
-        {
-            use std::io::Read;
-            let entry = zip
-                .by_name(&e.name)
-                .map_err(|err| Error::zip(&sv.path, format!("{}: {err}", e.name)))?;
-            entry
-                .take(crate::chats::HEAD_LEN as u64)
-                .read_to_end(&mut head)
-                .map_err(|err| Error::read(&sv.path, err))?;
-        }
-        if let Some(kind) = ingest::recognise(&f.archive_path.name, &head) {
+        // Recognised from its first bytes when it was read back, as a freshly written file is.
+        if let Some(kind) = e.export {
             found.push(FoundExport { file: *i, kind });
         }
+        stored.entry(e.sha256).or_insert_with(|| e.name.clone());
+        records[*i] = Some(file_record(f, e.name.clone(), e.size, e.sha256, false));
+        let Some(zip) = zip.as_mut() else { continue };
         let index = zip.index_for_name(&e.name).ok_or_else(|| {
             Error::zip(
                 &sv.path,
@@ -1428,8 +1471,6 @@ fn reuse_salvaged(
             sha256: e.sha256,
         };
         writer.raw_copy(raw, record)?;
-        stored.entry(e.sha256).or_insert_with(|| e.name.clone());
-        records[*i] = Some(file_record(f, e.name.clone(), e.size, e.sha256, false));
     }
     Ok(())
 }

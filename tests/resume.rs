@@ -40,6 +40,10 @@ fn a_backup_killed_at_several_points_and_run_again_equals_an_uninterrupted_one()
             &[b"\xFF\xD8\xFF\xE0".to_vec(), noise(i, 60_000)].concat(),
         );
     }
+    // Empty files among the others: an empty entry is complete, unlike the one being written
+    // when the run is killed, whose header still says 0 bytes.
+    write(&input.join("empty.txt"), b"");
+    write(&input.join("photos/p25-empty.jpg"), b"");
     write(
         &input.join("photos/twin.jpg"),
         &[b"\xFF\xD8\xFF\xE0".to_vec(), noise(3, 60_000)].concat(),
@@ -58,7 +62,7 @@ fn a_backup_killed_at_several_points_and_run_again_equals_an_uninterrupted_one()
 
     let archive = t.path().join("resumed.zip");
     let partial = t.path().join("resumed.zip.partial");
-    let mut reused_any = false;
+    let (mut reused_any, mut in_place_any) = (false, false);
     for kill_at in [5_000_000u64, 70_000_000, 150_000_000] {
         let _ = fs::remove_file(&archive);
         kill_mid_write(
@@ -77,6 +81,7 @@ fn a_backup_killed_at_several_points_and_run_again_equals_an_uninterrupted_one()
         expect_code(&o, 0);
         let s = json(&o);
         reused_any |= s["resumed_files"].as_u64().unwrap() > 0;
+        in_place_any |= s["resumed_in_place"] == true;
         assert_eq!(contents(&archive), want, "killed at {kill_at} bytes");
         expect_code(&run(&["verify", archive.to_str().unwrap()]), 0);
         unzip_test(&archive);
@@ -87,6 +92,10 @@ fn a_backup_killed_at_several_points_and_run_again_equals_an_uninterrupted_one()
         );
     }
     assert!(reused_any, "a resumed run reuses what the interrupted one wrote");
+    assert!(
+        in_place_any,
+        "a resumed run goes on in the interrupted run's file"
+    );
 }
 
 #[cfg(unix)]
@@ -107,9 +116,18 @@ fn a_changed_source_is_not_reused_from_an_interrupted_run() {
     // The first file, surely written by then, changes (same size, other bytes, later time).
     std::thread::sleep(std::time::Duration::from_millis(2100));
     write(&input.join("big0.bin"), &noise(999, 30_000_000));
-    expect_code(
-        &run(&["backup", input.to_str().unwrap(), "-o", archive.to_str().unwrap()]),
-        0,
+    let o = run(&[
+        "backup",
+        input.to_str().unwrap(),
+        "-o",
+        archive.to_str().unwrap(),
+        "--json",
+    ]);
+    expect_code(&o, 0);
+    assert_eq!(
+        json(&o)["resumed_in_place"],
+        false,
+        "an entry that is not reused cannot stay in the file"
     );
     let back = t.path().join("back");
     expect_code(
@@ -117,4 +135,49 @@ fn a_changed_source_is_not_reused_from_an_interrupted_run() {
         0,
     );
     assert_eq!(tree(&input), tree(&back.join("in")));
+}
+
+/// Reading back an interrupted run's entries used a new decompressor for each; their buffers
+/// left glibc's heap fragmented, about 10 KB per compressed entry that stayed resident (200 MB
+/// for 20,000 small text files).
+#[cfg(target_os = "linux")]
+#[test]
+fn resuming_many_small_compressed_entries_stays_small() {
+    let t = tempfile::tempdir().unwrap();
+    for i in 0..8000u64 {
+        let line = format!("第{i}个文件，内容可以压缩。 file {i} compresses well.\n");
+        write(
+            &t.path().join(format!("in/{}/{i}.txt", i % 50)),
+            line.repeat(40 + (i % 7) as usize).as_bytes(),
+        );
+    }
+    let done = t.path().join("done.zip");
+    let o = run(&[
+        "backup",
+        t.path().join("in").to_str().unwrap(),
+        "-o",
+        done.to_str().unwrap(),
+        "--no-index",
+    ]);
+    expect_code(&o, 0);
+    // A finished archive left under the partial name: every entry of it is read back and
+    // reused.
+    let archive = t.path().join("a.zip");
+    fs::copy(&done, t.path().join("a.zip.partial")).unwrap();
+    let o = python(
+        "import resource, subprocess, sys, json\n\
+         r = subprocess.run([sys.argv[1], 'backup', sys.argv[2], '-o', sys.argv[3], '--no-index', '--json'], capture_output=True)\n\
+         print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, json.loads(r.stdout)['resumed_files'])",
+        &[Path::new(env!("CARGO_BIN_EXE_qqvault")), &t.path().join("in"), &archive],
+    );
+    let out = stdout(&o);
+    let mut parts = out.split_whitespace();
+    assert_eq!(parts.next(), Some("0"), "{out} {}", stderr(&o));
+    let peak_kb: u64 = parts.next().unwrap().parse().unwrap();
+    assert_eq!(parts.next(), Some("8000"), "every file is reused");
+    eprintln!(
+        "resume of 8000 compressed entries: peak RSS {} MB",
+        peak_kb / 1024
+    );
+    assert!(peak_kb < 60 << 10, "peak RSS {peak_kb} KB");
 }

@@ -9,6 +9,7 @@
 
 use crate::archive::manifest::Method;
 use qqvault_core::Sha256Digest;
+use qqvault_formats::sniff::ExportKind;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -26,12 +27,16 @@ pub struct Salvaged {
     /// The MS-DOS time and date of the local header (the source file's modification time).
     pub dos_time: u16,
     pub dos_date: u16,
+    /// What the entry's first bytes say it is, for a `files/` entry: the export it is, if any.
+    pub export: Option<ExportKind>,
 }
 
 /// The checked entries of an interrupted run, in a file that now opens as a zip.
 pub struct Salvage {
     pub path: PathBuf,
     pub entries: HashMap<String, Salvaged>,
+    /// Their names in the order they lie in the file.
+    pub order: Vec<String>,
 }
 
 struct Found {
@@ -50,14 +55,40 @@ fn u32_at(b: &[u8], i: usize) -> u32 {
     u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]])
 }
 
+/// The first bytes read through it are kept.
+struct Head<'a, R> {
+    inner: R,
+    head: &'a mut Vec<u8>,
+    want: usize,
+}
+
+impl<R: Read> Read for Head<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let take = n.min(self.want.saturating_sub(self.head.len()));
+        self.head.extend_from_slice(&buf[..take]);
+        Ok(n)
+    }
+}
+
 /// Walks the local headers of `path` and keeps every complete, checked entry; then makes the
-/// file a zip of those entries. Returns None when nothing could be kept.
-pub fn salvage(path: &Path) -> io::Result<Option<Salvage>> {
-    let mut f = File::open(path)?;
+/// file a zip of those entries. Returns None when nothing could be kept. `recognise` is given
+/// each `files/` entry's path (without the prefix) and first [`crate::chats::HEAD_LEN`] bytes,
+/// and says which export it is.
+pub fn salvage(
+    path: &Path,
+    recognise: &dyn Fn(&str, &[u8]) -> Option<ExportKind>,
+) -> io::Result<Option<Salvage>> {
+    let file = File::open(path)?;
+    let mut f = &file;
     let len = f.metadata()?.len();
     let mut pos = 0u64;
     let mut found: Vec<Found> = Vec::new();
     let mut buf = vec![0u8; 1 << 20];
+    let mut head = Vec::with_capacity(crate::chats::HEAD_LEN);
+    // One decompressor for every entry: one each left the allocator's heap fragmented by
+    // their buffers, some hundred MB for 20,000 entries.
+    let mut inflater: Option<flate2::read::DeflateDecoder<io::Take<&File>>> = None;
     loop {
         let mut hdr = [0u8; 30];
         if pos + 30 > len {
@@ -109,20 +140,57 @@ pub fn salvage(path: &Path) -> io::Result<Option<Salvage>> {
         let Some(data_end) = data_start.checked_add(compressed).filter(|e| *e <= len) else {
             break;
         };
+        // The entry being written when the run stopped still has the zero sizes its header
+        // starts with: it looks empty, but what follows is its data, not another header.
+        if compressed == 0 && data_end + 4 <= len {
+            let mut next = [0u8; 4];
+            f.seek(SeekFrom::Start(data_end))?;
+            f.read_exact(&mut next)?;
+            if !matches!(u32_at(&next, 0), 0x0403_4b50 | 0x0201_4b50) {
+                break;
+            }
+            f.seek(SeekFrom::Start(data_start))?;
+        }
         // Read it back: CRC and size must be those of the header; the hash is kept.
         let mut hasher = Sha256::new();
         let mut crc = crc32fast::Hasher::new();
-        let raw = (&mut f).take(compressed);
-        let mut reader: Box<dyn Read> = match method {
-            Method::Stored => Box::new(raw),
-            Method::Deflate => Box::new(flate2::read::DeflateDecoder::new(raw)),
+        let raw = f.take(compressed);
+        let is_file = name.starts_with(crate::archive::layout::FILES_PREFIX);
+        head.clear();
+        let want = if is_file { crate::chats::HEAD_LEN } else { 0 };
+        let (total, failure) = match method {
+            Method::Stored => {
+                let mut r = Head {
+                    inner: raw,
+                    head: &mut head,
+                    want,
+                };
+                crate::archive::digest_reader(&mut r, &mut buf, &mut hasher, Some(&mut crc))
+            }
+            Method::Deflate => {
+                let d = match inflater.as_mut() {
+                    Some(d) => {
+                        d.reset(raw);
+                        d
+                    }
+                    None => inflater.insert(flate2::read::DeflateDecoder::new(raw)),
+                };
+                let mut r = Head {
+                    inner: d,
+                    head: &mut head,
+                    want,
+                };
+                crate::archive::digest_reader(&mut r, &mut buf, &mut hasher, Some(&mut crc))
+            }
         };
-        let (total, failure) =
-            crate::archive::digest_reader(&mut reader, &mut buf, &mut hasher, Some(&mut crc));
-        drop(reader);
         if failure.is_some() || total != size || crc.finalize() != crc32 || (size > 0 && compressed == 0) {
             break;
         }
+        let export = if is_file {
+            recognise(&name[crate::archive::layout::FILES_PREFIX.len()..], &head)
+        } else {
+            None
+        };
         found.push(Found {
             entry: Salvaged {
                 name,
@@ -132,6 +200,7 @@ pub fn salvage(path: &Path) -> io::Result<Option<Salvage>> {
                 sha256: Sha256Digest(hasher.finalize().into()),
                 dos_time,
                 dos_date,
+                export,
             },
             header_offset: pos,
             compressed,
@@ -141,13 +210,15 @@ pub fn salvage(path: &Path) -> io::Result<Option<Salvage>> {
         });
         pos = data_end;
     }
-    drop(f);
+    drop(inflater);
+    drop(file);
     if found.is_empty() {
         return Ok(None);
     }
     seal_as_zip(path, pos, &found)?;
     Ok(Some(Salvage {
         path: path.to_path_buf(),
+        order: found.iter().map(|x| x.entry.name.clone()).collect(),
         entries: found
             .into_iter()
             .map(|x| (x.entry.name.clone(), x.entry))

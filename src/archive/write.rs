@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::scan::FileTime;
 use qqvault_core::Sha256Digest;
 use sha2::{Digest, Sha256};
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use zip::write::{PreparedZipFile, SimpleFileOptions, ZipFileBuilder};
@@ -52,6 +52,16 @@ impl Write for PosWriter {
     }
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
+    }
+}
+
+/// Reading is for [`ArchiveWriter::append`], which reads the directory it appends to.
+impl Read for PosWriter {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.flush()?;
+        let n = self.inner.get_mut().read(buf)?;
+        self.pos += n as u64;
+        Ok(n)
     }
 }
 
@@ -317,6 +327,38 @@ impl ArchiveWriter {
             path: path.to_path_buf(),
             zip: ZipWriter::new(inner),
             entries: Vec::new(),
+        })
+    }
+
+    /// Opens the zip at `path` (the checked part of an interrupted run, see
+    /// [`crate::archive::salvage`]) to write after its entries, which are `records`: its
+    /// central directory is read, then cut off, and the writing goes on where it began.
+    pub fn append(path: &Path, records: Vec<EntryRecord>) -> Result<Self> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|e| Error::write(path, e))?;
+        let inner = PosWriter {
+            inner: BufWriter::with_capacity(1 << 20, file),
+            pos: 0,
+        };
+        let zip = ZipWriter::new_append(inner).map_err(|e| Error::zip(path, e))?;
+        // The old directory and what follows it go: nothing has been written yet, so a second
+        // handle can cut the file where the writer now stands.
+        let at = zip
+            .get_ref()
+            .map(|w| w.pos)
+            .ok_or_else(|| Error::zip(path, "the zip writer is not ready to append"))?;
+        OpenOptions::new()
+            .write(true)
+            .open(path)
+            .and_then(|f| f.set_len(at))
+            .map_err(|e| Error::write(path, e))?;
+        Ok(ArchiveWriter {
+            path: path.to_path_buf(),
+            zip,
+            entries: records,
         })
     }
 
