@@ -769,12 +769,14 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         let index_job = make_index.then(|| {
             let (ids, scratch) = (&ids, &scratch_dir);
             s.spawn(move || {
+                let started = std::time::Instant::now();
                 let mut source = crate::ingest::MergedSource {
                     merged,
                     ids: ids.clone(),
                     order: order.clone(),
                 };
-                crate::search_index::build(scratch, ids, &mut source, extend)
+                let built = crate::search_index::build(scratch, ids, &mut source, extend);
+                (built, started.elapsed().as_secs_f64())
             })
         });
         let chat_locations = Ingest {
@@ -817,10 +819,16 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
             progress.phase("indexing", None);
         }
         let built = match index_job {
-            Some(h) => Some(
-                h.join()
-                    .map_err(|_| Error::zip(&scratch_dir, "the indexing thread failed"))??,
-            ),
+            Some(h) => {
+                let (built, secs) = h
+                    .join()
+                    .map_err(|_| Error::zip(&scratch_dir, "the indexing thread failed"))?;
+                // Beside the stages above, not after them: not a lap.
+                clock
+                    .laps
+                    .insert("index_build".into(), (secs * 1000.0).round() / 1000.0);
+                Some(built?)
+            }
             None => None,
         };
         Ok((chat_locations, carried, built))
