@@ -700,11 +700,16 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     // An update: the conversations the new exports hold are merged with what the earlier
     // exports they came from hold; the others are carried over as they are (see
     // `crate::carry`), unless the earlier archive's derived entries cannot be taken over.
-    let touched: std::collections::HashSet<qqvault_core::ConversationKey> = parse.keys().cloned().collect();
+    let mut touched: std::collections::HashSet<qqvault_core::ConversationKey> =
+        parse.keys().cloned().collect();
     let carry_plan = match earlier.as_ref() {
         Some(e) => crate::carry::CarryPlan::new(&e.reader, !opts.no_index, !opts.no_viewer)?,
         None => None,
     };
+    // Entries moved to an earlier version: links to them are made anew.
+    if let (Some(p), false) = (&carry_plan, renames.is_empty()) {
+        touched.extend(p.linking().cloned());
+    }
     let reparse = carry_plan.as_ref().map(|p| p.reparse(&touched));
     let rebuilt = carry_plan.is_none();
     let mut moved_sources: HashMap<String, String> = HashMap::new();

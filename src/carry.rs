@@ -152,6 +152,23 @@ impl CarryPlan {
         paths
     }
 
+    /// The earlier conversations whose messages may link to stored files (read from exports
+    /// that embed pictures: MHT, and QCE's JSON formats). When an update moves an entry to an
+    /// earlier version, such links are made anew, so these conversations are merged anew.
+    pub fn linking(&self) -> impl Iterator<Item = &ConversationKey> {
+        let plain = [ExportKind::QqTxt.label(), ExportKind::QceTxt.label()];
+        let linking: HashSet<&str> = self
+            .exports
+            .iter()
+            .filter(|x| !plain.contains(&x.format.as_str()))
+            .map(|x| x.path.as_str())
+            .collect();
+        self.conversations
+            .iter()
+            .filter(move |c| c.sources.iter().any(|s| linking.contains(s.as_str())))
+            .map(|c| &c.key)
+    }
+
     /// How many earlier conversations are carried over.
     pub fn carried(&self, touched: &HashSet<ConversationKey>) -> usize {
         self.conversations

@@ -523,3 +523,66 @@ fn an_update_carries_what_no_new_export_touches_and_equals_a_backup_of_everythin
     assert_eq!(search_all(&updated, "苹果3"), search_all(&whole, "苹果3"));
     expect_code(&run(&["verify", updated.to_str().unwrap()]), 0);
 }
+
+/// Every attachment a conversation links to: (entry, sha256 the message records).
+fn links(archive: &Path) -> Vec<(String, String)> {
+    let o = python(
+        "import sys, zipfile, json\nz = zipfile.ZipFile(sys.argv[1])\nfor n in z.namelist():\n    if n.endswith('messages.jsonl'):\n        for l in z.read(n).decode().splitlines():\n            for a in json.loads(l).get('attachments', []):\n                if a.get('entry'):\n                    print(a['entry'] + '\\t' + a['sha256'])",
+        &[archive],
+    );
+    stdout(&o)
+        .lines()
+        .map(|l| {
+            let (e, h) = l.split_once('\t').unwrap();
+            (e.to_string(), h.to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn a_picture_moved_to_an_earlier_version_is_linked_there_after_an_update() {
+    let t = tempfile::tempdir().unwrap();
+    let sample = t.path().join("sample");
+    for (path, bytes) in tree(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/sample")
+            .as_path(),
+    ) {
+        write(&sample.join(path), &bytes);
+    }
+    let archive = t.path().join("a.zip");
+    backup(&sample, &archive, &[]);
+    let photo = "Tencent Files/12345678/Image/C2C/8F3A2C1D5E6B7A8C9D0E1F2A3B4C5D6E.png";
+    let before = links(&archive);
+    assert!(
+        before.iter().any(|(e, _)| e.ends_with(photo)),
+        "the MHT's picture is the photo file's entry: {before:?}"
+    );
+    // The photo's path gets other content: its earlier content moves to versions/, and the
+    // conversation that shows it must follow.
+    write(&sample.join(photo), &noise(77, 3000));
+    let s = backup(&sample, &archive, &["--update"]);
+    assert_eq!(
+        s["update"]["changed"],
+        serde_json::json!([format!("sample/{photo}")])
+    );
+    assert_eq!(s["update"]["chats"]["rebuilt"], false, "{s}");
+    assert!(s["update"]["chats"]["merged"].as_u64().unwrap() >= 1, "{s}");
+    let after = links(&archive);
+    assert_eq!(after.len(), before.len());
+    assert!(
+        after
+            .iter()
+            .any(|(e, _)| e.starts_with("versions/") && e.ends_with(photo)),
+        "{after:?}"
+    );
+    // Every link names an entry that holds the content it says.
+    for (entry, sha) in &after {
+        let o = python(
+            "import sys, zipfile, hashlib\nprint(hashlib.sha256(zipfile.ZipFile(sys.argv[1]).read(sys.argv[2])).hexdigest())",
+            &[&archive, Path::new(entry)],
+        );
+        assert_eq!(stdout(&o).trim(), sha, "{entry}");
+    }
+    expect_code(&run(&["verify", archive.to_str().unwrap()]), 0);
+}
