@@ -59,6 +59,10 @@ pub struct UpdatePlan {
     /// What became of the conversations (not in a dry run).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub chats: Option<ChatUpdate>,
+    /// Bytes at the start of the earlier archive (its README, originals and images, up to the
+    /// first entry that changes) copied into the new one as one block (not in a dry run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub copied_as_block: Option<u64>,
 }
 
 /// How an update brought the conversations up to date.
@@ -504,12 +508,50 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         })
     });
     let resumed_in_place = in_place.is_some();
-    let mut writer = match in_place {
-        Some(records) => {
+    // An update: the start of the earlier archive that it keeps as it is (README, originals,
+    // images) is copied as one block, by the system where it can (a copy without reading the
+    // bytes through this program; a clone on file systems that share blocks).
+    let prefix = match (earlier.as_mut(), &in_place) {
+        (Some(e), None) => earlier_prefix(e, &renames, &readme)?,
+        _ => None,
+    };
+    let copied_before = prefix.unwrap_or(0);
+    if opts.update {
+        plan.copied_as_block = Some(copied_before);
+    }
+    let mut writer = match (in_place, prefix) {
+        (Some(records), _) => {
             std::fs::rename(&resume, &partial).map_err(|e| Error::write(&partial, e))?;
             ArchiveWriter::append(&partial, records)?
         }
-        None => {
+        (None, Some(end)) => {
+            let e = earlier
+                .as_ref()
+                .ok_or_else(|| Error::zip(output, "no archive to update"))?;
+            copy_prefix(&e.reader.path, &partial, end)?;
+            let names = crate::archive::salvage::seal_prefix(&partial, end)
+                .map_err(|err| Error::read(&partial, err))?;
+            let by_name: HashMap<&str, &crate::archive::manifest::EntryRecord> = e
+                .reader
+                .manifest
+                .entries
+                .iter()
+                .map(|r| (r.name.as_str(), r))
+                .collect();
+            let records = names
+                .iter()
+                .map(|n| {
+                    by_name.get(n.as_str()).map(|r| (*r).clone()).ok_or_else(|| {
+                        Error::zip(
+                            &e.reader.path,
+                            format!("{n} is not in its manifest; run `qqvault verify` on it"),
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            ArchiveWriter::append(&partial, records)?
+        }
+        (None, None) => {
             // A partial file left by an interrupted run is ours to replace.
             let mut w = ArchiveWriter::create(&partial)?;
             w.add_bytes(layout::README_ENTRY, EntryKind::Readme, readme.as_bytes())?;
@@ -522,7 +564,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     progress.phase("writing", Some(total_bytes));
     let mut stored: HashMap<Sha256Digest, String> = HashMap::new();
     if let Some(e) = earlier.as_mut() {
-        if let Err(err) = copy_earlier(&mut writer, e, &renames) {
+        if let Err(err) = copy_earlier(&mut writer, e, &renames, copied_before) {
             let refused = e.require_intact(progress).err();
             // An update does not resume: what it wrote is of no use.
             drop(writer);
@@ -1257,10 +1299,75 @@ fn sync_dir(_path: &Path) {
 /// original, earlier version and image. What is derived from them (conversations, viewer, index,
 /// renditions, README, manifest) is made anew. `renames` moves earlier contents of changed paths
 /// to `versions/`.
+/// Whether an entry of an archive being updated is copied into the new one whatever the
+/// update brings: originals, images, earlier versions.
+fn kept_as_is(name: &str) -> bool {
+    name.starts_with(layout::FILES_PREFIX)
+        || name.starts_with(layout::MEDIA_PREFIX)
+        || name.starts_with("versions/")
+}
+
+/// Where the part of the earlier archive that an update keeps as it is ends, when there is
+/// such a part beyond the README: the entries from the start that are this version's README
+/// and then originals, images and versions that keep their names. The next entry starts there.
+fn earlier_prefix(e: &mut Earlier, renames: &HashMap<String, String>, readme: &str) -> Result<Option<u64>> {
+    let path = e.reader.path.clone();
+    let path = &path;
+    let records: HashMap<&str, &crate::archive::manifest::EntryRecord> = e
+        .reader
+        .manifest
+        .entries
+        .iter()
+        .map(|r| (r.name.as_str(), r))
+        .collect();
+    let mut starts: Vec<(u64, String)> = Vec::with_capacity(e.reader.zip.len());
+    let zip = &mut e.reader.zip;
+    for i in 0..zip.len() {
+        let file = zip.by_index_raw(i).map_err(|err| Error::zip(path, err))?;
+        let name = file.name().map_err(|err| Error::zip(path, err))?.to_string();
+        starts.push((file.header_start(), name));
+    }
+    starts.sort_unstable();
+    let readme_ok = starts.first().is_some_and(|(at, n)| {
+        *at == 0
+            && n == layout::README_ENTRY
+            && records
+                .get(n.as_str())
+                .is_some_and(|r| r.sha256 == Sha256Digest::of(readme.as_bytes()))
+    });
+    if !readme_ok {
+        return Ok(None);
+    }
+    let kept = starts[1..]
+        .iter()
+        .take_while(|(_, n)| kept_as_is(n) && !renames.contains_key(n) && records.contains_key(n.as_str()))
+        .count();
+    match starts.get(kept + 1) {
+        Some((end, _)) if kept > 0 => Ok(Some(*end)),
+        _ => Ok(None),
+    }
+}
+
+/// Copies the first `end` bytes of `from` into a new file `to`. `std::io::copy` between two
+/// files lets the system copy them itself where it can (Linux: `copy_file_range`).
+fn copy_prefix(from: &Path, to: &Path, end: u64) -> Result<()> {
+    let src = File::open(from).map_err(|e| Error::read(from, e))?;
+    let mut dst = File::create(to).map_err(|e| Error::write(to, e))?;
+    let copied = io::copy(&mut io::Read::take(src, end), &mut dst).map_err(|e| Error::write(to, e))?;
+    if copied != end {
+        return Err(Error::read(
+            from,
+            io::Error::other("the archive is shorter than its directory says"),
+        ));
+    }
+    Ok(())
+}
+
 fn copy_earlier(
     writer: &mut ArchiveWriter,
     e: &mut Earlier,
     renames: &HashMap<String, String>,
+    copied_before: u64,
 ) -> Result<()> {
     let records: HashMap<String, crate::archive::manifest::EntryRecord> = e
         .reader
@@ -1280,10 +1387,7 @@ fn copy_earlier(
             .name()
             .map(|n| n.to_string())
             .map_err(|err| Error::zip(&path, err))?;
-        let keep = name.starts_with(layout::FILES_PREFIX)
-            || name.starts_with(layout::MEDIA_PREFIX)
-            || name.starts_with("versions/");
-        if !keep {
+        if file.header_start() < copied_before || !kept_as_is(&name) {
             continue;
         }
         let Some(rec) = records.get(&name) else {

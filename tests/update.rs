@@ -470,6 +470,10 @@ fn an_update_carries_what_no_new_export_touches_and_equals_a_backup_of_everythin
     assert_eq!(chats["exports_parsed_again"], 1, "{s}");
     assert_eq!(chats["rebuilt"], false);
     assert_eq!(chats["index_extended"], true);
+    assert!(
+        s["update"]["copied_as_block"].as_u64().unwrap() > 0,
+        "the earlier archive's start is copied as one block: {s}"
+    );
     assert_eq!(s["conversations"], 4);
     assert_eq!(s["messages"], 40 + 30 + 25 + 20 + 20);
     expect_code(&run(&["verify", updated.to_str().unwrap()]), 0);

@@ -71,6 +71,138 @@ impl<R: Read> Read for Head<'_, R> {
     }
 }
 
+/// A local header, read where an entry starts.
+struct Local {
+    version_needed: u16,
+    flags: u16,
+    method_code: u16,
+    method: Method,
+    dos_time: u16,
+    dos_date: u16,
+    crc32: u32,
+    compressed: u64,
+    size: u64,
+    name: String,
+    data_end: u64,
+}
+
+/// The entry whose local header is at `pos`, if a complete one is: not one this writer never
+/// writes (data descriptor, another method), not cut short, and not the entry that was being
+/// written when the run stopped (it still has the zero sizes its header starts with: it looks
+/// empty, but what follows is its data, not another header).
+fn local_header(f: &mut &File, pos: u64, len: u64) -> io::Result<Option<Local>> {
+    let mut hdr = [0u8; 30];
+    if pos + 30 > len {
+        return Ok(None);
+    }
+    f.seek(SeekFrom::Start(pos))?;
+    f.read_exact(&mut hdr)?;
+    if u32_at(&hdr, 0) != 0x0403_4b50 {
+        return Ok(None);
+    }
+    let (version_needed, flags, method_code) = (u16_at(&hdr, 4), u16_at(&hdr, 6), u16_at(&hdr, 8));
+    let (dos_time, dos_date, crc32) = (u16_at(&hdr, 10), u16_at(&hdr, 12), u32_at(&hdr, 14));
+    let (mut compressed, mut size) = (u64::from(u32_at(&hdr, 18)), u64::from(u32_at(&hdr, 22)));
+    let (name_len, extra_len) = (u16_at(&hdr, 26) as usize, u16_at(&hdr, 28) as usize);
+    if flags & 0x08 != 0 {
+        return Ok(None); // sizes in a data descriptor: never written by this writer
+    }
+    let method = match method_code {
+        0 => Method::Stored,
+        8 => Method::Deflate,
+        _ => return Ok(None),
+    };
+    let mut name_extra = vec![0u8; name_len + extra_len];
+    if f.read_exact(&mut name_extra).is_err() {
+        return Ok(None);
+    }
+    let Ok(name) = String::from_utf8(name_extra[..name_len].to_vec()) else {
+        return Ok(None);
+    };
+    // ZIP64: the sizes are in the extra field when the header says 0xFFFFFFFF.
+    let extra = &name_extra[name_len..];
+    let mut i = 0;
+    while i + 4 <= extra.len() {
+        let (id, n) = (u16_at(extra, i), u16_at(extra, i + 2) as usize);
+        if id == 1 && i + 4 + n <= extra.len() {
+            let mut v = &extra[i + 4..i + 4 + n];
+            let mut take = |field: &mut u64| {
+                if *field == 0xFFFF_FFFF && v.len() >= 8 {
+                    *field = u64::from_le_bytes([v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]]);
+                    v = &v[8..];
+                }
+            };
+            take(&mut size);
+            take(&mut compressed);
+        }
+        i += 4 + n;
+    }
+    let data_start = pos + 30 + (name_len + extra_len) as u64;
+    let Some(data_end) = data_start.checked_add(compressed).filter(|e| *e <= len) else {
+        return Ok(None);
+    };
+    if compressed == 0 && data_end + 4 <= len {
+        let mut next = [0u8; 4];
+        f.seek(SeekFrom::Start(data_end))?;
+        f.read_exact(&mut next)?;
+        if !matches!(u32_at(&next, 0), 0x0403_4b50 | 0x0201_4b50) {
+            return Ok(None);
+        }
+    }
+    Ok(Some(Local {
+        version_needed,
+        flags,
+        method_code,
+        method,
+        dos_time,
+        dos_date,
+        crc32,
+        compressed,
+        size,
+        name,
+        data_end,
+    }))
+}
+
+/// Makes the first `end` bytes of `path` (a copy of the start of a whole archive, cut between
+/// two entries) a zip of the entries they hold, trusted as they are: their headers are walked,
+/// their data is not read. Returns their names, in order.
+pub fn seal_prefix(path: &Path, end: u64) -> io::Result<Vec<String>> {
+    let file = File::open(path)?;
+    let mut f = &file;
+    let mut pos = 0u64;
+    let mut found = Vec::new();
+    while pos < end {
+        let Some(h) = local_header(&mut f, pos, end)? else {
+            return Err(io::Error::other(format!(
+                "no complete entry at byte {pos} of the copied part"
+            )));
+        };
+        let next = h.data_end;
+        found.push(Found {
+            entry: Salvaged {
+                name: h.name,
+                method: h.method,
+                crc32: h.crc32,
+                size: h.size,
+                sha256: Sha256Digest([0; 32]),
+                dos_time: h.dos_time,
+                dos_date: h.dos_date,
+                export: None,
+            },
+            header_offset: pos,
+            compressed: h.compressed,
+            version_needed: h.version_needed,
+            flags: h.flags,
+            method_code: h.method_code,
+        });
+        pos = next;
+    }
+    drop(file);
+    seal_as_zip(path, end, &found)?;
+    Ok(found.into_iter().map(|x| x.entry.name).collect())
+}
+
 /// Walks the local headers of `path` and keeps every complete, checked entry; then makes the
 /// file a zip of those entries. Returns None when nothing could be kept. `recognise` is given
 /// each `files/` entry's path (without the prefix) and first [`crate::chats::HEAD_LEN`] bytes,
@@ -89,68 +221,21 @@ pub fn salvage(
     // One decompressor for every entry: one each left the allocator's heap fragmented by
     // their buffers, some hundred MB for 20,000 entries.
     let mut inflater: Option<flate2::read::DeflateDecoder<io::Take<&File>>> = None;
-    loop {
-        let mut hdr = [0u8; 30];
-        if pos + 30 > len {
-            break;
-        }
-        f.seek(SeekFrom::Start(pos))?;
-        f.read_exact(&mut hdr)?;
-        if u32_at(&hdr, 0) != 0x0403_4b50 {
-            break;
-        }
-        let (version_needed, flags, method_code) = (u16_at(&hdr, 4), u16_at(&hdr, 6), u16_at(&hdr, 8));
-        let (dos_time, dos_date, crc32) = (u16_at(&hdr, 10), u16_at(&hdr, 12), u32_at(&hdr, 14));
-        let (mut compressed, mut size) = (u64::from(u32_at(&hdr, 18)), u64::from(u32_at(&hdr, 22)));
-        let (name_len, extra_len) = (u16_at(&hdr, 26) as usize, u16_at(&hdr, 28) as usize);
-        if flags & 0x08 != 0 {
-            break; // sizes in a data descriptor: never written by this writer
-        }
-        let method = match method_code {
-            0 => Method::Stored,
-            8 => Method::Deflate,
-            _ => break,
-        };
-        let mut name_extra = vec![0u8; name_len + extra_len];
-        if f.read_exact(&mut name_extra).is_err() {
-            break;
-        }
-        let Ok(name) = String::from_utf8(name_extra[..name_len].to_vec()) else {
-            break;
-        };
-        // ZIP64: the sizes are in the extra field when the header says 0xFFFFFFFF.
-        let extra = &name_extra[name_len..];
-        let mut i = 0;
-        while i + 4 <= extra.len() {
-            let (id, n) = (u16_at(extra, i), u16_at(extra, i + 2) as usize);
-            if id == 1 && i + 4 + n <= extra.len() {
-                let mut v = &extra[i + 4..i + 4 + n];
-                let mut take = |field: &mut u64| {
-                    if *field == 0xFFFF_FFFF && v.len() >= 8 {
-                        *field = u64::from_le_bytes([v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]]);
-                        v = &v[8..];
-                    }
-                };
-                take(&mut size);
-                take(&mut compressed);
-            }
-            i += 4 + n;
-        }
-        let data_start = pos + 30 + (name_len + extra_len) as u64;
-        let Some(data_end) = data_start.checked_add(compressed).filter(|e| *e <= len) else {
-            break;
-        };
-        // The entry being written when the run stopped still has the zero sizes its header
-        // starts with: it looks empty, but what follows is its data, not another header.
-        if compressed == 0 && data_end + 4 <= len {
-            let mut next = [0u8; 4];
-            f.seek(SeekFrom::Start(data_end))?;
-            f.read_exact(&mut next)?;
-            if !matches!(u32_at(&next, 0), 0x0403_4b50 | 0x0201_4b50) {
-                break;
-            }
-            f.seek(SeekFrom::Start(data_start))?;
-        }
+    while let Some(h) = local_header(&mut f, pos, len)? {
+        let Local {
+            version_needed,
+            flags,
+            method_code,
+            method,
+            dos_time,
+            dos_date,
+            crc32,
+            compressed,
+            size,
+            name,
+            data_end,
+        } = h;
+        f.seek(SeekFrom::Start(data_end - compressed))?;
         // Read it back: CRC and size must be those of the header; the hash is kept.
         let mut hasher = Sha256::new();
         let mut crc = crc32fast::Hasher::new();
