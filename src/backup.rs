@@ -716,9 +716,10 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     }
 
     // Chats: parse the exports found, store their images and conversations. An update parses
-    // the exports the archive already holds again, from the archive, so that conversations merge
-    // with the rule of the conversations (within one export every copy counts, across exports
-    // the largest count any one holds) exactly as if everything had been backed up at once.
+    // again, from the archive, the earlier exports that the conversations of the new ones came
+    // from, so that these merge with the rule of the conversations (within one export every copy
+    // counts, across exports the largest count any one holds) exactly as if everything had been
+    // backed up at once; the other conversations cannot change and are carried over.
     found.sort_by_key(|f| f.file);
     let scratch_dir = partial
         .parent()
