@@ -590,3 +590,70 @@ fn a_picture_moved_to_an_earlier_version_is_linked_there_after_an_update() {
     }
     expect_code(&run(&["verify", archive.to_str().unwrap()]), 0);
 }
+
+/// A chunked-JSONL export (qq-chat-exporter) of one private chat: its manifest and chunks of
+/// two messages, one a second from `start` (Unix seconds).
+fn chunked_export(dir: &Path, start: u64, n: u64) {
+    let mut chunks = Vec::new();
+    for (c, first) in (0..n).step_by(2).enumerate() {
+        let name = format!("c{:06}.jsonl", c + 1);
+        let mut lines = String::new();
+        for i in first..(first + 2).min(n) {
+            lines.push_str(&format!(
+                "{{\"timestamp\":{},\"sender\":{{\"uin\":\"{}\",\"name\":\"{}\"}},\"content\":{{\"text\":\"第{}句 苹果\"}}}}\n",
+                (start + i) * 1000,
+                if (start + i).is_multiple_of(2) { "10001" } else { "10002" },
+                if (start + i).is_multiple_of(2) { "甲" } else { "乙" },
+                start + i
+            ));
+        }
+        write(&dir.join("chunks").join(&name), lines.as_bytes());
+        chunks.push(format!(
+            "{{\"index\": {}, \"fileName\": \"{name}\", \"relativePath\": \"chunks/{name}\", \"count\": 2}}",
+            c + 1
+        ));
+    }
+    let manifest = format!(
+        "{{\"metadata\": {{\"name\": \"QQChatExporter\"}}, \"chatInfo\": {{\"name\": \"私聊对象\", \"type\": \"private\", \"peerUid\": \"u_p\"}}, \"statistics\": {{\"totalMessages\": {n}}}, \"chunked\": {{\"format\": \"jsonl\", \"chunksDir\": \"chunks\", \"chunkFileExt\": \".jsonl\", \"maxMessagesPerChunk\": 2, \"maxBytesPerChunk\": 0, \"chunks\": [{}]}}}}",
+        chunks.join(", ")
+    );
+    write(&dir.join("manifest.json"), manifest.as_bytes());
+}
+
+#[test]
+fn a_chunked_export_merged_anew_is_read_with_all_its_chunks() {
+    let t = tempfile::tempdir().unwrap();
+    let first = t.path().join("first");
+    let second = t.path().join("second");
+    chunked_export(&first.join("私聊_chunked_jsonl"), 1_690_000_000, 9);
+    write(
+        &first.join("小红.txt"),
+        txt("小红", &chatter("小红", 0, 12)).as_bytes(),
+    );
+    // The same chat exported again later: overlapping, and going on.
+    chunked_export(&second.join("私聊_chunked_jsonl"), 1_690_000_005, 8);
+    let archive = t.path().join("a.zip");
+    let s1 = backup(&first, &archive, &[]);
+    assert_eq!(s1["messages"], 9 + 12);
+    let s = backup(&second, &archive, &["--update"]);
+    assert_eq!(s["update"]["chats"]["merged"], 1, "{s}");
+    assert_eq!(s["update"]["chats"]["carried"], 1, "{s}");
+    // The earlier manifest and its chunks are parsed again together.
+    assert_eq!(s["update"]["chats"]["exports_parsed_again"], 1 + 5, "{s}");
+    assert_eq!(s["messages"], 13 + 12, "{s}");
+    let whole = t.path().join("whole.zip");
+    expect_code(
+        &run(&[
+            "backup",
+            first.to_str().unwrap(),
+            second.to_str().unwrap(),
+            "-o",
+            whole.to_str().unwrap(),
+        ]),
+        0,
+    );
+    let (a, b) = (entries(&archive, &["chats/"]), entries(&whole, &["chats/"]));
+    assert_eq!(a, b, "the same conversations as a backup of everything at once");
+    let problems = s["export_reports"].to_string();
+    assert!(!problems.contains("not among the inputs"), "{problems}");
+}
