@@ -306,6 +306,14 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         return Err(Error::Exists { path: output.clone() });
     }
     let partial = partial_path(output);
+    // Temporary folders that a killed run left beside the archive (extracted exports can be
+    // large) go now.
+    crate::scratch::sweep(
+        partial
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new(".")),
+    );
     // An interrupted earlier run of this backup: what its partial file holds, checked, is
     // reused instead of being read and compressed again.
     let resume = resume_path(output);
@@ -1430,11 +1438,8 @@ fn extract_earlier_exports(
     entries_of: &mut HashMap<String, String>,
     reparse: Option<&std::collections::HashSet<String>>,
     moved: &mut HashMap<String, String>,
-) -> Result<tempfile::TempDir> {
-    let tmp = tempfile::Builder::new()
-        .prefix(".qqvault-update-")
-        .tempdir_in(scratch)
-        .map_err(|err| Error::write(scratch, err))?;
+) -> Result<crate::scratch::ScratchDir> {
+    let tmp = crate::scratch::ScratchDir::new(scratch, "update").map_err(|err| Error::write(scratch, err))?;
     let exports = e.reader.manifest.exports.clone();
     let by_path = e.by_path.clone();
     let texts: HashMap<String, crate::archive::manifest::EntryRecord> = e

@@ -26,6 +26,7 @@ pub mod names;
 pub mod progress;
 pub mod reindex;
 pub mod scan;
+pub mod scratch;
 pub mod search_index;
 pub mod viewer;
 

@@ -30,6 +30,12 @@ pub fn reindex(archive: &Path, progress: &dyn Progress) -> Result<ReindexSummary
     let mut old = ArchiveReader::open(archive)?;
     let mut manifest = old.manifest.clone();
     let partial = partial_path(archive);
+    crate::scratch::sweep(
+        partial
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new(".")),
+    );
     let mut writer = ArchiveWriter::create(&partial)?;
     let by_name: std::collections::HashMap<String, EntryRecord> = manifest
         .entries

@@ -170,7 +170,7 @@ pub fn build_and_write(
 /// An index built in a temporary folder, to be written into the archive.
 pub struct BuiltIndex {
     /// Removed, with the index in it, when dropped.
-    tmp: tempfile::TempDir,
+    tmp: crate::scratch::ScratchDir,
 }
 
 /// Builds the index of the conversations `ids` (their messages from `source`, in order) in a
@@ -182,9 +182,7 @@ pub fn build(
     source: &mut dyn crate::chats::ConversationSource,
     extend: Option<ExtendFrom>,
 ) -> Result<BuiltIndex> {
-    let tmp = tempfile::Builder::new()
-        .prefix(".qqvault-index-")
-        .tempdir_in(scratch_parent)
+    let tmp = crate::scratch::ScratchDir::new(scratch_parent, "index")
         .map_err(|e| Error::write(scratch_parent, e))?;
     let dir = tmp.path().join("index");
     let index_err = |e: qqvault_index::BuildError| {

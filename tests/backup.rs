@@ -554,3 +554,58 @@ fn small_twins_are_stored_once_across_batches() {
     );
     assert_eq!(tree(&root), tree(&back.join("in")));
 }
+
+#[test]
+fn temporary_folders_a_killed_run_left_are_removed_and_others_kept() {
+    let t = tempfile::tempdir().unwrap();
+    write(&t.path().join("in/a.txt"), b"hello");
+    // Left by a killed run: its lock file is there, and no process holds it.
+    let stale = t.path().join(".qqvault-update-k1Ll3d");
+    write(&stale.join(".lock"), b"");
+    write(&stale.join("QQ导出/全部消息记录.txt"), &noise(5, 10_000));
+    let stale_index = t.path().join(".qqvault-index-x9");
+    write(&stale_index.join(".lock"), b"");
+    write(&stale_index.join("index/meta.json"), b"{}");
+    // In use: a running qqvault holds its lock (here, this test does).
+    let busy = t.path().join(".qqvault-index-busy");
+    write(&busy.join(".lock"), b"");
+    let held = fs::File::options().write(true).open(busy.join(".lock")).unwrap();
+    held.try_lock().unwrap();
+    // Just made, its lock not yet: left alone. And folders that are not qqvault's.
+    let young = t.path().join(".qqvault-update-young");
+    fs::create_dir_all(&young).unwrap();
+    let other = t.path().join(".qqvault-notes");
+    write(&other.join("x"), b"x");
+    let archive = t.path().join("a.zip");
+    expect_code(
+        &run(&[
+            "backup",
+            t.path().join("in").to_str().unwrap(),
+            "-o",
+            archive.to_str().unwrap(),
+        ]),
+        0,
+    );
+    assert!(!stale.exists(), "a killed run's extracted exports are removed");
+    assert!(!stale_index.exists());
+    assert!(busy.join(".lock").exists(), "a running run's folder stays");
+    assert!(young.exists());
+    assert!(other.join("x").exists());
+    drop(held);
+    // Nothing of the run itself is left beside the archive.
+    let mut names: Vec<String> = fs::read_dir(t.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        vec![
+            ".qqvault-index-busy",
+            ".qqvault-notes",
+            ".qqvault-update-young",
+            "a.zip",
+            "in"
+        ]
+    );
+}
