@@ -534,30 +534,17 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         }
         (None, Some(end)) => {
             let e = earlier
-                .as_ref()
+                .as_mut()
                 .ok_or_else(|| Error::zip(output, "no archive to update"))?;
-            copy_prefix(&e.reader.path, &partial, end)?;
-            let names = crate::archive::salvage::seal_prefix(&partial, end)
-                .map_err(|err| Error::read(&partial, err))?;
-            let by_name: HashMap<&str, &crate::archive::manifest::EntryRecord> = e
-                .reader
-                .manifest
-                .entries
-                .iter()
-                .map(|r| (r.name.as_str(), r))
-                .collect();
-            let records = names
-                .iter()
-                .map(|n| {
-                    by_name.get(n.as_str()).map(|r| (*r).clone()).ok_or_else(|| {
-                        Error::zip(
-                            &e.reader.path,
-                            format!("{n} is not in its manifest; run `qqvault verify` on it"),
-                        )
-                    })
-                })
-                .collect::<Result<Vec<_>>>()?;
-            ArchiveWriter::append(&partial, records)?
+            match writer_after_prefix(e, &partial, end) {
+                Ok(w) => w,
+                Err(err) => {
+                    // Damage explains it best, when it is damage.
+                    let refused = e.require_intact(progress).err();
+                    let _ = std::fs::remove_file(&partial);
+                    return Err(refused.unwrap_or(err));
+                }
+            }
         }
         (None, None) => {
             // A partial file left by an interrupted run is ours to replace.
@@ -1355,6 +1342,33 @@ fn earlier_prefix(e: &mut Earlier, renames: &HashMap<String, String>, readme: &s
         Some((end, _)) if kept > 0 => Ok(Some(*end)),
         _ => Ok(None),
     }
+}
+
+/// A writer for `partial` that starts with the first `end` bytes of the archive being
+/// updated, copied as one block, and goes on after them.
+fn writer_after_prefix(e: &Earlier, partial: &Path, end: u64) -> Result<ArchiveWriter> {
+    copy_prefix(&e.reader.path, partial, end)?;
+    let names =
+        crate::archive::salvage::seal_prefix(partial, end).map_err(|err| Error::read(partial, err))?;
+    let by_name: HashMap<&str, &crate::archive::manifest::EntryRecord> = e
+        .reader
+        .manifest
+        .entries
+        .iter()
+        .map(|r| (r.name.as_str(), r))
+        .collect();
+    let records = names
+        .iter()
+        .map(|n| {
+            by_name.get(n.as_str()).map(|r| (*r).clone()).ok_or_else(|| {
+                Error::zip(
+                    &e.reader.path,
+                    format!("{n} is not in its manifest; run `qqvault verify` on it"),
+                )
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    ArchiveWriter::append(partial, records)
 }
 
 /// Copies the first `end` bytes of `from` into a new file `to`. `std::io::copy` between two
