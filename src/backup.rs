@@ -950,7 +950,7 @@ fn changed_while_reading(f: &ScannedFile) -> Skipped {
 fn file_record(f: &ScannedFile, entry: String, size: u64, sha256: Sha256Digest, changed: bool) -> FileRecord {
     FileRecord {
         path: f.archive_path.name.clone(),
-        raw_path: f.archive_path.raw.clone(),
+        raw_path: f.archive_path.raw.as_deref().cloned(),
         entry,
         size,
         mtime: f.mtime,
