@@ -6,7 +6,7 @@
 //! `ARCHIVE.partial` first.
 
 use crate::archive::layout;
-use crate::archive::manifest::{EntryKind, FileRecord, Manifest, ToolInfo, Totals};
+use crate::archive::manifest::{EntryKind, FileRecord, Manifest, Method, ToolInfo, Totals};
 use crate::archive::seal::Seal;
 use crate::archive::verify::{self, VerifyOptions};
 use crate::archive::write::{self, ArchiveWriter, StreamError, SMALL_FILE_LIMIT};
@@ -953,8 +953,15 @@ fn lock(stored: &StoredMap) -> std::sync::MutexGuard<'_, HashMap<Sha256Digest, S
     stored.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// Input bytes of large files that may be compressed apart at once: their compressed copies
+/// wait in temporary files until they are copied in.
+const APART_BUDGET: u64 = 1 << 30;
+
 /// Runs the write jobs: small files are read, hashed and compressed in parallel batches on
 /// the rayon pool while this thread appends the previous batch; large files are streamed.
+/// Large files worth deflating (a chat export of some hundred MB, say) are deflated on a thread
+/// of their own into temporary files while this thread writes the rest, and copied in after the
+/// rest, in their order: otherwise this thread deflated them while everything else waited.
 ///
 /// A small file whose content is in `stored`, or was written earlier in the run, is not
 /// written again (reported as `Duplicate`). `on_written` is what adds written contents to
@@ -972,8 +979,39 @@ fn run_jobs(
     const BATCH_BYTES: u64 = 16 << 20;
     const BATCH_FILES: usize = 256;
     let (tx, rx) = crossbeam_channel::bounded::<Batch>(2);
+    let (apart_tx, apart_jobs) = crossbeam_channel::unbounded::<usize>();
+    let (apart_done, apart_rx) = crossbeam_channel::unbounded::<(usize, Result<write::Apart, StreamError>)>();
+    let scratch = writer
+        .path()
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
     std::thread::scope(|s| {
+        let scratch = &scratch;
         s.spawn(move || {
+            for job in apart_jobs {
+                let f = &files[job];
+                let result = match File::open(&f.disk_path) {
+                    Err(e) => Err(StreamError::Source(e)),
+                    Ok(src) => write::compress_apart(
+                        scratch,
+                        &layout::file_entry(&f.archive_path.name),
+                        EntryKind::File,
+                        src,
+                        f.size,
+                        Some(f.mtime),
+                        Method::Deflate,
+                        &|n| progress.advance(n),
+                    ),
+                };
+                if apart_done.send((job, result)).is_err() {
+                    return;
+                }
+            }
+        });
+        s.spawn(move || {
+            let mut apart_bytes = 0u64;
             let mut pending: Vec<usize> = Vec::new();
             let mut pending_bytes = 0u64;
             let flush = |pending: &mut Vec<usize>, tx: &crossbeam_channel::Sender<Batch>| -> bool {
@@ -1010,6 +1048,16 @@ fn run_jobs(
             for job in jobs {
                 let size = files[job].size;
                 if size > SMALL_FILE_LIMIT {
+                    let f = &files[job];
+                    if apart_bytes + size <= APART_BUDGET
+                        && write::worth_deflating(&f.archive_path.name, &f.disk_path).unwrap_or(false)
+                    {
+                        apart_bytes += size;
+                        if apart_tx.send(job).is_err() {
+                            return;
+                        }
+                        continue;
+                    }
                     if !flush(&mut pending, &tx) {
                         return;
                     }
@@ -1099,6 +1147,25 @@ fn run_jobs(
                     on_written(job, expected(job), outcome);
                 }
             }
+        }
+        for (job, result) in apart_rx.iter() {
+            let f = &files[job];
+            let outcome = match result {
+                Ok(apart) => {
+                    let kind = ingest::recognise(&f.archive_path.name, &apart.streamed.head);
+                    let bytes_read = apart.streamed.bytes_read;
+                    let record = writer.add_apart(apart)?;
+                    WriteOutcome::Written {
+                        entry: record.name,
+                        sha256: record.sha256,
+                        bytes_read,
+                        kind,
+                    }
+                }
+                Err(StreamError::Source(e)) => WriteOutcome::Unreadable(e),
+                Err(StreamError::Archive(e)) => return Err(e),
+            };
+            on_written(job, expected(job), outcome);
         }
         Ok(())
     })

@@ -99,6 +99,18 @@ thread_local! {
         std::cell::RefCell::new(flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast()));
 }
 
+/// Whether a large file is worth deflating, as [`ArchiveWriter::add_stream`] would decide from
+/// its first bytes: by its name, else from its first 64 KiB, read here.
+pub fn worth_deflating(name: &str, path: &Path) -> io::Result<bool> {
+    if has_compressed_extension(name) {
+        return Ok(false);
+    }
+    let mut head = vec![0u8; HEAD_LEN];
+    let n = read_full(&mut File::open(path)?, &mut head)?;
+    head.truncate(n);
+    Ok(choose_method(name, &head) == Method::Deflate)
+}
+
 /// Whether content starts like a known compressed format (images, video, audio, archives).
 pub fn is_compressed_format(b: &[u8]) -> bool {
     const MAGICS: &[&[u8]] = &[
@@ -322,15 +334,20 @@ impl ArchiveWriter {
     /// Creates (truncating) the file at `path`.
     pub fn create(path: &Path) -> Result<Self> {
         let file = File::create(path).map_err(|e| Error::write(path, e))?;
+        Ok(Self::over(file, path))
+    }
+
+    /// A writer into an open file; `path` names it in errors.
+    fn over(file: File, path: &Path) -> Self {
         let inner = PosWriter {
             inner: BufWriter::with_capacity(1 << 20, file),
             pos: 0,
         };
-        Ok(ArchiveWriter {
+        ArchiveWriter {
             path: path.to_path_buf(),
             zip: ZipWriter::new(inner),
             entries: Vec::new(),
-        })
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -576,6 +593,62 @@ impl ArchiveWriter {
             .into_inner()
             .map_err(|e| Error::write(&self.path, e.into_error()))?;
         file.sync_all().map_err(|e| Error::write(&self.path, e))
+    }
+}
+
+/// An entry compressed on a thread of its own into a temporary archive (see [`compress_apart`]),
+/// to be copied into the archive being written as it is.
+pub struct Apart {
+    file: File,
+    scratch: PathBuf,
+    /// What [`ArchiveWriter::add_stream`] would have returned for it.
+    pub streamed: Streamed,
+}
+
+/// Streams a source into an entry of a temporary archive in `scratch` (an unnamed file, gone
+/// when the result is dropped), as [`ArchiveWriter::add_stream_with`] would into the archive.
+/// This lets a large file be deflated on a thread of its own while the writing thread goes on
+/// with other entries; [`ArchiveWriter::add_apart`] then copies it in.
+#[allow(clippy::too_many_arguments)]
+pub fn compress_apart(
+    scratch: &Path,
+    name: &str,
+    kind: EntryKind,
+    source: impl Read + Send,
+    size_hint: u64,
+    mtime: Option<FileTime>,
+    method: Method,
+    progress: &dyn Fn(u64),
+) -> Result<Apart, StreamError> {
+    let file = tempfile::tempfile_in(scratch).map_err(|e| StreamError::Archive(Error::write(scratch, e)))?;
+    let mut w = ArchiveWriter::over(file, scratch);
+    let streamed = w.add_stream_with(name, kind, source, size_hint, mtime, Some(method), progress)?;
+    let fail = |e: zip::result::ZipError| StreamError::Archive(Error::zip(scratch, e));
+    let inner = w.zip.finish().map_err(fail)?;
+    let file = inner
+        .inner
+        .into_inner()
+        .map_err(|e| StreamError::Archive(Error::write(scratch, e.into_error())))?;
+    Ok(Apart {
+        file,
+        scratch: scratch.to_path_buf(),
+        streamed,
+    })
+}
+
+impl ArchiveWriter {
+    /// Copies in the entry of [`compress_apart`], as it is (no recompression).
+    pub fn add_apart(&mut self, apart: Apart) -> Result<EntryRecord> {
+        let Apart {
+            file,
+            scratch,
+            streamed,
+        } = apart;
+        let mut zip = zip::ZipArchive::new(io::BufReader::with_capacity(1 << 20, file))
+            .map_err(|e| Error::zip(&scratch, e))?;
+        let entry = zip.by_index_raw(0).map_err(|e| Error::zip(&scratch, e))?;
+        self.raw_copy(entry, streamed.record.clone())?;
+        Ok(streamed.record)
     }
 }
 
