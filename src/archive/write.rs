@@ -446,6 +446,9 @@ impl ArchiveWriter {
         // writer's position is now where this entry's data begins.
         let data_offset = self.zip.get_ref().map(|w| w.pos).unwrap_or(0);
         let (tx, rx) = crossbeam_channel::bounded::<io::Result<Vec<u8>>>(4);
+        // Written chunks go back to the reader: a new 1 MiB buffer for every chunk was a new
+        // mapping, faulted in page by page and unmapped again.
+        let (spent_tx, spent) = crossbeam_channel::unbounded::<Vec<u8>>();
         let result = std::thread::scope(|s| {
             let reader = s.spawn(move || {
                 let mut hasher = Sha256::new();
@@ -457,7 +460,8 @@ impl ArchiveWriter {
                     return None;
                 }
                 loop {
-                    let mut buf = vec![0u8; CHUNK];
+                    let mut buf = spent.try_recv().unwrap_or_default();
+                    buf.resize(CHUNK, 0);
                     match read_full(&mut source, &mut buf) {
                         Ok(0) => break,
                         Ok(n) => {
@@ -486,6 +490,7 @@ impl ArchiveWriter {
                             break;
                         }
                         progress(buf.len() as u64);
+                        let _ = spent_tx.send(buf);
                     }
                     Err(e) => {
                         failure = Some(StreamError::Source(e));
