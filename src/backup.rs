@@ -582,7 +582,6 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     {
         let mut on_written =
             |i: usize, expected: Option<Sha256Digest>, outcome: WriteOutcome, skipped: &mut Vec<Skipped>| {
-                let mut stored = lock(&stored_now);
                 jobs_done += 1;
                 progress.files(jobs_done, jobs_total);
                 let f = &files[i];
@@ -605,7 +604,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
                                 retry.push(i);
                             }
                         }
-                        stored.entry(sha256).or_insert_with(|| entry.clone());
+                        lock(&stored_now).entry(sha256).or_insert_with(|| entry.clone());
                         placed[i] = Some(Placed::new(f, entry, bytes_read, sha256, changed));
                     }
                     WriteOutcome::Duplicate { sha256, bytes_read } => {
@@ -619,7 +618,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
                             }
                         }
                         // The content's entry was recorded when it was first written.
-                        let entry = stored.get(&sha256).cloned().unwrap_or_default();
+                        let entry = lock(&stored_now).get(&sha256).cloned().unwrap_or_default();
                         placed[i] = Some(Placed::new(f, entry, bytes_read, sha256, changed));
                     }
                     WriteOutcome::Unreadable(e) => {
@@ -761,6 +760,11 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     for (path, entry) in own_entries {
         export_entries.entry(path).or_insert(entry);
     }
+    // What the viewer, the index and the manifest do not need goes first.
+    drop(stored);
+    drop(prehashed);
+    drop(twin_of);
+    drop(first_of);
     for x in &mut chat.exports {
         if x.entry.is_none() {
             x.entry = export_entries.get(&x.path).cloned();
@@ -804,11 +808,6 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         progress.finish_phase();
     }
 
-    // Only the manifest is left to write: what it does not need goes first.
-    drop(stored);
-    drop(prehashed);
-    drop(twin_of);
-    drop(first_of);
     let mut versions = Vec::new();
     let mut inputs = scanned.roots.clone();
     let mut manifest_skipped = skipped.clone();
