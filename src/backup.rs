@@ -6,7 +6,7 @@
 //! `ARCHIVE.partial` first.
 
 use crate::archive::layout;
-use crate::archive::manifest::{EntryKind, FileRecord, Manifest, ToolInfo, Totals};
+use crate::archive::manifest::{EntryKind, FileRecord, Manifest, Method, ToolInfo, Totals};
 use crate::archive::seal::Seal;
 use crate::archive::verify::{self, VerifyOptions};
 use crate::archive::write::{self, ArchiveWriter, StreamError, SMALL_FILE_LIMIT};
@@ -266,12 +266,143 @@ pub fn partial_path(output: &Path) -> PathBuf {
     output.with_file_name(name)
 }
 
-/// A piece of work for the writer: one distinct content to store.
-struct Job {
-    /// Index into the scanned files.
-    file: usize,
-    /// The content hash when it is known in advance (files that share a size).
-    expected: Option<Sha256Digest>,
+/// Where the bytes of a file of this run are: its own entry (`files/<its path>`, by far the most
+/// common, and then not spelled out until the manifest is written), or another one.
+#[derive(Clone, Debug)]
+enum EntryName {
+    Own,
+    Named(String),
+}
+
+impl EntryName {
+    fn of(f: &ScannedFile, entry: String) -> Self {
+        match entry.strip_prefix(layout::FILES_PREFIX) {
+            Some(rest) if rest == f.archive_path.name => EntryName::Own,
+            _ => EntryName::Named(entry),
+        }
+    }
+
+    /// The entry's name as two parts that, joined, spell it (to compare entries without
+    /// spelling them out).
+    fn parts<'a>(&'a self, f: &'a ScannedFile) -> (&'a str, &'a str) {
+        match self {
+            EntryName::Own => (layout::FILES_PREFIX, &f.archive_path.name),
+            EntryName::Named(n) => match n.strip_prefix(layout::FILES_PREFIX) {
+                Some(rest) => (layout::FILES_PREFIX, rest),
+                None => ("", n),
+            },
+        }
+    }
+
+    fn spelled(&self, f: &ScannedFile) -> String {
+        match self {
+            EntryName::Own => layout::file_entry(&f.archive_path.name),
+            EntryName::Named(n) => n.clone(),
+        }
+    }
+}
+
+/// What the write stage learnt of a scanned file: its manifest record, less what the scan
+/// holds already (path, modification time). One is kept for every file until the manifest is
+/// written, so it is kept small: for 200,000 files every byte here is 200 KB.
+#[derive(Clone, Debug)]
+struct Placed {
+    entry: EntryName,
+    size: u64,
+    sha256: Sha256Digest,
+    changed: bool,
+}
+
+impl Placed {
+    fn new(f: &ScannedFile, entry: String, size: u64, sha256: Sha256Digest, changed: bool) -> Self {
+        Placed {
+            entry: EntryName::of(f, entry),
+            size,
+            sha256,
+            changed,
+        }
+    }
+
+    /// The manifest record of file `f`, placed here.
+    fn record(&self, f: &ScannedFile) -> FileRecord {
+        FileRecord {
+            path: f.archive_path.name.clone(),
+            raw_path: f.archive_path.raw.as_deref().cloned(),
+            entry: self.entry.spelled(f),
+            size: self.size,
+            mtime: f.mtime,
+            sha256: self.sha256,
+            changed_while_reading: self.changed,
+        }
+    }
+}
+
+/// The manifest's `files`, written record by record from the scan and what the write placed, so
+/// that the records of every file are never all spelled out in memory at once.
+struct PlacedFiles<'a> {
+    files: &'a [ScannedFile],
+    placed: &'a [Option<Placed>],
+}
+
+impl Serialize for PlacedFiles<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = s.serialize_seq(Some(self.placed.iter().flatten().count()))?;
+        for (f, p) in self.files.iter().zip(self.placed) {
+            if let Some(p) = p {
+                seq.serialize_element(&p.record(f))?;
+            }
+        }
+        seq.end()
+    }
+}
+
+/// The manifest's `files`: as placed by this run, or (an update, which merges in the earlier
+/// archive's records) spelled out.
+enum ManifestFiles<'a> {
+    Placed(PlacedFiles<'a>),
+    Records(Vec<FileRecord>),
+}
+
+impl ManifestFiles<'_> {
+    /// Files listed, distinct entries among theirs, and their total size.
+    fn totals(&self) -> (u64, u64, u64) {
+        match self {
+            ManifestFiles::Placed(p) => {
+                let mut entries: Vec<(&str, &str)> = Vec::new();
+                let mut bytes = 0;
+                for (f, placed) in p.files.iter().zip(p.placed) {
+                    if let Some(placed) = placed {
+                        entries.push(placed.entry.parts(f));
+                        bytes += placed.size;
+                    }
+                }
+                let files = entries.len() as u64;
+                entries.sort_unstable();
+                entries.dedup();
+                (files, entries.len() as u64, bytes)
+            }
+            ManifestFiles::Records(r) => {
+                let mut entries: Vec<&str> = r.iter().map(|r| r.entry.as_str()).collect();
+                entries.sort_unstable();
+                entries.dedup();
+                (
+                    r.len() as u64,
+                    entries.len() as u64,
+                    r.iter().map(|r| r.size).sum(),
+                )
+            }
+        }
+    }
+}
+
+impl Serialize for ManifestFiles<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            ManifestFiles::Placed(p) => p.serialize(s),
+            ManifestFiles::Records(r) => r.serialize(s),
+        }
+    }
 }
 
 /// A file read and prepared on a worker thread: its index, its hash known in advance, and the
@@ -285,7 +416,8 @@ type PreparedItem = (
 enum Batch {
     /// Prepared entries (recognising exports runs on the worker threads too).
     Prepared(Vec<PreparedItem>),
-    Large(Job),
+    /// A file streamed on its own (its index).
+    Large(usize),
 }
 
 pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSummary> {
@@ -371,6 +503,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         .flat_map(|(_, v)| v)
         .copied()
         .collect();
+    drop(by_size);
     let shared_bytes: u64 = shared.iter().map(|&i| files[i].size).sum();
     clock.lap("scan");
     progress.phase("hashing", Some(shared_bytes));
@@ -383,27 +516,24 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         })
         .collect();
     progress.finish_phase();
+    // The hash of a file to write, when it was hashed beforehand.
+    let expected_of = |i: usize| prehashed.get(&i).and_then(|r| r.as_ref().ok()).copied();
 
-    let mut jobs = Vec::new();
+    // The files to write, by index: one per distinct content as far as is known beforehand.
+    let mut jobs: Vec<usize> = Vec::new();
     let mut twin_of: HashMap<usize, Sha256Digest> = HashMap::new();
     let mut first_of: HashMap<Sha256Digest, usize> = HashMap::new();
     let mut unreadable: Vec<usize> = Vec::new();
     for i in 0..files.len() {
         match prehashed.get(&i) {
-            None => jobs.push(Job {
-                file: i,
-                expected: None,
-            }),
+            None => jobs.push(i),
             Some(Err(_)) => unreadable.push(i),
             Some(Ok(d)) => {
                 if first_of.contains_key(d) || earlier.as_ref().is_some_and(|e| e.stored.contains_key(d)) {
                     twin_of.insert(i, *d);
                 } else {
                     first_of.insert(*d, i);
-                    jobs.push(Job {
-                        file: i,
-                        expected: Some(*d),
-                    });
+                    jobs.push(i);
                 }
             }
         }
@@ -435,7 +565,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         }
         plan.kept = e.by_path.keys().filter(|p| !seen.contains(*p)).count() as u64;
         plan.new_contents = jobs.len() as u64;
-        plan.new_bytes = jobs.iter().map(|j| files[j.file].size).sum();
+        plan.new_bytes = jobs.iter().map(|&j| files[j].size).sum();
         let taken: std::collections::HashSet<&str> = e
             .reader
             .manifest
@@ -443,8 +573,8 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
             .iter()
             .map(|x| x.name.as_str())
             .collect();
-        for j in &jobs {
-            let name = layout::file_entry(&files[j.file].archive_path.name);
+        for &j in &jobs {
+            let name = layout::file_entry(&files[j].archive_path.name);
             if taken.contains(name.as_str()) {
                 let moved = format!("{}{}", e.version_prefix, &name[layout::FILES_PREFIX.len()..]);
                 renames.insert(name, moved);
@@ -460,19 +590,19 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     // same modification time, and the same hash where the hash is known in advance.
     let mut reused: Vec<(usize, crate::archive::salvage::Salvaged)> = Vec::new();
     if let Some(sv) = &salvage {
-        jobs.retain(|j| {
-            let f = &files[j.file];
+        jobs.retain(|&j| {
+            let f = &files[j];
             let taken = sv
                 .entries
                 .get(&layout::file_entry(&f.archive_path.name))
                 .filter(|e| {
                     e.size == f.size
                         && write::dos_time(f.mtime) == (e.dos_time, e.dos_date)
-                        && j.expected.is_none_or(|d| d == e.sha256)
+                        && expected_of(j).is_none_or(|d| d == e.sha256)
                 });
             match taken {
                 Some(e) => {
-                    reused.push((j.file, e.clone()));
+                    reused.push((j, e.clone()));
                     false
                 }
                 None => true,
@@ -554,7 +684,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         }
     };
 
-    let total_bytes: u64 = jobs.iter().map(|j| files[j.file].size).sum();
+    let total_bytes: u64 = jobs.iter().map(|&j| files[j].size).sum();
     clock.lap("hash");
     progress.phase("writing", Some(total_bytes));
     let mut stored: HashMap<Sha256Digest, String> = HashMap::new();
@@ -568,7 +698,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         }
         stored = e.stored.clone();
     }
-    let mut records: Vec<Option<FileRecord>> = vec![None; files.len()];
+    let mut placed: Vec<Option<Placed>> = vec![None; files.len()];
     let mut retry: Vec<usize> = Vec::new();
     let mut found: Vec<FoundExport> = Vec::new();
     if let Some(sv) = &salvage {
@@ -578,14 +708,16 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
             resumed_in_place,
             &reused,
             files,
-            &mut records,
+            &mut placed,
             &mut stored,
             &mut found,
         )?;
     }
     let jobs_total = jobs.len() as u64;
     let mut jobs_done = 0u64;
-    let known = stored.keys().copied().collect();
+    // Shared with the workers while the files are written: they leave out a content stored
+    // already instead of compressing it again.
+    let stored_now: StoredMap = std::sync::Mutex::new(std::mem::take(&mut stored));
     {
         let mut on_written =
             |i: usize, expected: Option<Sha256Digest>, outcome: WriteOutcome, skipped: &mut Vec<Skipped>| {
@@ -611,8 +743,8 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
                                 retry.push(i);
                             }
                         }
-                        stored.entry(sha256).or_insert_with(|| entry.clone());
-                        records[i] = Some(file_record(f, entry, bytes_read, sha256, changed));
+                        lock(&stored_now).entry(sha256).or_insert_with(|| entry.clone());
+                        placed[i] = Some(Placed::new(f, entry, bytes_read, sha256, changed));
                     }
                     WriteOutcome::Duplicate { sha256, bytes_read } => {
                         let mismatch = expected.is_some_and(|d| d != sha256);
@@ -625,8 +757,8 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
                             }
                         }
                         // The content's entry was recorded when it was first written.
-                        let entry = stored.get(&sha256).cloned().unwrap_or_default();
-                        records[i] = Some(file_record(f, entry, bytes_read, sha256, changed));
+                        let entry = lock(&stored_now).get(&sha256).cloned().unwrap_or_default();
+                        placed[i] = Some(Placed::new(f, entry, bytes_read, sha256, changed));
                     }
                     WriteOutcome::Unreadable(e) => {
                         skipped.push(Skipped {
@@ -640,10 +772,19 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
                     }
                 }
             };
-        run_jobs(&mut writer, files, jobs, known, progress, &mut |i, exp, out| {
-            on_written(i, exp, out, &mut skipped)
-        })?;
+        run_jobs(
+            &mut writer,
+            files,
+            jobs,
+            &expected_of,
+            &stored_now,
+            progress,
+            &mut |i, exp, out| on_written(i, exp, out, &mut skipped),
+        )?;
     }
+    let mut stored = stored_now
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     progress.finish_phase();
 
     // Twins of a content whose first file failed or changed: store the next one of the group.
@@ -668,8 +809,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
                             }
                             stored.entry(s.record.sha256).or_insert(name.clone());
                             let changed = s.record.sha256 != d;
-                            records[next] =
-                                Some(file_record(f, name, s.bytes_read, s.record.sha256, changed));
+                            placed[next] = Some(Placed::new(f, name, s.bytes_read, s.record.sha256, changed));
                         }
                         Err(StreamError::Archive(e)) => return Err(e),
                         Err(StreamError::Source(e)) => skipped.push(Skipped {
@@ -691,7 +831,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         let f = &files[i];
         match stored.get(d) {
             Some(entry) => {
-                records[i] = Some(file_record(f, entry.clone(), f.size, *d, false));
+                placed[i] = Some(Placed::new(f, entry.clone(), f.size, *d, false));
             }
             None => skipped.push(Skipped {
                 path: f.disk_path.display().to_string(),
@@ -880,11 +1020,29 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     chat.exports.extend(carried_exports);
     // Each export names the entry that holds it, so that an update finds it by content even
     // after its path was given new content.
-    for r in records.iter().flatten() {
-        export_entries
-            .entry(r.path.clone())
-            .or_insert_with(|| r.entry.clone());
+    let unnamed: std::collections::HashSet<&str> = chat
+        .exports
+        .iter()
+        .filter(|x| x.entry.is_none())
+        .map(|x| x.path.as_str())
+        .collect();
+    let mut own_entries: HashMap<String, String> = HashMap::new();
+    for (f, p) in files.iter().zip(&placed) {
+        if let Some(p) = p {
+            if unnamed.contains(f.archive_path.name.as_str()) {
+                own_entries.insert(f.archive_path.name.clone(), p.entry.spelled(f));
+            }
+        }
     }
+    drop(unnamed);
+    for (path, entry) in own_entries {
+        export_entries.entry(path).or_insert(entry);
+    }
+    // What the viewer, the index and the manifest do not need goes first.
+    drop(stored);
+    drop(prehashed);
+    drop(twin_of);
+    drop(first_of);
     for x in &mut chat.exports {
         if x.entry.is_none() {
             x.entry = export_entries.get(&x.path).cloned();
@@ -908,52 +1066,62 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     }
     chat.conversations.extend(carried.conversations);
 
-    let mut file_records: Vec<FileRecord> = records.into_iter().flatten().collect();
     let mut versions = Vec::new();
     let mut inputs = scanned.roots.clone();
     let mut manifest_skipped = skipped.clone();
-    if let Some(e) = earlier.as_ref() {
-        let replaced = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
-        let new_paths: HashMap<String, Sha256Digest> =
-            file_records.iter().map(|r| (r.path.clone(), r.sha256)).collect();
-        versions = e.reader.manifest.versions.clone();
-        for old in e.reader.manifest.files.iter() {
-            let mut old = old.clone();
-            if let Some(n) = renames.get(&old.entry) {
-                old.entry = n.clone();
+    let manifest_files = match earlier.as_ref() {
+        None => ManifestFiles::Placed(PlacedFiles {
+            files,
+            placed: &placed,
+        }),
+        Some(e) => {
+            let mut file_records: Vec<FileRecord> = files
+                .iter()
+                .zip(&placed)
+                .filter_map(|(f, p)| p.as_ref().map(|p| p.record(f)))
+                .collect();
+            let replaced = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+            let new_paths: HashMap<String, Sha256Digest> =
+                file_records.iter().map(|r| (r.path.clone(), r.sha256)).collect();
+            versions = e.reader.manifest.versions.clone();
+            for old in e.reader.manifest.files.iter() {
+                let mut old = old.clone();
+                if let Some(n) = renames.get(&old.entry) {
+                    old.entry = n.clone();
+                }
+                match new_paths.get(&old.path) {
+                    None => file_records.push(old),
+                    Some(d) if *d == old.sha256 => {}
+                    Some(_) => versions.push(crate::archive::manifest::VersionRecord {
+                        file: old,
+                        replaced: replaced.clone(),
+                    }),
+                }
             }
-            match new_paths.get(&old.path) {
-                None => file_records.push(old),
-                Some(d) if *d == old.sha256 => {}
-                Some(_) => versions.push(crate::archive::manifest::VersionRecord {
-                    file: old,
-                    replaced: replaced.clone(),
-                }),
+            file_records.sort_by(|a, b| a.path.cmp(&b.path));
+            // What earlier runs could not read stays listed until a run archives it.
+            let archived: std::collections::HashSet<String> =
+                files.iter().map(|f| f.disk_path.display().to_string()).collect();
+            for s in &e.reader.manifest.skipped {
+                if !archived.contains(&s.path) && !manifest_skipped.iter().any(|x: &Skipped| x.path == s.path)
+                {
+                    manifest_skipped.push(s.clone());
+                }
             }
+            for r in &e.reader.manifest.inputs {
+                if !inputs.iter().any(|x| x.top == r.top) {
+                    inputs.push(r.clone());
+                }
+            }
+            ManifestFiles::Records(file_records)
         }
-        file_records.sort_by(|a, b| a.path.cmp(&b.path));
-        // What earlier runs could not read stays listed until a run archives it.
-        let archived: std::collections::HashSet<String> =
-            files.iter().map(|f| f.disk_path.display().to_string()).collect();
-        for s in &e.reader.manifest.skipped {
-            if !archived.contains(&s.path) && !manifest_skipped.iter().any(|x: &Skipped| x.path == s.path) {
-                manifest_skipped.push(s.clone());
-            }
-        }
-        for r in &e.reader.manifest.inputs {
-            if !inputs.iter().any(|x| x.top == r.top) {
-                inputs.push(r.clone());
-            }
-        }
-    }
-    let mut unique: Vec<&str> = file_records.iter().map(|r| r.entry.as_str()).collect();
-    unique.sort_unstable();
-    unique.dedup();
+    };
+    let (files_total, unique_files, bytes_in) = manifest_files.totals();
     let entries = writer.take_entries();
     let totals = Totals {
-        files: file_records.len() as u64,
-        unique_files: unique.len() as u64,
-        bytes_in: file_records.iter().map(|r| r.size).sum(),
+        files: files_total,
+        unique_files,
+        bytes_in,
         entries: entries.len() as u64 + 1,
         skipped: manifest_skipped.len() as u64,
     };
@@ -966,7 +1134,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         },
         created: jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
         inputs,
-        files: file_records,
+        files: manifest_files,
         versions,
         entries,
         skipped: manifest_skipped,
@@ -979,13 +1147,9 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     // The check reads everything back: what the write needed goes first, so that the two do
     // not add up (the records of 200,000 files are some hundred MB).
     drop(manifest);
+    drop(placed);
     // The merge's temporary files go too.
     drop(chat.merged);
-    drop(stored);
-    drop(prehashed);
-    drop(twin_of);
-    drop(first_of);
-    drop(by_size);
     let symlinks = std::mem::take(&mut scanned.symlinks);
     drop(scanned);
 
@@ -1039,48 +1203,91 @@ enum WriteOutcome {
     Unreadable(io::Error),
 }
 
+/// The contents stored so far and their entries, shared by the writing thread, which adds to
+/// it, and the workers, which leave out a content stored already instead of compressing it.
+type StoredMap = std::sync::Mutex<HashMap<Sha256Digest, String>>;
+
+fn lock(stored: &StoredMap) -> std::sync::MutexGuard<'_, HashMap<Sha256Digest, String>> {
+    stored.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Input bytes of large files that may be compressed apart at once: their compressed copies
+/// wait in temporary files until they are copied in.
+const APART_BUDGET: u64 = 1 << 30;
+
 /// Runs the write jobs: small files are read, hashed and compressed in parallel batches on
 /// the rayon pool while this thread appends the previous batch; large files are streamed.
+/// Large files worth deflating (a chat export of some hundred MB, say) are deflated on a thread
+/// of their own into temporary files while this thread writes the rest, and copied in after the
+/// rest, in their order: otherwise this thread deflated them while everything else waited.
 ///
-/// `stored` are the contents the archive holds already: a small file whose content is among
-/// them, or was written earlier in the run, is not written again (reported as `Duplicate`).
+/// A small file whose content is in `stored`, or was written earlier in the run, is not
+/// written again (reported as `Duplicate`). `on_written` is what adds written contents to
+/// `stored`. `expected` gives a file's hash when it was hashed beforehand.
 fn run_jobs(
     writer: &mut ArchiveWriter,
     files: &[ScannedFile],
-    jobs: Vec<Job>,
-    stored: std::collections::HashSet<Sha256Digest>,
+    jobs: Vec<usize>,
+    expected: &(dyn Fn(usize) -> Option<Sha256Digest> + Sync),
+    stored: &StoredMap,
     progress: &dyn Progress,
     on_written: &mut dyn FnMut(usize, Option<Sha256Digest>, WriteOutcome),
 ) -> Result<()> {
-    // Contents stored so far: the workers read it to skip compressing a twin, this thread adds
-    // to it as it writes.
-    let seen = &std::sync::Mutex::new(stored);
-    let insert = |seen: &std::sync::Mutex<std::collections::HashSet<Sha256Digest>>, d: Sha256Digest| {
-        seen.lock().map(|mut s| s.insert(d)).unwrap_or(true)
-    };
+    let is_stored = |d: &Sha256Digest| lock(stored).contains_key(d);
     const BATCH_BYTES: u64 = 16 << 20;
     const BATCH_FILES: usize = 256;
     let (tx, rx) = crossbeam_channel::bounded::<Batch>(2);
+    let (apart_tx, apart_jobs) = crossbeam_channel::unbounded::<usize>();
+    let (apart_done, apart_rx) = crossbeam_channel::unbounded::<(usize, Result<write::Apart, StreamError>)>();
+    let scratch = writer
+        .path()
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
     std::thread::scope(|s| {
+        let scratch = &scratch;
         s.spawn(move || {
-            let mut pending: Vec<Job> = Vec::new();
+            for job in apart_jobs {
+                let f = &files[job];
+                let result = match File::open(&f.disk_path) {
+                    Err(e) => Err(StreamError::Source(e)),
+                    Ok(src) => write::compress_apart(
+                        scratch,
+                        &layout::file_entry(&f.archive_path.name),
+                        EntryKind::File,
+                        src,
+                        f.size,
+                        Some(f.mtime),
+                        Method::Deflate,
+                        &|n| progress.advance(n),
+                    ),
+                };
+                if apart_done.send((job, result)).is_err() {
+                    return;
+                }
+            }
+        });
+        s.spawn(move || {
+            let mut apart_bytes = 0u64;
+            let mut pending: Vec<usize> = Vec::new();
             let mut pending_bytes = 0u64;
-            let flush = |pending: &mut Vec<Job>, tx: &crossbeam_channel::Sender<Batch>| -> bool {
+            let flush = |pending: &mut Vec<usize>, tx: &crossbeam_channel::Sender<Batch>| -> bool {
                 if pending.is_empty() {
                     return true;
                 }
                 let batch: Vec<_> = pending
                     .par_iter()
-                    .map(|j| {
-                        let f = &files[j.file];
+                    .map(|&j| {
+                        let f = &files[j];
                         (
-                            j.file,
-                            j.expected,
+                            j,
+                            expected(j),
                             write::prepare_file(
                                 &f.disk_path,
                                 &layout::file_entry(&f.archive_path.name),
                                 f.mtime,
-                                &|d| seen.lock().map(|s| s.contains(d)).unwrap_or(false),
+                                &is_stored,
                             )
                             .map(|p| match p {
                                 write::PreparedFile::Entry(mut p) => {
@@ -1097,8 +1304,18 @@ fn run_jobs(
                 tx.send(Batch::Prepared(batch)).is_ok()
             };
             for job in jobs {
-                let size = files[job.file].size;
+                let size = files[job].size;
                 if size > SMALL_FILE_LIMIT {
+                    let f = &files[job];
+                    if apart_bytes + size <= APART_BUDGET
+                        && write::worth_deflating(&f.archive_path.name, &f.disk_path).unwrap_or(false)
+                    {
+                        apart_bytes += size;
+                        if apart_tx.send(job).is_err() {
+                            return;
+                        }
+                        continue;
+                    }
                     if !flush(&mut pending, &tx) {
                         return;
                     }
@@ -1134,7 +1351,7 @@ fn run_jobs(
                                 let sha = p.record.sha256;
                                 // Twins prepared at the same time both come here: the second
                                 // is left out now.
-                                if !insert(seen, sha) {
+                                if is_stored(&sha) {
                                     on_written(
                                         i,
                                         expected,
@@ -1163,7 +1380,7 @@ fn run_jobs(
                     }
                 }
                 Batch::Large(job) => {
-                    let f = &files[job.file];
+                    let f = &files[job];
                     let name = layout::file_entry(&f.archive_path.name);
                     let outcome = match File::open(&f.disk_path) {
                         Err(e) => WriteOutcome::Unreadable(e),
@@ -1177,10 +1394,7 @@ fn run_jobs(
                         ) {
                             Ok(s) => WriteOutcome::Written {
                                 entry: name,
-                                sha256: {
-                                    insert(seen, s.record.sha256);
-                                    s.record.sha256
-                                },
+                                sha256: s.record.sha256,
                                 bytes_read: s.bytes_read,
                                 kind: ingest::recognise(&f.archive_path.name, &s.head),
                             },
@@ -1188,9 +1402,28 @@ fn run_jobs(
                             Err(StreamError::Archive(e)) => return Err(e),
                         },
                     };
-                    on_written(job.file, job.expected, outcome);
+                    on_written(job, expected(job), outcome);
                 }
             }
+        }
+        for (job, result) in apart_rx.iter() {
+            let f = &files[job];
+            let outcome = match result {
+                Ok(apart) => {
+                    let kind = ingest::recognise(&f.archive_path.name, &apart.streamed.head);
+                    let bytes_read = apart.streamed.bytes_read;
+                    let record = writer.add_apart(apart)?;
+                    WriteOutcome::Written {
+                        entry: record.name,
+                        sha256: record.sha256,
+                        bytes_read,
+                        kind,
+                    }
+                }
+                Err(StreamError::Source(e)) => WriteOutcome::Unreadable(e),
+                Err(StreamError::Archive(e)) => return Err(e),
+            };
+            on_written(job, expected(job), outcome);
         }
         Ok(())
     })
@@ -1202,19 +1435,6 @@ fn changed_while_reading(f: &ScannedFile) -> Skipped {
         path: f.disk_path.display().to_string(),
         reason: SkipReason::ChangedWhileReading,
         detail: "the file changed while it was read; the bytes read are archived, run the backup again for a consistent copy".into(),
-    }
-}
-
-/// The manifest record of a file stored (or found stored) under `entry`.
-fn file_record(f: &ScannedFile, entry: String, size: u64, sha256: Sha256Digest, changed: bool) -> FileRecord {
-    FileRecord {
-        path: f.archive_path.name.clone(),
-        raw_path: f.archive_path.raw.clone(),
-        entry,
-        size,
-        mtime: f.mtime,
-        sha256,
-        changed_while_reading: changed,
     }
 }
 
@@ -1567,7 +1787,7 @@ fn reuse_salvaged(
     in_place: bool,
     reused: &[(usize, crate::archive::salvage::Salvaged)],
     files: &[ScannedFile],
-    records: &mut [Option<FileRecord>],
+    placed: &mut [Option<Placed>],
     stored: &mut HashMap<Sha256Digest, String>,
     found: &mut Vec<FoundExport>,
 ) -> Result<()> {
@@ -1588,7 +1808,7 @@ fn reuse_salvaged(
             found.push(FoundExport { file: *i, kind });
         }
         stored.entry(e.sha256).or_insert_with(|| e.name.clone());
-        records[*i] = Some(file_record(f, e.name.clone(), e.size, e.sha256, false));
+        placed[*i] = Some(Placed::new(f, e.name.clone(), e.size, e.sha256, false));
         let Some(zip) = zip.as_mut() else { continue };
         let index = zip.index_for_name(&e.name).ok_or_else(|| {
             Error::zip(

@@ -15,6 +15,7 @@
 
 pub mod archive;
 pub mod backup;
+pub mod block_reuse;
 pub mod carry;
 pub mod chats;
 pub mod conversations;

@@ -2,6 +2,9 @@
 
 mod cli;
 
+#[global_allocator]
+static ALLOCATOR: qqvault::block_reuse::BlockReuse = qqvault::block_reuse::BlockReuse::new();
+
 fn main() {
     bound_allocator_caches();
     std::process::exit(cli::run());

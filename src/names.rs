@@ -53,14 +53,15 @@ pub struct RawPath {
 }
 
 /// A file's place in the archive, below `files/`: `top/dir/name`.
+///
+/// One is kept for every file until the manifest is written, so it holds no more than it must:
+/// the original bytes only when the name does not say them (boxed, as they rarely exist).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ArchivePath {
     pub name: String,
     /// The original bytes of the relative path, recorded whenever `name` does not say it
     /// exactly (not UTF-8, a `\\` replaced, or made distinct with `~N`).
-    pub raw: Option<RawPath>,
-    /// The original bytes, always known during the scan.
-    original: Option<RawPath>,
+    pub raw: Option<Box<RawPath>>,
 }
 
 impl ArchivePath {
@@ -69,47 +70,35 @@ impl ArchivePath {
         ArchivePath {
             name: name.to_string(),
             raw: None,
-            original: None,
         }
     }
 
     /// Joins the top folder and the path relative to the input.
     pub fn from_parts(top: &str, rel: &Path) -> Self {
         let mut name = top.to_string();
-        let mut raw_parts: Vec<Vec<u8>> = Vec::new();
         let mut any_raw = false;
         for comp in rel.components() {
             if let Component::Normal(part) = comp {
                 let rn = RawName::from_os(part);
                 name.push('/');
-                if rn.decoded.contains('\\') {
+                if rn.decoded.contains('\\') || rn.raw.is_some() {
                     // A backslash is a separator to Windows and to unzip tools: the zip name
                     // shows `_`, the original is kept.
                     any_raw = true;
                 }
                 name.push_str(&rn.decoded.replace('\\', "_"));
-                if let Some(raw) = rn.raw {
-                    any_raw = true;
-                    raw_parts.push(raw);
-                } else {
-                    raw_parts.push(os_bytes(part));
-                }
             }
         }
-        let original = RawPath {
-            os: native_os().to_string(),
-            hex: hex::encode(raw_parts.join(&b'/')),
-        };
-        let raw = any_raw.then(|| original.clone());
         ArchivePath {
             name,
-            raw,
-            original: Some(original),
+            raw: any_raw.then(|| Box::new(raw_path(rel))),
         }
     }
 
-    /// Returns the same path, or one with a `~N` suffix if the name was taken already.
-    pub fn made_distinct(mut self, seen: &mut HashSet<String>) -> Self {
+    /// Returns the same path, or one with a `~N` suffix if the name was taken already; the
+    /// suffixed name records the original bytes of `rel` (the path relative to the input, when
+    /// known) for restore.
+    pub fn made_distinct(mut self, seen: &mut HashSet<String>, rel: Option<&Path>) -> Self {
         if seen.insert(self.name.clone()) {
             return self;
         }
@@ -125,12 +114,27 @@ impl ArchivePath {
                 self.name = candidate;
                 // The name no longer says the original: keep its bytes for restore.
                 if self.raw.is_none() {
-                    self.raw = self.original.clone();
+                    self.raw = rel.map(|r| Box::new(raw_path(r)));
                 }
                 return self;
             }
             n += 1;
         }
+    }
+}
+
+/// The original bytes of a path relative to its input, as the manifest records them.
+fn raw_path(rel: &Path) -> RawPath {
+    let parts: Vec<Vec<u8>> = rel
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(part) => Some(os_bytes(part)),
+            _ => None,
+        })
+        .collect();
+    RawPath {
+        os: native_os().to_string(),
+        hex: hex::encode(parts.join(&b'/')),
     }
 }
 
@@ -274,8 +278,8 @@ mod tests {
     #[test]
     fn distinct_names_keep_extension() {
         let mut seen = HashSet::new();
-        let a = ArchivePath::plain("t/a.jpg").made_distinct(&mut seen);
-        let b = ArchivePath::plain("t/a.jpg").made_distinct(&mut seen);
+        let a = ArchivePath::plain("t/a.jpg").made_distinct(&mut seen, None);
+        let b = ArchivePath::plain("t/a.jpg").made_distinct(&mut seen, None);
         assert_eq!(a.name, "t/a.jpg");
         assert_eq!(b.name, "t/a~2.jpg");
     }
@@ -287,7 +291,7 @@ mod tests {
         let raw = b"\xc1\xc4\xcc\xec.txt"; // 聊天.txt in GBK
         let ap = ArchivePath::from_parts("top", Path::new(OsStr::from_bytes(raw)));
         assert_eq!(ap.name, "top/聊天.txt");
-        let rp = ap.raw.clone().unwrap();
+        let rp = *ap.raw.clone().unwrap();
         let back = restore_path(Path::new("/r"), &ap.name, Some(&rp));
         assert_eq!(back.file_name().unwrap().as_bytes(), raw);
     }

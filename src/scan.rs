@@ -291,7 +291,7 @@ pub fn scan(inputs: &[PathBuf], opts: &ScanOptions) -> ScanResult {
             };
             // Two different raw names can decode to one archive name (invalid bytes replaced):
             // keep every file by making the later name distinct.
-            let archive_path = archive_path.made_distinct(&mut seen_names);
+            let archive_path = archive_path.made_distinct(&mut seen_names, Some(rel));
             result.files.push(ScannedFile {
                 disk_path: entry.path().to_path_buf(),
                 archive_path,
@@ -300,6 +300,8 @@ pub fn scan(inputs: &[PathBuf], opts: &ScanOptions) -> ScanResult {
             });
         }
     }
+    // The list lives until the manifest is written: no room to spare for more files.
+    result.files.shrink_to_fit();
     result
 }
 

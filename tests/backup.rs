@@ -609,3 +609,54 @@ fn temporary_folders_a_killed_run_left_are_removed_and_others_kept() {
         ]
     );
 }
+
+#[test]
+fn large_compressible_files_are_deflated_apart_and_copied_in_after_the_rest() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("in");
+    // Over the size that small files are read whole at, and worth deflating.
+    let log: Vec<u8> = (0..300_000)
+        .flat_map(|i| format!("2016-07-20 0:00:{i} 用户(10001)\r\n聊天记录 {i}\r\n\r\n").into_bytes())
+        .collect();
+    assert!(log.len() > 5 << 20);
+    write(&root.join("a/聊天 big.log"), &log);
+    write(&root.join("a/聊天 copy.log"), &log);
+    write(&root.join("b/small.txt"), b"small");
+    write(&root.join("b/video.mp4"), &noise(4, 5_000_000));
+    let archive = t.path().join("a.zip");
+    let o = run(&[
+        "backup",
+        root.to_str().unwrap(),
+        "-o",
+        archive.to_str().unwrap(),
+        "--json",
+    ]);
+    expect_code(&o, 0);
+    let s = json(&o);
+    assert_eq!(s["files"], 4);
+    assert_eq!(s["unique_files"], 3);
+    unzip_test(&archive);
+    python_zip_test(&archive);
+    let listed = python(
+        "import sys, zipfile\nfor i in zipfile.ZipFile(sys.argv[1]).infolist():\n    print(i.filename, i.compress_type, i.flag_bits & 0x800)",
+        &[&archive],
+    );
+    let names: Vec<String> = stdout(&listed).lines().map(str::to_string).collect();
+    let files: Vec<&String> = names.iter().filter(|n| n.starts_with("files/")).collect();
+    assert_eq!(
+        files,
+        [
+            "files/in/b/small.txt 0 0",
+            "files/in/b/video.mp4 0 0",
+            "files/in/a/聊天 big.log 8 2048",
+        ],
+        "{names:?}"
+    );
+    expect_code(&run(&["verify", archive.to_str().unwrap()]), 0);
+    let back = t.path().join("back");
+    expect_code(
+        &run(&["restore", archive.to_str().unwrap(), "-o", back.to_str().unwrap()]),
+        0,
+    );
+    assert_eq!(tree(&root), tree(&back.join("in")));
+}

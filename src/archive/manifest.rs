@@ -7,8 +7,10 @@ use crate::scan::{FileTime, InputRoot, Skipped, SymlinkRecord};
 use qqvault_core::Sha256Digest;
 use serde::{Deserialize, Serialize};
 
+/// `Files` is how the list of files is held: a backup writes it record by record from what it
+/// holds anyway (see `backup`); everything that reads a manifest gets the records.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Manifest {
+pub struct Manifest<Files = Vec<FileRecord>> {
     /// Always "qqvault-archive".
     pub format: String,
     /// The layout and manifest schema version.
@@ -18,7 +20,7 @@ pub struct Manifest {
     pub created: String,
     pub inputs: Vec<InputRoot>,
     /// Every input file archived, duplicates included.
-    pub files: Vec<FileRecord>,
+    pub files: Files,
     /// Every zip entry except README.txt's own record below and this manifest.
     pub entries: Vec<EntryRecord>,
     pub skipped: Vec<Skipped>,

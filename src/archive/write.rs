@@ -86,14 +86,39 @@ pub fn choose_method(name: &str, sample: &[u8]) -> Method {
         };
     }
     let probe = &sample[..sample.len().min(64 << 10)];
-    let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
-    if enc.write_all(probe).is_err() {
-        return Method::Stored;
-    }
-    match enc.finish() {
-        Ok(out) if (out.len() as f64) < probe.len() as f64 * 0.9 => Method::Deflate,
+    match trial_len(probe) {
+        Ok(len) if (len as f64) < probe.len() as f64 * 0.9 => Method::Deflate,
         _ => Method::Stored,
     }
+}
+
+/// The length of `probe` compressed at the fastest level.
+fn trial_len(probe: &[u8]) -> io::Result<usize> {
+    TRIAL.with(|enc| {
+        let mut enc = enc.borrow_mut();
+        enc.write_all(probe)?;
+        // Finishes this stream and leaves the encoder as new for the next trial.
+        enc.reset(Vec::new()).map(|out| out.len())
+    })
+}
+
+thread_local! {
+    /// The trial compressor of each thread. A new one allocates and clears some 370 KiB of
+    /// state, which for a small file cost more than the trial itself: one is reused instead.
+    static TRIAL: std::cell::RefCell<flate2::write::DeflateEncoder<Vec<u8>>> =
+        std::cell::RefCell::new(flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast()));
+}
+
+/// Whether a large file is worth deflating, as [`ArchiveWriter::add_stream`] would decide from
+/// its first bytes: by its name, else from its first 64 KiB, read here.
+pub fn worth_deflating(name: &str, path: &Path) -> io::Result<bool> {
+    if has_compressed_extension(name) {
+        return Ok(false);
+    }
+    let mut head = vec![0u8; HEAD_LEN];
+    let n = read_full(&mut File::open(path)?, &mut head)?;
+    head.truncate(n);
+    Ok(choose_method(name, &head) == Method::Deflate)
 }
 
 /// Whether content starts like a known compressed format (images, video, audio, archives).
@@ -319,15 +344,20 @@ impl ArchiveWriter {
     /// Creates (truncating) the file at `path`.
     pub fn create(path: &Path) -> Result<Self> {
         let file = File::create(path).map_err(|e| Error::write(path, e))?;
+        Ok(Self::over(file, path))
+    }
+
+    /// A writer into an open file; `path` names it in errors.
+    fn over(file: File, path: &Path) -> Self {
         let inner = PosWriter {
             inner: BufWriter::with_capacity(1 << 20, file),
             pos: 0,
         };
-        Ok(ArchiveWriter {
+        ArchiveWriter {
             path: path.to_path_buf(),
             zip: ZipWriter::new(inner),
             entries: Vec::new(),
-        })
+        }
     }
 
     /// Opens the zip at `path` (the checked part of an interrupted run, see
@@ -471,6 +501,9 @@ impl ArchiveWriter {
         // writer's position is now where this entry's data begins.
         let data_offset = self.zip.get_ref().map(|w| w.pos).unwrap_or(0);
         let (tx, rx) = crossbeam_channel::bounded::<io::Result<Vec<u8>>>(4);
+        // Written chunks go back to the reader: a new 1 MiB buffer for every chunk was a new
+        // mapping, faulted in page by page and unmapped again.
+        let (spent_tx, spent) = crossbeam_channel::unbounded::<Vec<u8>>();
         let result = std::thread::scope(|s| {
             let reader = s.spawn(move || {
                 let mut hasher = Sha256::new();
@@ -482,7 +515,8 @@ impl ArchiveWriter {
                     return None;
                 }
                 loop {
-                    let mut buf = vec![0u8; CHUNK];
+                    let mut buf = spent.try_recv().unwrap_or_default();
+                    buf.resize(CHUNK, 0);
                     match read_full(&mut source, &mut buf) {
                         Ok(0) => break,
                         Ok(n) => {
@@ -511,6 +545,7 @@ impl ArchiveWriter {
                             break;
                         }
                         progress(buf.len() as u64);
+                        let _ = spent_tx.send(buf);
                     }
                     Err(e) => {
                         failure = Some(StreamError::Source(e));
@@ -621,6 +656,62 @@ impl ArchiveWriter {
     }
 }
 
+/// An entry compressed on a thread of its own into a temporary archive (see [`compress_apart`]),
+/// to be copied into the archive being written as it is.
+pub struct Apart {
+    file: File,
+    scratch: PathBuf,
+    /// What [`ArchiveWriter::add_stream`] would have returned for it.
+    pub streamed: Streamed,
+}
+
+/// Streams a source into an entry of a temporary archive in `scratch` (an unnamed file, gone
+/// when the result is dropped), as [`ArchiveWriter::add_stream_with`] would into the archive.
+/// This lets a large file be deflated on a thread of its own while the writing thread goes on
+/// with other entries; [`ArchiveWriter::add_apart`] then copies it in.
+#[allow(clippy::too_many_arguments)]
+pub fn compress_apart(
+    scratch: &Path,
+    name: &str,
+    kind: EntryKind,
+    source: impl Read + Send,
+    size_hint: u64,
+    mtime: Option<FileTime>,
+    method: Method,
+    progress: &dyn Fn(u64),
+) -> Result<Apart, StreamError> {
+    let file = tempfile::tempfile_in(scratch).map_err(|e| StreamError::Archive(Error::write(scratch, e)))?;
+    let mut w = ArchiveWriter::over(file, scratch);
+    let streamed = w.add_stream_with(name, kind, source, size_hint, mtime, Some(method), progress)?;
+    let fail = |e: zip::result::ZipError| StreamError::Archive(Error::zip(scratch, e));
+    let inner = w.zip.finish().map_err(fail)?;
+    let file = inner
+        .inner
+        .into_inner()
+        .map_err(|e| StreamError::Archive(Error::write(scratch, e.into_error())))?;
+    Ok(Apart {
+        file,
+        scratch: scratch.to_path_buf(),
+        streamed,
+    })
+}
+
+impl ArchiveWriter {
+    /// Copies in the entry of [`compress_apart`], as it is (no recompression).
+    pub fn add_apart(&mut self, apart: Apart) -> Result<EntryRecord> {
+        let Apart {
+            file,
+            scratch,
+            streamed,
+        } = apart;
+        let mut zip = zip::ZipArchive::new(io::BufReader::with_capacity(1 << 20, file))
+            .map_err(|e| Error::zip(&scratch, e))?;
+        let entry = zip.by_index_raw(0).map_err(|e| Error::zip(&scratch, e))?;
+        self.raw_copy(entry, streamed.record.clone())?;
+        Ok(streamed.record)
+    }
+}
+
 /// Replaces the placeholder seal at the end of a finished archive with the real one, in place
 /// (same length), and syncs the file.
 pub fn fill_seal(path: &Path, seal_start: u64, seal: &Seal) -> Result<()> {
@@ -646,4 +737,32 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
         }
     }
     Ok(filled)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The reused trial compressor gives what a new one gives, whatever it compressed before.
+    #[test]
+    fn trial_is_as_with_a_new_compressor() {
+        let fresh = |probe: &[u8]| {
+            let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
+            enc.write_all(probe).unwrap();
+            enc.finish().unwrap().len()
+        };
+        let text = "第1条笔记：今天天气不错，记录一下。\n".repeat(3000).into_bytes();
+        let noise: Vec<u8> = (0..70_000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        let mixed: Vec<u8> = text
+            .iter()
+            .zip(&noise)
+            .map(|(t, n)| if n % 3 == 0 { *n } else { *t })
+            .collect();
+        for data in [&text, &noise, &mixed, &text, &noise[..100].to_vec()] {
+            let probe = &data[..data.len().min(64 << 10)];
+            assert_eq!(trial_len(probe).unwrap(), fresh(probe));
+        }
+    }
 }
