@@ -42,12 +42,55 @@ fn level_for(kind: EntryKind) -> i64 {
 pub struct PosWriter {
     inner: BufWriter<File>,
     pos: u64,
+    /// Where the system was last asked to start writing the file to disk (see
+    /// [`start_writeback`]).
+    written_back: u64,
+}
+
+/// How much is written between two requests to the system to start writing to disk.
+const WRITEBACK_EVERY: u64 = 64 << 20;
+
+/// Asks the system to start writing the bytes `from..to` of `file` to disk now, without waiting
+/// and keeping them cached. The sync before the archive takes its name then finds them
+/// written instead of flushing gigabytes at once while nothing else runs (Linux; elsewhere the
+/// system's own write-behind does what it does).
+pub fn start_writeback(file: &File, from: u64, to: u64) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::io::AsRawFd;
+        if let (Ok(offset), Ok(len)) = (i64::try_from(from), i64::try_from(to.saturating_sub(from))) {
+            // SAFETY: a plain system call on an open descriptor; it reads no memory of ours.
+            unsafe {
+                libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE);
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (file, from, to);
+    }
+}
+
+impl PosWriter {
+    fn new(file: File, pos: u64) -> Self {
+        PosWriter {
+            inner: BufWriter::with_capacity(1 << 20, file),
+            pos,
+            written_back: pos,
+        }
+    }
 }
 
 impl Write for PosWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
         self.pos += n as u64;
+        // What the buffer still holds is not in the file yet.
+        let in_file = self.pos.saturating_sub(self.inner.buffer().len() as u64);
+        if in_file >= self.written_back + WRITEBACK_EVERY {
+            start_writeback(self.inner.get_ref(), self.written_back, in_file);
+            self.written_back = in_file;
+        }
         Ok(n)
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -349,10 +392,7 @@ impl ArchiveWriter {
 
     /// A writer into an open file; `path` names it in errors.
     fn over(file: File, path: &Path) -> Self {
-        let inner = PosWriter {
-            inner: BufWriter::with_capacity(1 << 20, file),
-            pos: 0,
-        };
+        let inner = PosWriter::new(file, 0);
         ArchiveWriter {
             path: path.to_path_buf(),
             zip: ZipWriter::new(inner),
@@ -369,10 +409,7 @@ impl ArchiveWriter {
             .write(true)
             .open(path)
             .map_err(|e| Error::write(path, e))?;
-        let inner = PosWriter {
-            inner: BufWriter::with_capacity(1 << 20, file),
-            pos: 0,
-        };
+        let inner = PosWriter::new(file, 0);
         let zip = ZipWriter::new_append(inner).map_err(|e| Error::zip(path, e))?;
         // The old directory and what follows it go: nothing has been written yet, so a second
         // handle can cut the file where the writer now stands.
