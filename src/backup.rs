@@ -1597,7 +1597,10 @@ fn copy_prefix(from: &Path, to: &Path, end: u64) -> Result<()> {
     let src = File::open(from).map_err(|e| Error::read(from, e))?;
     let mut dst = File::create(to).map_err(|e| Error::write(to, e))?;
     let copied = io::copy(&mut io::Read::take(src, end), &mut dst).map_err(|e| Error::write(to, e))?;
-    crate::archive::write::start_writeback(&dst, 0, end);
+    // Started on a thread of its own: asking for gigabytes at once waits for the disk's queue.
+    if let Ok(f) = dst.try_clone() {
+        std::thread::spawn(move || crate::archive::write::start_writeback(&f, 0, end));
+    }
     if copied != end {
         return Err(Error::read(
             from,

@@ -43,8 +43,9 @@ pub struct PosWriter {
     inner: BufWriter<File>,
     pos: u64,
     /// Where the system was last asked to start writing the file to disk (see
-    /// [`start_writeback`]).
-    written_back: u64,
+    /// [`start_writeback`]); None before the first write (an appending writer starts at the
+    /// end of what is there).
+    written_back: Option<u64>,
 }
 
 /// How much is written between two requests to the system to start writing to disk.
@@ -76,20 +77,21 @@ impl PosWriter {
         PosWriter {
             inner: BufWriter::with_capacity(1 << 20, file),
             pos,
-            written_back: pos,
+            written_back: None,
         }
     }
 }
 
 impl Write for PosWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let from = *self.written_back.get_or_insert(self.pos);
         let n = self.inner.write(buf)?;
         self.pos += n as u64;
         // What the buffer still holds is not in the file yet.
         let in_file = self.pos.saturating_sub(self.inner.buffer().len() as u64);
-        if in_file >= self.written_back + WRITEBACK_EVERY {
-            start_writeback(self.inner.get_ref(), self.written_back, in_file);
-            self.written_back = in_file;
+        if in_file >= from + WRITEBACK_EVERY {
+            start_writeback(self.inner.get_ref(), from, in_file);
+            self.written_back = Some(in_file);
         }
         Ok(n)
     }
