@@ -20,6 +20,9 @@ in_bytes=$(du -sb "$data" | cut -f1)
 
 measure() { # label, command...: prints "label seconds peak_rss_MB"
   local label=$1; shift
+  # What the step before wrote is on disk first, so that its write-behind does not run into
+  # this step's own writing (qqvault syncs its archive before renaming it; zip does not).
+  sync
   local out
   out=$(mktemp)
   /usr/bin/time -o "$out" -f "%e %M" "$@" >"$work/$label.out" 2>&1 || { echo "$label failed: $(tail -3 "$work/$label.out")" >&2; }
@@ -28,7 +31,9 @@ measure() { # label, command...: prints "label seconds peak_rss_MB"
   echo "$label ${t% *} $(( ${t#* } / 1024 ))"
 }
 
+sync
 zip_s=$( cd "$data" && /usr/bin/time -f "%e" zip -q -r -6 -n .jpg:.png:.gif:.mp4 "$OLDPWD/$work/ref.zip" . 2>&1 >/dev/null | tail -1 )
+sync
 unzip_s=$( /usr/bin/time -f "%e" unzip -tq "$work/ref.zip" 2>&1 >/dev/null | tail -1 )
 read -r _ backup_s backup_mb < <(measure backup "$bin" backup "$data" -o "$work/q.zip" --force --json)
 read -r _ verify_s verify_mb < <(measure verify "$bin" verify "$work/q.zip")
