@@ -440,12 +440,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     let partial = partial_path(output);
     // Temporary folders that a killed run left beside the archive (extracted exports can be
     // large) go now.
-    crate::scratch::sweep(
-        partial
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new(".")),
-    );
+    crate::scratch::sweep(crate::scratch::folder_of(&partial));
     // An interrupted earlier run of this backup: what its partial file holds, checked, is
     // reused instead of being read and compressed again.
     let resume = resume_path(output);
@@ -856,25 +851,13 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     // counts, across exports the largest count any one holds) exactly as if everything had been
     // backed up at once; the other conversations cannot change and are carried over.
     found.sort_by_key(|f| f.file);
-    let scratch_dir = partial
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
-        .to_path_buf();
+    let scratch_dir = crate::scratch::folder_of(&partial).to_path_buf();
     let mut carried_exports = Vec::new();
     let mut export_entries: HashMap<String, String> = HashMap::new();
     clock.lap("write");
     progress.phase("reading chats", None);
     let mut parse = crate::ingest::ChatParse::new(&scratch_dir);
-    Ingest {
-        writer: &mut writer,
-        files: &scanned.files,
-        stored: &mut stored,
-        tz: &opts.tz,
-        scratch: &scratch_dir,
-        fatal: None,
-    }
-    .parse(found, &mut parse)?;
+    Ingest::new(&mut writer, &scanned.files, &mut stored, &opts.tz, &scratch_dir).parse(found, &mut parse)?;
     // An update: the conversations the new exports hold are merged with what the earlier
     // exports they came from hold; the others are carried over as they are (see
     // `crate::carry`), unless the earlier archive's derived entries cannot be taken over.
@@ -909,15 +892,8 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
             )?;
             let more_count = more.len() as u64;
             // The files of the scan, and after them the earlier exports taken out of the archive.
-            Ingest {
-                writer: &mut writer,
-                files: &scanned.files,
-                stored: &mut stored,
-                tz: &opts.tz,
-                scratch: &scratch_dir,
-                fatal: None,
-            }
-            .parse(more, &mut parse)?;
+            Ingest::new(&mut writer, &scanned.files, &mut stored, &opts.tz, &scratch_dir)
+                .parse(more, &mut parse)?;
             exports_parsed_again = more_count;
             Some(dir)
         }
@@ -962,15 +938,8 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
                 (built, started.elapsed().as_secs_f64())
             })
         });
-        let chat_locations = Ingest {
-            writer: &mut writer,
-            files,
-            stored: &mut stored,
-            tz: &opts.tz,
-            scratch: &scratch_dir,
-            fatal: None,
-        }
-        .write_chats_of(merged, conversations, order)?;
+        let chat_locations = Ingest::new(&mut writer, files, &mut stored, &opts.tz, &scratch_dir)
+            .write_chats_of(merged, conversations, order)?;
         let carried = match (carry_plan, earlier.as_mut()) {
             (Some(plan), Some(e)) => plan.copy(&mut writer, &mut e.reader, &touched, &moved_sources)?,
             _ => crate::carry::Carried::default(),
@@ -1239,12 +1208,7 @@ fn run_jobs(
     let (tx, rx) = crossbeam_channel::bounded::<Batch>(2);
     let (apart_tx, apart_jobs) = crossbeam_channel::unbounded::<usize>();
     let (apart_done, apart_rx) = crossbeam_channel::unbounded::<(usize, Result<write::Apart, StreamError>)>();
-    let scratch = writer
-        .path()
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
-        .to_path_buf();
+    let scratch = crate::scratch::folder_of(writer.path()).to_path_buf();
     std::thread::scope(|s| {
         let scratch = &scratch;
         s.spawn(move || {
@@ -1497,10 +1461,7 @@ pub fn commit(partial: &Path, output: &Path) -> Result<()> {
 
 #[cfg(unix)]
 fn sync_dir(path: &Path) {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = crate::scratch::folder_of(path);
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
     }

@@ -205,6 +205,25 @@ pub struct Ingest<'a> {
     pub fatal: Option<Error>,
 }
 
+impl<'a> Ingest<'a> {
+    pub fn new(
+        writer: &'a mut ArchiveWriter,
+        files: &'a [ScannedFile],
+        stored: &'a mut HashMap<Sha256Digest, String>,
+        tz: &'a qce::WallClock,
+        scratch: &'a Path,
+    ) -> Self {
+        Ingest {
+            writer,
+            files,
+            stored,
+            tz,
+            scratch,
+            fatal: None,
+        }
+    }
+}
+
 fn stem(path: &str) -> String {
     let base = path.rsplit('/').next().unwrap_or(path);
     match base.rsplit_once('.') {

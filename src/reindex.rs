@@ -30,12 +30,7 @@ pub fn reindex(archive: &Path, progress: &dyn Progress) -> Result<ReindexSummary
     let mut old = ArchiveReader::open(archive)?;
     let mut manifest = old.manifest.clone();
     let partial = partial_path(archive);
-    crate::scratch::sweep(
-        partial
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new(".")),
-    );
+    crate::scratch::sweep(crate::scratch::folder_of(&partial));
     let mut writer = ArchiveWriter::create(&partial)?;
     let by_name: std::collections::HashMap<String, EntryRecord> = manifest
         .entries
@@ -81,10 +76,7 @@ pub fn reindex(archive: &Path, progress: &dyn Progress) -> Result<ReindexSummary
         count: 0,
     };
     if !manifest.conversations.is_empty() {
-        let scratch = partial
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
+        let scratch = crate::scratch::folder_of(&partial);
         seal_records.push(search_index::build_and_write(
             &mut writer,
             scratch,

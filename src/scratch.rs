@@ -14,6 +14,13 @@ use std::path::{Path, PathBuf};
 pub const PREFIX: &str = ".qqvault-";
 const LOCK: &str = ".lock";
 
+/// The folder a file is in (`.` for a bare name): where an archive's temporary files go.
+pub fn folder_of(path: &Path) -> &Path {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
 /// A temporary folder, locked while it lives and removed when dropped.
 pub struct ScratchDir {
     /// Closed before the folder is removed (Windows cannot remove a folder that holds an open

@@ -164,6 +164,30 @@ fn local_header(f: &mut &File, pos: u64, len: u64) -> io::Result<Option<Local>> 
     }))
 }
 
+impl Found {
+    /// The entry whose header `h` is at `header_offset`, with the hash and export kind found
+    /// when it was read back.
+    fn new(h: Local, header_offset: u64, sha256: Sha256Digest, export: Option<ExportKind>) -> Self {
+        Found {
+            entry: Salvaged {
+                name: h.name,
+                method: h.method,
+                crc32: h.crc32,
+                size: h.size,
+                sha256,
+                dos_time: h.dos_time,
+                dos_date: h.dos_date,
+                export,
+            },
+            header_offset,
+            compressed: h.compressed,
+            version_needed: h.version_needed,
+            flags: h.flags,
+            method_code: h.method_code,
+        }
+    }
+}
+
 /// Makes the first `end` bytes of `path` (a copy of the start of a whole archive, cut between
 /// two entries) a zip of the entries they hold, trusted as they are: their headers are walked,
 /// their data is not read. Returns their names, in order.
@@ -179,23 +203,7 @@ pub fn seal_prefix(path: &Path, end: u64) -> io::Result<Vec<String>> {
             )));
         };
         let next = h.data_end;
-        found.push(Found {
-            entry: Salvaged {
-                name: h.name,
-                method: h.method,
-                crc32: h.crc32,
-                size: h.size,
-                sha256: Sha256Digest([0; 32]),
-                dos_time: h.dos_time,
-                dos_date: h.dos_date,
-                export: None,
-            },
-            header_offset: pos,
-            compressed: h.compressed,
-            version_needed: h.version_needed,
-            flags: h.flags,
-            method_code: h.method_code,
-        });
+        found.push(Found::new(h, pos, Sha256Digest([0; 32]), None));
         pos = next;
     }
     drop(file);
@@ -222,19 +230,8 @@ pub fn salvage(
     // their buffers, some hundred MB for 20,000 entries.
     let mut inflater: Option<flate2::read::DeflateDecoder<io::Take<&File>>> = None;
     while let Some(h) = local_header(&mut f, pos, len)? {
-        let Local {
-            version_needed,
-            flags,
-            method_code,
-            method,
-            dos_time,
-            dos_date,
-            crc32,
-            compressed,
-            size,
-            name,
-            data_end,
-        } = h;
+        let (name, method, crc32, compressed, size, data_end) =
+            (&h.name, h.method, h.crc32, h.compressed, h.size, h.data_end);
         f.seek(SeekFrom::Start(data_end - compressed))?;
         // Read it back: CRC and size must be those of the header; the hash is kept.
         let mut hasher = Sha256::new();
@@ -276,23 +273,7 @@ pub fn salvage(
         } else {
             None
         };
-        found.push(Found {
-            entry: Salvaged {
-                name,
-                method,
-                crc32,
-                size,
-                sha256: Sha256Digest(hasher.finalize().into()),
-                dos_time,
-                dos_date,
-                export,
-            },
-            header_offset: pos,
-            compressed,
-            version_needed,
-            flags,
-            method_code,
-        });
+        found.push(Found::new(h, pos, Sha256Digest(hasher.finalize().into()), export));
         pos = data_end;
     }
     drop(inflater);

@@ -180,8 +180,6 @@ impl IndexBuilder {
                 path: dir.to_path_buf(),
             });
         }
-        let (threads, memory_budget_bytes) = fit_threads(opts.memory_budget_bytes, opts.threads);
-
         let (schema, fields) = build_schema(opts.store_text);
         let settings = IndexSettings {
             // Newest first within every segment (and kept so by merges), so that a search for
@@ -199,7 +197,21 @@ impl IndexBuilder {
             .schema(schema)
             .settings(settings)
             .create_in_dir(dir)?;
-        tokenizer::register(&index, opts.folding);
+        let start = IndexInfo::new(opts.folding, opts.store_text, 0, 0);
+        IndexBuilder::with_writer(dir, index, fields, opts, start)
+    }
+
+    /// The builder of `index`, which holds what `start` says (its folding, stored text and
+    /// counts), with its indexing threads started.
+    fn with_writer(
+        dir: &Path,
+        index: Index,
+        fields: Fields,
+        opts: BuildOptions,
+        start: IndexInfo,
+    ) -> Result<IndexBuilder, BuildError> {
+        let (threads, memory_budget_bytes) = fit_threads(opts.memory_budget_bytes, opts.threads);
+        tokenizer::register(&index, start.folding);
         let writer: IndexWriter = index.writer_with_num_threads(threads, memory_budget_bytes)?;
         // Merging while messages arrive would rewrite the same postings several times; one
         // merge at the end is cheaper.
@@ -209,11 +221,11 @@ impl IndexBuilder {
             index,
             writer,
             fields,
-            folding: opts.folding,
-            store_text: opts.store_text,
+            folding: start.folding,
+            store_text: start.stored_text,
             merge: opts.merge,
-            docs: 0,
-            text_bytes: 0,
+            docs: start.doc_count,
+            text_bytes: start.text_bytes,
             threads,
             memory_budget_bytes,
             started: Instant::now(),
@@ -237,35 +249,13 @@ impl IndexBuilder {
         })?;
         let info = crate::search::check_info(&bytes).map_err(|e| refuse(e.to_string()))?;
         let index = Index::open_in_dir(dir).map_err(|e| refuse(e.to_string()))?;
-        let sorted = index
-            .settings()
-            .sort_by_field
-            .as_ref()
-            .is_some_and(|s| s.field == F_TIME && s.order == Order::Desc);
-        if !sorted {
+        if !crate::schema::newest_first(&index) {
             return Err(refuse("its segments are not sorted newest first".into()));
         }
         let fields = crate::schema::fields_of(&index.schema())
             .filter(|f| f.text.is_some() == info.stored_text)
             .ok_or_else(|| refuse("its fields are not the expected ones".into()))?;
-        tokenizer::register(&index, info.folding);
-        let (threads, memory_budget_bytes) = fit_threads(opts.memory_budget_bytes, opts.threads);
-        let writer: IndexWriter = index.writer_with_num_threads(threads, memory_budget_bytes)?;
-        writer.set_merge_policy(Box::new(NoMergePolicy));
-        Ok(IndexBuilder {
-            dir: dir.to_path_buf(),
-            index,
-            writer,
-            fields,
-            folding: info.folding,
-            store_text: info.stored_text,
-            merge: opts.merge,
-            docs: info.doc_count,
-            text_bytes: info.text_bytes,
-            threads,
-            memory_budget_bytes,
-            started: Instant::now(),
-        })
+        IndexBuilder::with_writer(dir, index, fields, opts, info)
     }
 
     /// Takes every message of one conversation out of the index (to add its new messages

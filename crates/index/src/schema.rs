@@ -77,6 +77,15 @@ pub(crate) fn build_schema(store_text: bool) -> (Schema, Fields) {
     (b.build(), fields)
 }
 
+/// Whether every segment of the index holds its documents newest first (schema 2).
+pub(crate) fn newest_first(index: &tantivy::Index) -> bool {
+    index
+        .settings()
+        .sort_by_field
+        .as_ref()
+        .is_some_and(|s| s.field == F_TIME && s.order == tantivy::Order::Desc)
+}
+
 /// Looks the fields up in the schema of an opened index.
 pub(crate) fn fields_of(schema: &Schema) -> Option<Fields> {
     Some(Fields {

@@ -36,9 +36,7 @@ use tantivy::columnar::{Column, StrColumn};
 use tantivy::postings::SegmentPostings;
 use tantivy::query::{BooleanQuery, EnableScoring, Occur, PhraseQuery, Scorer, TermQuery, Weight};
 use tantivy::schema::{Field, IndexRecordOption, TantivyDocument, Value};
-use tantivy::{
-    DocId, DocSet, Index, Order, ReloadPolicy, Score, SegmentOrdinal, SegmentReader, Term, TERMINATED,
-};
+use tantivy::{DocId, DocSet, Index, ReloadPolicy, Score, SegmentOrdinal, SegmentReader, Term, TERMINATED};
 
 /// How hits are ordered.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -205,11 +203,7 @@ impl Searcher {
             other => OpenError::Corrupt(other.to_string()),
         })?;
         tokenizer::register(&index, info.folding);
-        let newest_first = index
-            .settings()
-            .sort_by_field
-            .as_ref()
-            .is_some_and(|s| s.field == F_TIME && s.order == Order::Desc);
+        let newest_first = crate::schema::newest_first(&index);
         let fields = fields_of(&index.schema()).ok_or_else(|| OpenError::VersionMismatch {
             found: "a schema without the expected fields".to_string(),
             expected: IndexInfo::expected_version(),
