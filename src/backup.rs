@@ -708,6 +708,11 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
             &mut found,
         )?;
     }
+    // Large text exports are parsed beside the writing, from the moment they are found.
+    let ahead = crate::ingest::AheadParser::start(&opts.tz, crate::scratch::folder_of(&partial));
+    for fx in &found {
+        ahead.offer(fx.file, fx.kind, &files[fx.file]);
+    }
     let jobs_total = jobs.len() as u64;
     let mut jobs_done = 0u64;
     // Shared with the workers while the files are written: they leave out a content stored
@@ -728,6 +733,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
                     } => {
                         if let Some(kind) = kind {
                             found.push(FoundExport { file: i, kind });
+                            ahead.offer(i, kind, f);
                         }
                         let changed = bytes_read != f.size
                             || expected.is_some_and(|d| d != sha256)
@@ -771,8 +777,11 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
             &mut writer,
             files,
             jobs,
-            &expected_of,
-            &stored_now,
+            WriteContext {
+                expected: &expected_of,
+                stored: &stored_now,
+                ahead: &ahead,
+            },
             progress,
             &mut |i, exp, out| on_written(i, exp, out, &mut skipped),
         )?;
@@ -857,7 +866,12 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     clock.lap("write");
     progress.phase("reading chats", None);
     let mut parse = crate::ingest::ChatParse::new(&scratch_dir);
-    Ingest::new(&mut writer, &scanned.files, &mut stored, &opts.tz, &scratch_dir).parse(found, &mut parse)?;
+    let mut parsed_ahead = ahead.finish();
+    Ingest::new(&mut writer, &scanned.files, &mut stored, &opts.tz, &scratch_dir).parse(
+        found,
+        &mut parse,
+        &mut parsed_ahead,
+    )?;
     // An update: the conversations the new exports hold are merged with what the earlier
     // exports they came from hold; the others are carried over as they are (see
     // `crate::carry`), unless the earlier archive's derived entries cannot be taken over.
@@ -892,8 +906,11 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
             )?;
             let more_count = more.len() as u64;
             // The files of the scan, and after them the earlier exports taken out of the archive.
-            Ingest::new(&mut writer, &scanned.files, &mut stored, &opts.tz, &scratch_dir)
-                .parse(more, &mut parse)?;
+            Ingest::new(&mut writer, &scanned.files, &mut stored, &opts.tz, &scratch_dir).parse(
+                more,
+                &mut parse,
+                &mut parsed_ahead,
+            )?;
             exports_parsed_again = more_count;
             Some(dir)
         }
@@ -1184,6 +1201,16 @@ fn lock(stored: &StoredMap) -> std::sync::MutexGuard<'_, HashMap<Sha256Digest, S
 /// wait in temporary files until they are copied in.
 const APART_BUDGET: u64 = 1 << 30;
 
+/// What the threads of the write stage consult.
+struct WriteContext<'a> {
+    /// A file's hash, when it was hashed beforehand.
+    expected: &'a (dyn Fn(usize) -> Option<Sha256Digest> + Sync),
+    /// The contents stored so far.
+    stored: &'a StoredMap,
+    /// Where the exports found are offered to be parsed ahead.
+    ahead: &'a crate::ingest::AheadParser,
+}
+
 /// Runs the write jobs: small files are read, hashed and compressed in parallel batches on
 /// the rayon pool while this thread appends the previous batch; large files are streamed.
 /// Large files worth deflating (a chat export of some hundred MB, say) are deflated on a thread
@@ -1192,16 +1219,20 @@ const APART_BUDGET: u64 = 1 << 30;
 ///
 /// A small file whose content is in `stored`, or was written earlier in the run, is not
 /// written again (reported as `Duplicate`). `on_written` is what adds written contents to
-/// `stored`. `expected` gives a file's hash when it was hashed beforehand.
+/// `stored`.
 fn run_jobs(
     writer: &mut ArchiveWriter,
     files: &[ScannedFile],
     jobs: Vec<usize>,
-    expected: &(dyn Fn(usize) -> Option<Sha256Digest> + Sync),
-    stored: &StoredMap,
+    context: WriteContext,
     progress: &dyn Progress,
     on_written: &mut dyn FnMut(usize, Option<Sha256Digest>, WriteOutcome),
 ) -> Result<()> {
+    let WriteContext {
+        expected,
+        stored,
+        ahead,
+    } = context;
     let is_stored = |d: &Sha256Digest| lock(stored).contains_key(d);
     const BATCH_BYTES: u64 = 16 << 20;
     const BATCH_FILES: usize = 256;
@@ -1214,6 +1245,13 @@ fn run_jobs(
         s.spawn(move || {
             for job in apart_jobs {
                 let f = &files[job];
+                // An export is parsed while it is compressed here, not after everything else.
+                if let Some(kind) = ingest::read_head(&f.disk_path, write::HEAD_LEN)
+                    .ok()
+                    .and_then(|head| ingest::recognise(&f.archive_path.name, &head))
+                {
+                    ahead.offer(job, kind, f);
+                }
                 let result = match File::open(&f.disk_path) {
                     Err(e) => Err(StreamError::Source(e)),
                     Ok(src) => write::compress_apart(

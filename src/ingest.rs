@@ -4,7 +4,8 @@
 //! them as JSON Lines and transcripts.
 //!
 //! Exports are read again here (the write stage read them once to store them); everything else
-//! is not. What the parsers could not understand is reported, never fatal: the originals are in
+//! is not. Large text exports are read again as soon as the write stage finds them, beside the
+//! writing ([`AheadParser`]). What the parsers could not understand is reported, never fatal: the originals are in
 //! the archive whatever the parser made of them.
 
 use crate::archive::layout;
@@ -16,7 +17,7 @@ use crate::scan::ScannedFile;
 use crate::search_index;
 use qqvault_core::{ConversationKey, Sha256Digest};
 use qqvault_formats::decode::{self, TextEncoding};
-use qqvault_formats::formats::{self as parsers, mht, qce, ParseSummary};
+use qqvault_formats::formats::{self as parsers, mht, qce, ParseSummary, TextParse};
 use qqvault_formats::sniff::ExportKind;
 use qqvault_formats::spill::SpillMerger;
 use std::collections::{BTreeSet, HashMap};
@@ -233,8 +234,15 @@ fn stem(path: &str) -> String {
 }
 
 impl Ingest<'_> {
-    /// Parses the exports (of `self.files`) into the merge; images they embed are stored.
-    pub fn parse(&mut self, found: Vec<FoundExport>, parse: &mut ChatParse) -> Result<()> {
+    /// Parses the exports (of `self.files`) into the merge; images they embed are stored. The
+    /// exports in `ahead` were parsed already (see [`AheadParser`]): they are merged in their
+    /// turn, exactly as if they were parsed here.
+    pub fn parse(
+        &mut self,
+        found: Vec<FoundExport>,
+        parse: &mut ChatParse,
+        ahead: &mut HashMap<usize, ParsedAhead>,
+    ) -> Result<()> {
         let ChatParse {
             merger,
             exports,
@@ -290,7 +298,14 @@ impl Ingest<'_> {
             let mut mht_parts: HashMap<String, (Sha256Digest, String)> = HashMap::new();
             let parsed: io::Result<()> = match fx.kind {
                 ExportKind::QqTxt | ExportKind::QceTxt | ExportKind::QceJson => {
-                    self.parse_text(fx.kind, f, &mut rec, &mut col)
+                    let text = match ahead.remove(&fx.file) {
+                        Some(done) => done.into_collector(&mut col),
+                        None => read_text(fx.kind, f, self.tz, &mut col),
+                    };
+                    text.and_then(|p| match p {
+                        Some(p) => self.record_text(f, p, &mut rec),
+                        None => Ok(()),
+                    })
                 }
                 ExportKind::QqMht => {
                     // Images are stored as the parser hands them over, once each by hash.
@@ -522,24 +537,9 @@ impl Ingest<'_> {
         }
     }
 
-    /// TXT and JSON exports: detect the encoding, parse, and keep a UTF-8 rendition when the
-    /// file was in another encoding.
-    fn parse_text(
-        &mut self,
-        kind: ExportKind,
-        f: &ScannedFile,
-        rec: &mut ExportRecord,
-        col: &mut Collector,
-    ) -> io::Result<()> {
-        let file = File::open(&f.disk_path)?;
-        let parsed = parsers::parse_text_export(
-            kind,
-            BufReader::with_capacity(256 << 10, file),
-            &stem(&f.archive_path.name),
-            self.tz,
-            col,
-        )?;
-        let Some(p) = parsed else { return Ok(()) };
+    /// What the parse of a TXT or JSON export ([`read_text`]) found goes in its record; a UTF-8
+    /// rendition is kept when the file was in another encoding.
+    fn record_text(&mut self, f: &ScannedFile, p: TextParse, rec: &mut ExportRecord) -> io::Result<()> {
         rec.encoding = Some(p.encoding.label().to_string());
         rec.undecodable_bytes = p.malformed;
         match &p.summary {
@@ -590,6 +590,147 @@ impl Ingest<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// TXT and JSON exports: detects the encoding and parses into `col`.
+fn read_text(
+    kind: ExportKind,
+    f: &ScannedFile,
+    tz: &qce::WallClock,
+    col: &mut Collector,
+) -> io::Result<Option<TextParse>> {
+    let file = File::open(&f.disk_path)?;
+    parsers::parse_text_export(
+        kind,
+        BufReader::with_capacity(256 << 10, file),
+        &stem(&f.archive_path.name),
+        tz,
+        col,
+    )
+}
+
+/// Text exports from this size on are parsed ahead (see [`AheadParser`]); smaller ones take
+/// a moment in the chat stage. `QQVAULT_PARSE_AHEAD_MIN` (bytes) sets another size.
+const AHEAD_MIN: u64 = 4 << 20;
+/// At most this many exports wait parsed ahead (each keeps a temporary file open); the ones
+/// offered after that are parsed in the chat stage.
+const AHEAD_MAX: usize = 8;
+
+/// A text export parsed ahead of the chat stage: what [`read_text`] collected.
+pub struct ParsedAhead {
+    spool: qqvault_formats::spill::FileSpool,
+    not_understood: u64,
+    samples: Vec<String>,
+    embedded: Vec<(String, String, Vec<u8>)>,
+    findings: Vec<qqvault_formats::sink::ParseFinding>,
+    parsed: io::Result<Option<TextParse>>,
+}
+
+impl ParsedAhead {
+    /// Puts what was collected into `col`, as if the export had been parsed into it.
+    fn into_collector(self, col: &mut Collector) -> io::Result<Option<TextParse>> {
+        col.spool = self.spool;
+        col.not_understood = self.not_understood;
+        col.samples = self.samples;
+        col.embedded = self.embedded;
+        col.findings = self.findings;
+        self.parsed
+    }
+}
+
+/// Parses the large text exports (TXT, JSON) on a thread of its own as soon as the write stage
+/// finds them, while the other files are still being written: the parse then runs on the core
+/// the writing leaves idle instead of after it. Only the parse moves: the chat stage merges
+/// every export in file order ([`Ingest::parse`]), so the result is the same.
+pub struct AheadParser {
+    min: u64,
+    tx: Option<crossbeam_channel::Sender<(usize, ExportKind, ScannedFile)>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    handle: Option<std::thread::JoinHandle<HashMap<usize, ParsedAhead>>>,
+}
+
+impl AheadParser {
+    /// Starts the thread; the merge's temporary files go in `scratch`.
+    pub fn start(tz: &qce::WallClock, scratch: &Path) -> Self {
+        let (tx, rx) = crossbeam_channel::unbounded::<(usize, ExportKind, ScannedFile)>();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (tz, scratch, stopped) = (tz.clone(), scratch.to_path_buf(), stop.clone());
+        let handle = std::thread::Builder::new()
+            .name("parse-ahead".into())
+            .spawn(move || {
+                let mut done: HashMap<usize, ParsedAhead> = HashMap::new();
+                for (i, kind, f) in rx {
+                    if stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                        break;
+                    }
+                    if done.len() >= AHEAD_MAX || done.contains_key(&i) {
+                        continue;
+                    }
+                    let mut col =
+                        Collector::new(qqvault_formats::spill::FileSpool::new(&scratch, spool_budget()));
+                    let parsed = read_text(kind, &f, &tz, &mut col);
+                    col.spool.spill_held();
+                    let Collector {
+                        spool,
+                        not_understood,
+                        samples,
+                        embedded,
+                        findings,
+                        ..
+                    } = col;
+                    done.insert(
+                        i,
+                        ParsedAhead {
+                            spool,
+                            not_understood,
+                            samples,
+                            embedded,
+                            findings,
+                            parsed,
+                        },
+                    );
+                }
+                done
+            })
+            .ok();
+        AheadParser {
+            min: std::env::var("QQVAULT_PARSE_AHEAD_MIN")
+                .ok()
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(AHEAD_MIN),
+            tx: handle.is_some().then_some(tx),
+            stop,
+            handle,
+        }
+    }
+
+    /// Offers the export `kind` found in the scan's file `i` (`f`): parsed now if it is a large
+    /// text export (see [`AHEAD_MIN`]) and fewer than [`AHEAD_MAX`] wait; offering it again
+    /// does nothing.
+    pub fn offer(&self, i: usize, kind: ExportKind, f: &ScannedFile) {
+        let text = matches!(kind, ExportKind::QqTxt | ExportKind::QceTxt | ExportKind::QceJson);
+        if let (true, true, Some(tx)) = (text, f.size >= self.min, &self.tx) {
+            let _ = tx.send((i, kind, f.clone()));
+        }
+    }
+
+    /// Waits for the exports offered to be parsed, by the scan's file index.
+    pub fn finish(mut self) -> HashMap<usize, ParsedAhead> {
+        drop(self.tx.take());
+        self.handle.take().and_then(|h| h.join().ok()).unwrap_or_default()
+    }
+}
+
+impl Drop for AheadParser {
+    /// A run that ends early does not leave the thread parsing: what waits is dropped, and
+    /// the parse under way is waited for.
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        drop(self.tx.take());
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
     }
 }
 

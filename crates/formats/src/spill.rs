@@ -536,6 +536,17 @@ impl FileSpool {
         }
     }
 
+    /// Writes out what is still held in memory, so that a spool parsed ahead of its turn holds
+    /// next to no memory while it waits to be merged. A failure is kept for
+    /// [`FileSpool::take_error`].
+    pub fn spill_held(&mut self) {
+        if self.buffered > 0 && self.error.is_none() {
+            if let Err(e) = self.spill() {
+                self.error = Some(e);
+            }
+        }
+    }
+
     /// The first error writing a temporary file, if any: the messages after it were lost.
     pub fn take_error(&mut self) -> Option<io::Error> {
         self.error.take()
