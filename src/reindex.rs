@@ -95,7 +95,7 @@ pub fn reindex(archive: &Path, progress: &dyn Progress) -> Result<ReindexSummary
     // The old archive is closed before the new one takes its name (Windows cannot rename
     // over an open file).
     drop(old);
-    seal_and_commit(&partial, archive, seal_records, progress)?;
+    seal_and_commit(&partial, archive, seal_records, None, progress)?;
     Ok(ReindexSummary {
         archive: archive.display().to_string(),
         conversations: manifest.conversations.len() as u64,

@@ -296,3 +296,62 @@ fn verify_of_many_small_entries_stays_small() {
     eprintln!("verify of 4000 entries (64 MB): peak RSS {} MB", peak_kb / 1024);
     assert!(peak_kb < 30 << 10, "peak RSS {peak_kb} KB");
 }
+
+/// The check that an update makes of its new archive compares the start it copied from the
+/// earlier archive with that archive (`KnownPrefix`), instead of hashing it again, and goes on
+/// from that archive's hash state: a whole copy gives the seal that hashing every byte gives,
+/// and one byte that differs inside an entry of the copied start is caught, although that
+/// entry's data is not hashed again.
+#[test]
+fn a_start_copied_from_a_sealed_archive_is_compared_with_it() {
+    use qqvault::archive::verify::{verify, verify_with, KnownPrefix, ProblemKind, VerifyOptions};
+    use qqvault::progress::Silent;
+    use sha2::Digest;
+    let t = tempfile::tempdir().unwrap();
+    let archive = make_archive(t.path());
+    let bytes = fs::read(&archive).unwrap();
+    // The copied start ends where the entry after the photo starts (an update copies whole
+    // entries).
+    let o = python(
+        "import sys, zipfile\nz = sorted(zipfile.ZipFile(sys.argv[1]).infolist(), key=lambda i: i.header_offset)\nn = [i.filename for i in z].index('files/in/photo.jpg')\nprint(z[n + 1].header_offset)",
+        &[&archive],
+    );
+    let end: usize = stdout(&o).trim().parse().unwrap();
+    let photo = data_offset(&archive, "files/in/photo.jpg");
+    assert!(photo + 1000 < end);
+    let manifest = qqvault::archive::read::ArchiveReader::open(&archive)
+        .unwrap()
+        .manifest;
+    let known = KnownPrefix {
+        from: archive.clone(),
+        len: end as u64,
+        state: sha2::Sha256::new_with_prefix(&bytes[..end]),
+        records: manifest
+            .entries
+            .iter()
+            .map(|r| (r.name.clone(), r.clone()))
+            .collect(),
+    };
+    let copy = t.path().join("copy.zip");
+    fs::write(&copy, &bytes).unwrap();
+    let whole = verify_with(&copy, VerifyOptions::default(), Some(&known), &Silent).unwrap();
+    assert!(whole.ok, "{:?}", whole.problems);
+    let hashed = verify(&copy, VerifyOptions::default(), &Silent).unwrap();
+    assert!(hashed.ok);
+    assert_eq!(whole.computed_seal, hashed.computed_seal);
+    assert_eq!((whole.entries, whole.bytes), (hashed.entries, hashed.bytes));
+
+    let mut bad = bytes.clone();
+    bad[photo + 1000] ^= 0x01;
+    fs::write(&copy, &bad).unwrap();
+    let r = verify_with(&copy, VerifyOptions::default(), Some(&known), &Silent).unwrap();
+    assert!(!r.ok);
+    let at = format!("offset {}", photo + 1000);
+    assert!(
+        r.problems
+            .iter()
+            .any(|p| p.kind == ProblemKind::HashMismatch && p.entry.is_none() && p.detail.contains(&at)),
+        "{:?}",
+        r.problems
+    );
+}

@@ -188,11 +188,12 @@ impl Found {
     }
 }
 
-/// Makes the first `end` bytes of `path` (a copy of the start of a whole archive, cut between
-/// two entries) a zip of the entries they hold, trusted as they are: their headers are walked,
-/// their data is not read. Returns their names, in order.
-pub fn seal_prefix(path: &Path, end: u64) -> io::Result<Vec<String>> {
-    let file = File::open(path)?;
+/// Makes the file `to`, whose first `end` bytes are (or are being made) a copy of those of the
+/// whole archive `from`, cut between two entries, a zip of the entries they hold, trusted as
+/// they are: `from`'s headers are walked, the data is not read, and a directory of the entries
+/// is written into `to` after `end`. Returns their names, in order.
+pub fn seal_prefix(from: &Path, to: &Path, end: u64) -> io::Result<Vec<String>> {
+    let file = File::open(from)?;
     let mut f = &file;
     let mut pos = 0u64;
     let mut found = Vec::new();
@@ -207,7 +208,7 @@ pub fn seal_prefix(path: &Path, end: u64) -> io::Result<Vec<String>> {
         pos = next;
     }
     drop(file);
-    seal_as_zip(path, end, &found)?;
+    seal_as_zip(to, end, &found)?;
     Ok(found.into_iter().map(|x| x.entry.name).collect())
 }
 

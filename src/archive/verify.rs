@@ -98,6 +98,16 @@ impl VerifyReport {
 
 /// Checks the archive at `path`. Only a file that cannot be opened at all is an `Err`.
 pub fn verify(path: &Path, opts: VerifyOptions, progress: &dyn Progress) -> Result<VerifyReport> {
+    verify_with(path, opts, None, progress)
+}
+
+/// [`verify`], for an archive whose start is `known` (see [`KnownPrefix`]).
+pub fn verify_with(
+    path: &Path,
+    opts: VerifyOptions,
+    known: Option<&KnownPrefix>,
+    progress: &dyn Progress,
+) -> Result<VerifyReport> {
     let mut file = File::open(path).map_err(|e| Error::read(path, e))?;
     let meta = file.metadata().map_err(|e| Error::read(path, e))?;
     if meta.is_dir() {
@@ -134,12 +144,15 @@ pub fn verify(path: &Path, opts: VerifyOptions, progress: &dyn Progress) -> Resu
     let seal_path = path.to_path_buf();
     let (seal_hash, ()) = std::thread::scope(|s| {
         let map = map.as_ref();
-        let hasher = s.spawn(move || hash_prefix(&seal_path, hash_len, map, progress));
-        check_entries(path, &mut report, map);
+        let hasher = s.spawn(move || match known {
+            Some(k) => hash_after_known(&seal_path, hash_len, map, k, progress),
+            None => hash_prefix(&seal_path, hash_len, map, progress).map_err(SealFailure::Io),
+        });
+        check_entries(path, &mut report, map, known);
         (
             hasher
                 .join()
-                .unwrap_or_else(|_| Err(io::Error::other("hash thread failed"))),
+                .unwrap_or_else(|_| Err(SealFailure::Io(io::Error::other("hash thread failed")))),
             (),
         )
     });
@@ -160,10 +173,18 @@ pub fn verify(path: &Path, opts: VerifyOptions, progress: &dyn Progress) -> Resu
                 }
             }
         }
-        Err(e) => report.problem(
+        Err(SealFailure::Io(e)) => report.problem(
             None,
             ProblemKind::Truncated,
             format!("cannot read the file to its end: {e}"),
+        ),
+        Err(SealFailure::CopyDiffers(at)) => report.problem(
+            None,
+            ProblemKind::HashMismatch,
+            format!(
+                "the bytes copied from {} differ from it at offset {at}: the copy is not whole",
+                known.map_or_else(String::new, |k| k.from.display().to_string())
+            ),
         ),
     }
     if let (false, Some(s), Some(off)) = (opts.unsealed, &report.seal, report.manifest_offset) {
@@ -203,23 +224,49 @@ pub fn require_intact(path: &Path, progress: &dyn Progress, next: &str) -> Resul
 /// Whether the archive's bytes match its seal: one read of the file, none of the entries'
 /// checks. The seal was written after the archive was checked whole, so a match says the
 /// archive is as it was then; anything else (no seal, another hash, a read error) is for
-/// [`require_intact`] to explain.
-pub fn seal_matches(path: &Path) -> bool {
+/// [`require_intact`] to explain. With `keep_at`, the hash's state after that many bytes is
+/// kept too (for [`KnownPrefix`]).
+pub fn seal_matches(path: &Path, keep_at: Option<u64>) -> SealCheck {
+    let mut found = SealCheck::default();
     let Ok(mut file) = File::open(path) else {
-        return false;
+        return found;
     };
     let Ok(len) = file.metadata().map(|m| m.len()) else {
-        return false;
+        return found;
     };
     let Ok(Some((start, Ok(seal)))) = read_seal(&mut file, len) else {
-        return false;
+        return found;
     };
     // SAFETY: as in `verify`: read only.
     let map = unsafe { memmap2::MmapOptions::new().map(&file) }.ok();
-    matches!(
-        hash_prefix(path, start, map.as_ref(), &crate::progress::Silent),
-        Ok(d) if d == seal.sha256
-    )
+    let silent = &crate::progress::Silent;
+    let mut hasher = Sha256::new();
+    let mut kept = None;
+    let mut hashed = 0;
+    if let Some(k) = keep_at.filter(|&k| k <= start) {
+        if hash_range(&mut hasher, path, 0..k, map.as_ref(), silent).is_err() {
+            return found;
+        }
+        kept = Some((k, hasher.clone()));
+        hashed = k;
+    }
+    if hash_range(&mut hasher, path, hashed..start, map.as_ref(), silent).is_err() {
+        return found;
+    }
+    found.matched = Sha256Digest(hasher.finalize().into()) == seal.sha256;
+    if found.matched {
+        found.state_at = kept;
+    }
+    found
+}
+
+/// What [`seal_matches`] found.
+#[derive(Default)]
+pub struct SealCheck {
+    /// The bytes before the seal hash to what it says.
+    pub matched: bool,
+    /// When asked for and the seal matched: the hash's state after the first bytes asked for.
+    pub state_at: Option<(u64, Sha256)>,
 }
 
 fn hash_prefix(
@@ -229,18 +276,34 @@ fn hash_prefix(
     progress: &dyn Progress,
 ) -> io::Result<Sha256Digest> {
     let mut hasher = Sha256::new();
-    if let Some(data) = map.and_then(|m| m.get(..usize::try_from(len).ok()?)) {
-        for (i, chunk) in data.chunks(1 << 22).enumerate() {
+    hash_range(&mut hasher, path, 0..len, map, progress)?;
+    Ok(Sha256Digest(hasher.finalize().into()))
+}
+
+/// Feeds the bytes `range` of the file (through `map` when there is one) to `hasher`.
+fn hash_range(
+    hasher: &mut Sha256,
+    path: &Path,
+    range: std::ops::Range<u64>,
+    map: Option<&memmap2::Mmap>,
+    progress: &dyn Progress,
+) -> io::Result<()> {
+    let span = usize::try_from(range.start)
+        .ok()
+        .zip(usize::try_from(range.end).ok());
+    if let Some((m, (start, end))) = map.zip(span).filter(|(m, (_, end))| *end <= m.len()) {
+        let mut at = start;
+        for chunk in m[start..end].chunks(1 << 22) {
             hasher.update(chunk);
             progress.advance(chunk.len() as u64);
-            if let Some(m) = map {
-                release(m, i << 22, chunk.len());
-            }
+            release(m, at, chunk.len());
+            at += chunk.len();
         }
-        return Ok(Sha256Digest(hasher.finalize().into()));
+        return Ok(());
     }
     let mut f = File::open(path)?;
-    let mut left = len;
+    f.seek(SeekFrom::Start(range.start))?;
+    let mut left = range.end.saturating_sub(range.start);
     let mut buf = vec![0u8; 1 << 20];
     while left > 0 {
         let want = left.min(buf.len() as u64) as usize;
@@ -249,10 +312,96 @@ fn hash_prefix(
         left -= want as u64;
         progress.advance(want as u64);
     }
+    Ok(())
+}
+
+/// The seal's hash of an archive whose start is [`KnownPrefix`]: those bytes are compared
+/// with the archive they were copied from, and the hash goes on from that archive's state
+/// after them.
+fn hash_after_known(
+    path: &Path,
+    len: u64,
+    map: Option<&memmap2::Mmap>,
+    known: &KnownPrefix,
+    progress: &dyn Progress,
+) -> std::result::Result<Sha256Digest, SealFailure> {
+    if known.len > len {
+        return Err(SealFailure::CopyDiffers(len));
+    }
+    let from = File::open(&known.from).map_err(SealFailure::Io)?;
+    // SAFETY: read only, as the map of the file checked.
+    let from_map = unsafe { memmap2::MmapOptions::new().map(&from) }.ok();
+    let end = usize::try_from(known.len).map_err(|e| SealFailure::Io(io::Error::other(e)))?;
+    match (map, from_map.as_ref()) {
+        (Some(a), Some(b)) if a.len() >= end && b.len() >= end => {
+            let mut at = 0;
+            while at < end {
+                let n = (end - at).min(1 << 22);
+                if a[at..at + n] != b[at..at + n] {
+                    let first = (at..at + n).find(|&i| a[i] != b[i]).unwrap_or(at);
+                    return Err(SealFailure::CopyDiffers(first as u64));
+                }
+                progress.advance(n as u64);
+                release(a, at, n);
+                release(b, at, n);
+                at += n;
+            }
+        }
+        _ => {
+            let (mut a, mut b) = (
+                io::BufReader::new(File::open(path).map_err(SealFailure::Io)?),
+                io::BufReader::new(from),
+            );
+            let (mut x, mut y) = (vec![0u8; 1 << 20], vec![0u8; 1 << 20]);
+            let mut at = 0u64;
+            while at < known.len {
+                let n = (known.len - at).min(1 << 20) as usize;
+                a.read_exact(&mut x[..n]).map_err(SealFailure::Io)?;
+                b.read_exact(&mut y[..n]).map_err(SealFailure::Io)?;
+                if x[..n] != y[..n] {
+                    let first = (0..n).find(|&i| x[i] != y[i]).unwrap_or(0);
+                    return Err(SealFailure::CopyDiffers(at + first as u64));
+                }
+                progress.advance(n as u64);
+                at += n as u64;
+            }
+        }
+    }
+    let mut hasher = known.state.clone();
+    hash_range(&mut hasher, path, known.len..len, map, progress).map_err(SealFailure::Io)?;
     Ok(Sha256Digest(hasher.finalize().into()))
 }
 
-fn check_entries(path: &Path, report: &mut VerifyReport, map: Option<&memmap2::Mmap>) {
+/// Why the seal's hash of a file could not be made.
+enum SealFailure {
+    Io(io::Error),
+    /// The bytes copied from another archive ([`KnownPrefix`]) differ from it from here on.
+    CopyDiffers(u64),
+}
+
+/// The start of an archive just written that is a copy of the start of another, sealed
+/// archive, whose seal was found to match its bytes (an update copies the unchanged start of
+/// the archive it updates). The check compares these bytes with that archive's, instead of
+/// hashing them, and goes on from that archive's hash state after them; the entries that lie
+/// in them, recorded as in that archive's manifest, are proven by the comparison: they were
+/// checked whole before that archive was sealed. Every byte is still read back.
+pub struct KnownPrefix {
+    /// The archive the bytes were copied from.
+    pub from: std::path::PathBuf,
+    /// How many bytes from the start.
+    pub len: u64,
+    /// The SHA-256 state after them, from the check of that archive's seal.
+    pub state: Sha256,
+    /// That archive's manifest records, by entry name.
+    pub records: HashMap<String, crate::archive::manifest::EntryRecord>,
+}
+
+fn check_entries(
+    path: &Path,
+    report: &mut VerifyReport,
+    map: Option<&memmap2::Mmap>,
+    known: Option<&KnownPrefix>,
+) {
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) => {
@@ -350,13 +499,33 @@ fn check_entries(path: &Path, report: &mut VerifyReport, map: Option<&memmap2::M
     let have_manifest = manifest.is_some();
     // Two threads share the entries (the seal's hash runs on a third): each opens the archive
     // on its own, and takes every other entry in order of size, so both finish together.
+    // Entries proven by the comparison with the archive they were copied from weigh nothing.
+    let proven: HashSet<usize> = match known {
+        Some(k) => (0..count)
+            .filter(|&i| {
+                zip.by_index_raw(i).is_ok_and(|e| {
+                    let inside = e
+                        .data_start()
+                        .is_some_and(|s| s.saturating_add(e.compressed_size()) <= k.len);
+                    let name = e.name().map(|n| n.to_string()).unwrap_or_default();
+                    inside
+                        && k.records.get(name.as_str()).is_some_and(|old| {
+                            expected.get(name.as_str()).is_some_and(|new| *new == old)
+                                && old.crc32 == e.crc32()
+                                && old.size == e.size()
+                        })
+                })
+            })
+            .collect(),
+        None => HashSet::new(),
+    };
     let mut order: Vec<(usize, u64)> = (0..count)
         .map(|i| {
             let size = zip
                 .name_for_index(i)
                 .and_then(|n| n.ok())
                 .and_then(|n| expected.get(n.as_ref()).map(|r| r.size));
-            (i, size.unwrap_or(0))
+            (i, if proven.contains(&i) { 0 } else { size.unwrap_or(0) })
         })
         .collect();
     order.sort_by_key(|x| std::cmp::Reverse(x.1));
@@ -385,6 +554,7 @@ fn check_entries(path: &Path, report: &mut VerifyReport, map: Option<&memmap2::M
                 &expected,
                 have_manifest,
                 map,
+                &proven,
             )
         });
         let mine = check_some(
@@ -395,6 +565,7 @@ fn check_entries(path: &Path, report: &mut VerifyReport, map: Option<&memmap2::M
             &expected,
             have_manifest,
             map,
+            &proven,
         );
         (mine, other.join().unwrap_or_default())
     });
@@ -627,7 +798,9 @@ impl Partial {
 }
 
 /// Checks the entries `indices` of the archive: local header, CRC, SHA-256 and size against
-/// the manifest's records.
+/// the manifest's records. The data of those in `proven` is not read again (see
+/// [`KnownPrefix`]).
+#[allow(clippy::too_many_arguments)]
 fn check_some(
     path: &Path,
     zip: &mut ZipArchive<SharedReader>,
@@ -636,6 +809,7 @@ fn check_some(
     expected: &HashMap<&str, &crate::archive::manifest::EntryRecord>,
     have_manifest: bool,
     map: Option<&memmap2::Mmap>,
+    proven: &HashSet<usize>,
 ) -> Partial {
     let mut part = Partial::default();
     let mut buf = vec![0u8; 1 << 20];
@@ -673,6 +847,10 @@ fn check_some(
             {
                 part.problem(Some(&name), ProblemKind::HeaderMismatch, detail);
             }
+        }
+        if proven.contains(&i) {
+            part.bytes += entry.size();
+            continue;
         }
         let cd_crc = entry.crc32();
         let cd_size = entry.size();
