@@ -317,6 +317,20 @@ fn a_start_copied_from_a_sealed_archive_is_compared_with_it() {
         &[&archive],
     );
     let end: usize = stdout(&o).trim().parse().unwrap();
+    // Each entry from its local header to the next one's.
+    let o = python(
+        "import sys, zipfile\nz = sorted(zipfile.ZipFile(sys.argv[1]).infolist(), key=lambda i: i.header_offset)\nfor a, b in zip(z, z[1:]):\n    print(a.filename, a.header_offset, b.header_offset)",
+        &[&archive],
+    );
+    let spans: std::collections::HashMap<String, std::ops::Range<u64>> = stdout(&o)
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            (f[0].to_string(), f[1].parse().unwrap()..f[2].parse().unwrap())
+        })
+        .filter(|(_, r)| r.end <= end as u64)
+        .collect();
+    assert!(spans.contains_key("files/in/photo.jpg"), "{spans:?}");
     let photo = data_offset(&archive, "files/in/photo.jpg");
     assert!(photo + 1000 < end);
     let manifest = qqvault::archive::read::ArchiveReader::open(&archive)
@@ -325,6 +339,8 @@ fn a_start_copied_from_a_sealed_archive_is_compared_with_it() {
     let known = KnownPrefix {
         from: archive.clone(),
         len: end as u64,
+        compared: 0,
+        spans,
         state: sha2::Sha256::new_with_prefix(&bytes[..end]),
         records: manifest
             .entries

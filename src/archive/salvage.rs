@@ -191,8 +191,9 @@ impl Found {
 /// Makes the file `to`, whose first `end` bytes are (or are being made) a copy of those of the
 /// whole archive `from`, cut between two entries, a zip of the entries they hold, trusted as
 /// they are: `from`'s headers are walked, the data is not read, and a directory of the entries
-/// is written into `to` after `end`. Returns their names, in order.
-pub fn seal_prefix(from: &Path, to: &Path, end: u64) -> io::Result<Vec<String>> {
+/// is written into `to` after `end`. Returns their names, in order, each with where it lies
+/// (from its local header to the end of its data).
+pub fn seal_prefix(from: &Path, to: &Path, end: u64) -> io::Result<Vec<(String, std::ops::Range<u64>)>> {
     let file = File::open(from)?;
     let mut f = &file;
     let mut pos = 0u64;
@@ -204,12 +205,13 @@ pub fn seal_prefix(from: &Path, to: &Path, end: u64) -> io::Result<Vec<String>> 
             )));
         };
         let next = h.data_end;
-        found.push(Found::new(h, pos, Sha256Digest([0; 32]), None));
+        found.push((Found::new(h, pos, Sha256Digest([0; 32]), None), pos..next));
         pos = next;
     }
     drop(file);
+    let (found, spans): (Vec<Found>, Vec<_>) = found.into_iter().unzip();
     seal_as_zip(to, end, &found)?;
-    Ok(found.into_iter().map(|x| x.entry.name).collect())
+    Ok(found.into_iter().map(|x| x.entry.name).zip(spans).collect())
 }
 
 /// Walks the local headers of `path` and keeps every complete, checked entry; then makes the

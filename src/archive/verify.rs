@@ -332,9 +332,11 @@ fn hash_after_known(
     // SAFETY: read only, as the map of the file checked.
     let from_map = unsafe { memmap2::MmapOptions::new().map(&from) }.ok();
     let end = usize::try_from(known.len).map_err(|e| SealFailure::Io(io::Error::other(e)))?;
+    let start = usize::try_from(known.compared.min(known.len)).unwrap_or(0);
+    progress.advance(start as u64);
     match (map, from_map.as_ref()) {
         (Some(a), Some(b)) if a.len() >= end && b.len() >= end => {
-            let mut at = 0;
+            let mut at = start;
             while at < end {
                 let n = (end - at).min(1 << 22);
                 if a[at..at + n] != b[at..at + n] {
@@ -348,12 +350,12 @@ fn hash_after_known(
             }
         }
         _ => {
-            let (mut a, mut b) = (
-                io::BufReader::new(File::open(path).map_err(SealFailure::Io)?),
-                io::BufReader::new(from),
-            );
+            let (mut a, mut b) = (File::open(path).map_err(SealFailure::Io)?, from);
+            a.seek(SeekFrom::Start(start as u64)).map_err(SealFailure::Io)?;
+            b.seek(SeekFrom::Start(start as u64)).map_err(SealFailure::Io)?;
+            let (mut a, mut b) = (io::BufReader::new(a), io::BufReader::new(b));
             let (mut x, mut y) = (vec![0u8; 1 << 20], vec![0u8; 1 << 20]);
-            let mut at = 0u64;
+            let mut at = start as u64;
             while at < known.len {
                 let n = (known.len - at).min(1 << 20) as usize;
                 a.read_exact(&mut x[..n]).map_err(SealFailure::Io)?;
@@ -390,10 +392,17 @@ pub struct KnownPrefix {
     pub from: std::path::PathBuf,
     /// How many bytes from the start.
     pub len: u64,
+    /// Of those, how many from the start were compared already, read back from the disk as
+    /// soon as they were written (see the update's block copy): they are not read again.
+    pub compared: u64,
     /// The SHA-256 state after them, from the check of that archive's seal.
     pub state: Sha256,
     /// That archive's manifest records, by entry name.
     pub records: HashMap<String, crate::archive::manifest::EntryRecord>,
+    /// The entries in those bytes, by name, each with where it lies: from its local header to
+    /// the end of its data, as that archive's headers say. An entry of the zip directory with
+    /// this name and header offset is proven by the comparison; its local header is not read.
+    pub spans: HashMap<String, std::ops::Range<u64>>,
 }
 
 fn check_entries(
@@ -500,19 +509,23 @@ fn check_entries(
     // Two threads share the entries (the seal's hash runs on a third): each opens the archive
     // on its own, and takes every other entry in order of size, so both finish together.
     // Entries proven by the comparison with the archive they were copied from weigh nothing.
+    // (Decided from the zip directory alone: reading the local headers of gigabytes of copied
+    // entries would read the disk once per entry.)
     let proven: HashSet<usize> = match known {
         Some(k) => (0..count)
             .filter(|&i| {
-                zip.by_index_raw(i).is_ok_and(|e| {
-                    let inside = e
-                        .data_start()
-                        .is_some_and(|s| s.saturating_add(e.compressed_size()) <= k.len);
+                zip.by_index_data(i).is_ok_and(|e| {
                     let name = e.name().map(|n| n.to_string()).unwrap_or_default();
+                    let inside = k
+                        .spans
+                        .get(name.as_str())
+                        .is_some_and(|s| s.start == e.header_start() && s.end <= k.len);
                     inside
                         && k.records.get(name.as_str()).is_some_and(|old| {
                             expected.get(name.as_str()).is_some_and(|new| *new == old)
                                 && old.crc32 == e.crc32()
                                 && old.size == e.size()
+                                && method_of(old.method) == e.compression()
                         })
                 })
             })
@@ -818,6 +831,18 @@ fn check_some(
         if Some(i) == manifest_index {
             continue;
         }
+        if proven.contains(&i) {
+            // Its bytes equal those of the archive they were copied from (see `KnownPrefix`).
+            if let Ok(e) = zip.by_index_data(i) {
+                let name = e.name().map(|n| n.to_string()).unwrap_or_default();
+                if name.starts_with(layout::FILES_PREFIX) {
+                    part.file_bytes_stored += e.compressed_size();
+                }
+                part.bytes += e.size();
+                part.present.insert(name);
+            }
+            continue;
+        }
         let listed_name = zip.name_for_index(i).and_then(|r| r.ok()).map(|n| n.into_owned());
         let mut entry = match zip.by_index(i) {
             Ok(e) => e,
@@ -847,10 +872,6 @@ fn check_some(
             {
                 part.problem(Some(&name), ProblemKind::HeaderMismatch, detail);
             }
-        }
-        if proven.contains(&i) {
-            part.bytes += entry.size();
-            continue;
         }
         let cd_crc = entry.crc32();
         let cd_size = entry.size();
@@ -966,11 +987,7 @@ fn check_some(
                         ),
                     );
                 }
-                let expected_method = match rec.method {
-                    Method::Stored => zip::CompressionMethod::Stored,
-                    Method::Deflate => zip::CompressionMethod::Deflated,
-                };
-                if method != expected_method {
+                if method != method_of(rec.method) {
                     part.problem(
                         Some(&name),
                         ProblemKind::HeaderMismatch,
@@ -981,6 +998,14 @@ fn check_some(
         }
     }
     part
+}
+
+/// The zip method of a manifest's method.
+fn method_of(m: Method) -> zip::CompressionMethod {
+    match m {
+        Method::Stored => zip::CompressionMethod::Stored,
+        Method::Deflate => zip::CompressionMethod::Deflated,
+    }
 }
 
 /// Lets the kernel take back the pages of a range once it has been read: they stay in the page
