@@ -187,14 +187,20 @@ impl Earlier {
 impl Earlier {
     /// The block copied from its start, for the check of the new archive: known once its seal
     /// matched (`require_intact`).
-    /// `read_back`: how many of its bytes were compared already, read back once written.
-    fn known_prefix(&mut self, read_back: u64) -> Option<verify::KnownPrefix> {
+    /// `read_back`: how many of its bytes were compared already, read back once written;
+    /// `copies`: the entries copied from it as they are.
+    fn known_prefix(
+        &mut self,
+        read_back: u64,
+        copies: Vec<crate::archive::write::RawCopy>,
+    ) -> Option<verify::KnownPrefix> {
         let (len, state) = self.copied.take()?;
         Some(verify::KnownPrefix {
             from: self.reader.path.clone(),
             len,
             compared: read_back.min(len),
             spans: std::mem::take(&mut self.block),
+            moved: copies.into_iter().map(|c| (c.name.clone(), c)).collect(),
             state,
             records: self
                 .reader
@@ -1180,6 +1186,8 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         exports: chat.exports.clone(),
         conversations: chat.conversations.clone(),
     };
+    // An update copies entries as they are only from the archive it updates.
+    let copies = writer.take_copies();
     writer.finish_serialized(&manifest, &scratch_dir, seal_records.clone())?;
     // The check reads everything back: what the write needed goes first, so that the two do
     // not add up (the records of 200,000 files are some hundred MB).
@@ -1204,7 +1212,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
             }
         }
     }
-    let known = earlier.as_mut().and_then(|e| e.known_prefix(read_back));
+    let known = earlier.as_mut().and_then(|e| e.known_prefix(read_back, copies));
     drop(earlier);
     let report = seal_and_commit(&partial, output, seal_records, known.as_ref(), progress)?;
     // The interrupted run's file has served.

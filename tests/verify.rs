@@ -333,6 +333,25 @@ fn a_start_copied_from_a_sealed_archive_is_compared_with_it() {
     assert!(spans.contains_key("files/in/photo.jpg"), "{spans:?}");
     let photo = data_offset(&archive, "files/in/photo.jpg");
     assert!(photo + 1000 < end);
+    // The entry after the start is taken for one copied as it is from that archive, to the
+    // same place (`moved`): its data is compared rather than decompressed and hashed.
+    let o = python(
+        "import sys, zipfile\nz = sorted(zipfile.ZipFile(sys.argv[1]).infolist(), key=lambda i: i.header_offset)\nn = [i.filename for i in z].index('files/in/photo.jpg')\nprint(z[n + 1].filename, z[n + 1].compress_size)",
+        &[&archive],
+    );
+    let line = stdout(&o);
+    let (after, after_len) = line.trim().split_once(' ').unwrap();
+    let after_at = data_offset(&archive, after);
+    let moved = std::collections::HashMap::from([(
+        after.to_string(),
+        qqvault::archive::write::RawCopy {
+            from_name: after.to_string(),
+            name: after.to_string(),
+            from: after_at as u64,
+            to: after_at as u64,
+            len: after_len.parse().unwrap(),
+        },
+    )]);
     let manifest = qqvault::archive::read::ArchiveReader::open(&archive)
         .unwrap()
         .manifest;
@@ -341,6 +360,7 @@ fn a_start_copied_from_a_sealed_archive_is_compared_with_it() {
         len: end as u64,
         compared: 0,
         spans,
+        moved,
         state: sha2::Sha256::new_with_prefix(&bytes[..end]),
         records: manifest
             .entries
@@ -367,6 +387,18 @@ fn a_start_copied_from_a_sealed_archive_is_compared_with_it() {
         r.problems
             .iter()
             .any(|p| p.kind == ProblemKind::HashMismatch && p.entry.is_none() && p.detail.contains(&at)),
+        "{:?}",
+        r.problems
+    );
+
+    // One byte of the copied entry differs: it is checked whole, and named.
+    let mut bad = bytes.clone();
+    bad[after_at + 2] ^= 0x01;
+    fs::write(&copy, &bad).unwrap();
+    let r = verify_with(&copy, VerifyOptions::default(), Some(&known), &Silent).unwrap();
+    assert!(
+        r.problems.iter().any(|p| p.entry.as_deref() == Some(after)
+            && matches!(p.kind, ProblemKind::CrcMismatch | ProblemKind::EntryUnreadable)),
         "{:?}",
         r.problems
     );

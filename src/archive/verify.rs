@@ -403,6 +403,64 @@ pub struct KnownPrefix {
     /// the end of its data, as that archive's headers say. An entry of the zip directory with
     /// this name and header offset is proven by the comparison; its local header is not read.
     pub spans: HashMap<String, std::ops::Range<u64>>,
+    /// Entries copied as they are from that archive, after the start, by their name here: their
+    /// data is compared with that archive's instead of decompressed and hashed, when their
+    /// records are that archive's.
+    pub moved: HashMap<String, crate::archive::write::RawCopy>,
+}
+
+/// What the checks of the entries take from a [`KnownPrefix`].
+#[derive(Clone, Copy)]
+struct Proofs<'a> {
+    /// The entries that lie in the compared start.
+    proven: &'a HashSet<usize>,
+    /// The other archive, mapped, for the entries copied from it.
+    moved: Option<(&'a KnownPrefix, &'a memmap2::Mmap)>,
+}
+
+/// Whether the entry `name`, whose data is `data` at `at` in the archive checked, is a copy of
+/// its entry in the archive of `k`, found whole ([`KnownPrefix::moved`]): the same bytes, and
+/// the same record in both manifests (and in the zip directory).
+#[allow(clippy::too_many_arguments)]
+fn same_as_copied(
+    k: &KnownPrefix,
+    old_map: &memmap2::Mmap,
+    map: &memmap2::Mmap,
+    name: &str,
+    data: &[u8],
+    at: usize,
+    new: Option<&&crate::archive::manifest::EntryRecord>,
+    directory: (u32, u64, zip::CompressionMethod),
+) -> bool {
+    let Some(c) = k.moved.get(name) else {
+        return false;
+    };
+    let (Some(old), Some(new)) = (k.records.get(&c.from_name), new) else {
+        return false;
+    };
+    let same_record = new.size == old.size
+        && new.crc32 == old.crc32
+        && new.sha256 == old.sha256
+        && new.method == old.method
+        && new.kind == old.kind
+        && directory == (old.crc32, old.size, method_of(old.method));
+    let (Ok(from), Ok(len)) = (usize::try_from(c.from), usize::try_from(c.len)) else {
+        return false;
+    };
+    if !same_record || c.to != at as u64 || len != data.len() {
+        return false;
+    }
+    let Some(there) = from.checked_add(len).and_then(|end| old_map.get(from..end)) else {
+        return false;
+    };
+    for (i, (a, b)) in data.chunks(1 << 22).zip(there.chunks(1 << 22)).enumerate() {
+        if a != b {
+            return false;
+        }
+        release(map, at + (i << 22), a.len());
+        release(old_map, from + (i << 22), b.len());
+    }
+    true
 }
 
 fn check_entries(
@@ -509,6 +567,9 @@ fn check_entries(
     // Two threads share the entries (the seal's hash runs on a third): each opens the archive
     // on its own, and takes every other entry in order of size, so both finish together.
     // Entries proven by the comparison with the archive they were copied from weigh nothing.
+    let from = known.and_then(|k| File::open(&k.from).ok());
+    // SAFETY: read only, as the map of the file checked.
+    let old_map = from.and_then(|f| unsafe { memmap2::MmapOptions::new().map(&f) }.ok());
     // (Decided from the zip directory alone: reading the local headers of gigabytes of copied
     // entries would read the disk once per entry.)
     let proven: HashSet<usize> = match known {
@@ -555,6 +616,10 @@ fn check_entries(
     }
     left.sort_unstable();
     right.sort_unstable();
+    let proofs = Proofs {
+        proven: &proven,
+        moved: known.zip(old_map.as_ref()),
+    };
     // The second thread reads through a clone that shares the parsed directory.
     let mut second = zip.clone();
     let (a, b) = std::thread::scope(|s| {
@@ -567,7 +632,7 @@ fn check_entries(
                 &expected,
                 have_manifest,
                 map,
-                &proven,
+                proofs,
             )
         });
         let mine = check_some(
@@ -578,7 +643,7 @@ fn check_entries(
             &expected,
             have_manifest,
             map,
-            &proven,
+            proofs,
         );
         (mine, other.join().unwrap_or_default())
     });
@@ -811,8 +876,8 @@ impl Partial {
 }
 
 /// Checks the entries `indices` of the archive: local header, CRC, SHA-256 and size against
-/// the manifest's records. The data of those in `proven` is not read again (see
-/// [`KnownPrefix`]).
+/// the manifest's records. The data of those that `proofs` proves is compared instead, or not
+/// read again (see [`KnownPrefix`]).
 #[allow(clippy::too_many_arguments)]
 fn check_some(
     path: &Path,
@@ -822,7 +887,7 @@ fn check_some(
     expected: &HashMap<&str, &crate::archive::manifest::EntryRecord>,
     have_manifest: bool,
     map: Option<&memmap2::Mmap>,
-    proven: &HashSet<usize>,
+    proofs: Proofs,
 ) -> Partial {
     let mut part = Partial::default();
     let mut buf = vec![0u8; 1 << 20];
@@ -831,7 +896,7 @@ fn check_some(
         if Some(i) == manifest_index {
             continue;
         }
-        if proven.contains(&i) {
+        if proofs.proven.contains(&i) {
             // Its bytes equal those of the archive they were copied from (see `KnownPrefix`).
             if let Ok(e) = zip.by_index_data(i) {
                 let name = e.name().map(|n| n.to_string()).unwrap_or_default();
@@ -889,6 +954,23 @@ fn check_some(
             ))
         });
         let mapped = map.and_then(|m| span.and_then(|(start, end)| m.get(start..end)));
+        if let (Some((k, old_map)), Some(m), Some(data), Some((start, _))) = (proofs.moved, map, mapped, span)
+        {
+            let directory = (cd_crc, cd_size, method);
+            if same_as_copied(
+                k,
+                old_map,
+                m,
+                &name,
+                data,
+                start,
+                expected.get(name.as_str()),
+                directory,
+            ) {
+                part.bytes += cd_size;
+                continue;
+            }
+        }
         match (mapped, method) {
             (Some(data), zip::CompressionMethod::Stored) => {
                 let mut crc = crc32fast::Hasher::new();

@@ -383,6 +383,22 @@ pub struct ArchiveWriter {
     path: PathBuf,
     zip: ZipWriter<PosWriter>,
     entries: Vec<EntryRecord>,
+    /// The entries copied as they are from another archive ([`ArchiveWriter::raw_copy`]).
+    copies: Vec<RawCopy>,
+}
+
+/// An entry copied as it is from another archive: its data is the same bytes there and here.
+#[derive(Clone, Debug)]
+pub struct RawCopy {
+    /// Its name in the other archive.
+    pub from_name: String,
+    /// Its name here.
+    pub name: String,
+    /// Where its data lies in the other archive, and here.
+    pub from: u64,
+    pub to: u64,
+    /// The data's length.
+    pub len: u64,
 }
 
 impl ArchiveWriter {
@@ -399,6 +415,7 @@ impl ArchiveWriter {
             path: path.to_path_buf(),
             zip: ZipWriter::new(inner),
             entries: Vec::new(),
+            copies: Vec::new(),
         }
     }
 
@@ -428,6 +445,7 @@ impl ArchiveWriter {
             path: path.to_path_buf(),
             zip,
             entries: records,
+            copies: Vec::new(),
         })
     }
 
@@ -458,12 +476,8 @@ impl ArchiveWriter {
     /// decompressing it; `record` is its manifest record.
     /// Returns where the entry's data lies in the new archive.
     pub fn raw_copy<R: Read>(&mut self, file: zip::read::ZipFile<'_, R>, record: EntryRecord) -> Result<u64> {
-        let stored = file.compressed_size();
-        self.zip
-            .raw_copy_file(file)
-            .map_err(|e| Error::zip(&self.path, e))?;
-        self.entries.push(record);
-        Ok(self.data_start(stored))
+        let name = record.name.clone();
+        self.raw_copy_renamed(file, &name, record)
     }
 
     /// Where the data of the entry just copied begins: it ends where the writer is (a copy
@@ -484,11 +498,28 @@ impl ArchiveWriter {
         record: EntryRecord,
     ) -> Result<u64> {
         let stored = file.compressed_size();
+        let from_name = file.name().map(|n| n.to_string()).unwrap_or_default();
+        let from = file.data_start();
         self.zip
             .raw_copy_file_rename(file, name)
             .map_err(|e| Error::zip(&self.path, e))?;
         self.entries.push(record);
-        Ok(self.data_start(stored))
+        let to = self.data_start(stored);
+        if let Some(from) = from {
+            self.copies.push(RawCopy {
+                from_name,
+                name: name.to_string(),
+                from,
+                to,
+                len: stored,
+            });
+        }
+        Ok(to)
+    }
+
+    /// The entries copied as they are so far ([`RawCopy`]), handed over.
+    pub fn take_copies(&mut self) -> Vec<RawCopy> {
+        std::mem::take(&mut self.copies)
     }
 
     /// Adds an entry from bytes in memory.
