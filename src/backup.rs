@@ -92,6 +92,8 @@ struct Earlier {
     version_prefix: String,
     /// The check of its seal, running while the update copies it.
     seal_check: Option<std::thread::JoinHandle<verify::SealCheck>>,
+    /// Whether that check matched, for other threads to wait for.
+    gate: std::sync::Arc<SealGate>,
     /// Whether that check matched (then it is not made again).
     intact: bool,
     /// The hash state after the block copied from its start (see `verify::KnownPrefix`).
@@ -135,6 +137,7 @@ impl Earlier {
             by_path,
             version_prefix: prefix,
             seal_check: None,
+            gate: Default::default(),
             intact: false,
             copied: None,
             block: HashMap::new(),
@@ -150,8 +153,12 @@ impl Earlier {
     /// check of the new archive.
     fn check_seal(&mut self, copied: Option<u64>) {
         if self.seal_check.is_none() && !self.intact {
-            let sealed = self.reader.path.clone();
-            self.seal_check = Some(std::thread::spawn(move || verify::seal_matches(&sealed, copied)));
+            let (sealed, gate) = (self.reader.path.clone(), self.gate.clone());
+            self.seal_check = Some(std::thread::spawn(move || {
+                let check = verify::seal_matches(&sealed, copied);
+                gate.open(check.matched);
+                check
+            }));
         }
     }
 
@@ -181,6 +188,39 @@ impl Earlier {
             path: self.reader.path.clone(),
             detail: "its bytes do not match its seal; run `qqvault verify` on it, and restore what it holds into a new backup".into(),
         })
+    }
+}
+
+/// The outcome of the seal's check of the archive being updated, which a thread that reads
+/// that archive waits for (the search index's, which extends the earlier index).
+#[derive(Default)]
+struct SealGate {
+    matched: std::sync::Mutex<Option<bool>>,
+    done: std::sync::Condvar,
+}
+
+impl SealGate {
+    fn open(&self, matched: bool) {
+        *self
+            .matched
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(matched);
+        self.done.notify_all();
+    }
+
+    /// Waits for the check; whether the archive's bytes matched its seal.
+    fn wait(&self) -> bool {
+        let mut m = self
+            .matched
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        while m.is_none() {
+            m = self
+                .done
+                .wait(m)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        m.unwrap_or(false)
     }
 }
 
@@ -902,15 +942,6 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         }
     }
 
-    // Nothing more is built on the archive being updated unless its seal says it is whole.
-    if let Some(e) = earlier.as_mut() {
-        if let Err(err) = e.require_intact(progress) {
-            drop(writer);
-            let _ = std::fs::remove_file(&partial);
-            return Err(err);
-        }
-    }
-
     // Chats: parse the exports found, store their images and conversations. An update parses
     // again, from the archive, the earlier exports that the conversations of the new ones came
     // from, so that these merge with the rule of the conversations (within one export every copy
@@ -934,8 +965,20 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     // `crate::carry`), unless the earlier archive's derived entries cannot be taken over.
     let mut touched: std::collections::HashSet<qqvault_core::ConversationKey> =
         parse.keys().cloned().collect();
-    let carry_plan = match earlier.as_ref() {
-        Some(e) => crate::carry::CarryPlan::new(&e.reader, !opts.no_index, !opts.no_viewer)?,
+    // Nothing is built on the archive being updated unless its seal says it is whole: what
+    // reads it waits for the seal's check, which goes on meanwhile (see `SealGate`), and it
+    // is always awaited before the conversations carried over are copied. A failure before
+    // that is explained by the check.
+    let carry_plan = match earlier.as_mut() {
+        Some(e) => match crate::carry::CarryPlan::new(&e.reader, !opts.no_index, !opts.no_viewer) {
+            Ok(p) => p,
+            Err(err) => {
+                let refused = e.require_intact(progress).err();
+                drop(writer);
+                let _ = std::fs::remove_file(&partial);
+                return Err(refused.unwrap_or(err));
+            }
+        },
         None => None,
     };
     // Entries moved to an earlier version: links to them are made anew.
@@ -946,6 +989,16 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     let rebuilt = carry_plan.is_none();
     let mut moved_sources: HashMap<String, String> = HashMap::new();
     let mut exports_parsed_again = 0u64;
+    // Earlier exports parsed again are read from that archive: its seal first.
+    if let Some(e) = earlier.as_mut() {
+        if reparse.as_ref().is_none_or(|r| !r.is_empty()) {
+            if let Err(err) = e.require_intact(progress) {
+                drop(writer);
+                let _ = std::fs::remove_file(&partial);
+                return Err(err);
+            }
+        }
+    }
     let _extracted = match earlier.as_mut() {
         Some(e) => {
             let mut more = Vec::new();
@@ -996,13 +1049,26 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     let merged = &chat.merged;
     let order = &chat.order;
     let conversations = &chat.conversations;
-    let (chat_locations, carried, built) = std::thread::scope(|s| -> Result<_> {
+    let gate = earlier.as_ref().map(|e| e.gate.clone());
+    let mut refused = false;
+    let staged = std::thread::scope(|s| -> Result<_> {
         // INDEX: built on a thread of its own (it needs only the merged messages) while the
         // conversations and pages are written; written into the archive after them.
         let index_job = make_index.then(|| {
             let (ids, scratch) = (&ids, &scratch_dir);
             s.spawn(move || {
                 let started = std::time::Instant::now();
+                // Extending the earlier index reads that archive: its seal first.
+                if extend.is_some() && gate.is_some_and(|g| !g.wait()) {
+                    let detail = "its bytes do not match its seal".to_string();
+                    return (
+                        Err(Error::Damaged {
+                            path: output.to_path_buf(),
+                            detail,
+                        }),
+                        0.0,
+                    );
+                }
                 let mut source = crate::ingest::MergedSource {
                     merged,
                     ids: ids.clone(),
@@ -1014,6 +1080,12 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         });
         let chat_locations = Ingest::new(&mut writer, files, &mut stored, &opts.tz, &scratch_dir)
             .write_chats_of(merged, conversations, order)?;
+        if let Some(e) = earlier.as_mut() {
+            if let Err(err) = e.require_intact(progress) {
+                refused = true;
+                return Err(err);
+            }
+        }
         let carried = match (carry_plan, earlier.as_mut()) {
             (Some(plan), Some(e)) => plan.copy(&mut writer, &mut e.reader, &touched, &moved_sources)?,
             _ => crate::carry::Carried::default(),
@@ -1058,7 +1130,18 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
             None => None,
         };
         Ok((chat_locations, carried, built))
-    })?;
+    });
+    let (chat_locations, carried, built) = match staged {
+        Ok(done) => done,
+        Err(err) => {
+            // An update refused for damage leaves nothing behind (it does not resume).
+            if refused {
+                drop(writer);
+                let _ = std::fs::remove_file(&partial);
+            }
+            return Err(err);
+        }
+    };
     chat.chat_locations = chat_locations;
     chat.exports.extend(carried_exports);
     // Each export names the entry that holds it, so that an update finds it by content even

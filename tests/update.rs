@@ -342,11 +342,18 @@ fn a_damaged_archive_is_not_updated() {
         &[&archive],
     );
     let in_header: usize = stdout(&o).trim().parse().unwrap();
+    // With nothing new, and with a new export of the same conversation (whose earlier export
+    // is then read again from the archive).
+    let more = t.path().join("more");
+    write(
+        &more.join("小明.txt"),
+        txt("小明", &chatter("小明", 150, 100)).as_bytes(),
+    );
     for at in [in_header, n / 10, n / 3, n / 2, 3 * n / 4, n - 300] {
         let mut bytes = good.clone();
         bytes[at] ^= 1;
         fs::write(&archive, &bytes).unwrap();
-        for dry in [true, false] {
+        for (dry, new) in [(true, false), (false, false), (false, true)] {
             let mut args = vec![
                 "backup",
                 input.to_str().unwrap(),
@@ -356,6 +363,9 @@ fn a_damaged_archive_is_not_updated() {
             ];
             if dry {
                 args.push("--dry-run");
+            }
+            if new {
+                args.push(more.to_str().unwrap());
             }
             let o = run(&args);
             expect_code(&o, 2);
