@@ -155,8 +155,11 @@ impl Earlier {
         if self.seal_check.is_none() && !self.intact {
             let (sealed, gate) = (self.reader.path.clone(), self.gate.clone());
             self.seal_check = Some(std::thread::spawn(move || {
+                // Opened however the thread ends: a panic reads as no match, never as a wait
+                // without end.
+                let gate = OpenOnDrop(gate);
                 let check = verify::seal_matches(&sealed, copied);
-                gate.open(check.matched);
+                gate.0.open(check.matched);
                 check
             }));
         }
@@ -199,12 +202,25 @@ struct SealGate {
     done: std::sync::Condvar,
 }
 
+/// Opens the gate as not matched when dropped before it was opened.
+struct OpenOnDrop(std::sync::Arc<SealGate>);
+
+impl Drop for OpenOnDrop {
+    fn drop(&mut self) {
+        self.0.open(false);
+    }
+}
+
 impl SealGate {
+    /// Says whether the archive matched its seal; only the first word counts.
     fn open(&self, matched: bool) {
-        *self
+        let mut m = self
             .matched
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(matched);
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if m.is_none() {
+            *m = Some(matched);
+        }
         self.done.notify_all();
     }
 
@@ -240,7 +256,11 @@ impl Earlier {
             len,
             compared: read_back.min(len),
             spans: std::mem::take(&mut self.block),
-            moved: copies.into_iter().map(|c| (c.name.clone(), c)).collect(),
+            moved: copies
+                .into_iter()
+                .filter(|c| c.source == self.reader.path)
+                .map(|c| (c.name.clone(), c))
+                .collect(),
             state,
             records: self
                 .reader
@@ -1754,13 +1774,13 @@ fn writer_after_prefix(e: &mut Earlier, partial: &Path, end: u64) -> Result<(Arc
 }
 
 /// The copy of the first bytes of one file into another, which is already that long, on a
-/// thread of its own: read and written through a buffer of half a MiB, which stays in the
-/// processor's cache between the two copies. (The system's own copy, `copy_file_range` on
-/// Linux, took twice as long on ext4: it moves 64 KiB at a time through a pipe.)
+/// thread of its own (see [`copy_block`]).
 struct BlockCopy {
     from: std::path::PathBuf,
     to: std::path::PathBuf,
-    thread: Option<std::thread::JoinHandle<io::Result<Copied>>>,
+    thread: Option<std::thread::JoinHandle<std::result::Result<Copied, CopyError>>>,
+    /// Asks the thread to stop (a run that fails before the copy is needed).
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     end: u64,
 }
 
@@ -1772,14 +1792,17 @@ impl BlockCopy {
             .open(to)
             .map_err(|e| Error::write(to, e))?;
         let target = to.to_path_buf();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
         let thread = std::thread::Builder::new()
             .name("block-copy".into())
-            .spawn(move || copy_block(src, dst, &target, end))
+            .spawn(move || copy_block(src, dst, &target, end, &stopped))
             .map_err(|e| Error::write(to, e))?;
         Ok(BlockCopy {
             from: from.to_path_buf(),
             to: to.to_path_buf(),
             thread: Some(thread),
+            stop,
             end,
         })
     }
@@ -1789,16 +1812,31 @@ impl BlockCopy {
     fn finish(mut self) -> Result<u64> {
         let done = match self.thread.take().map(|t| t.join()) {
             Some(Ok(r)) => r,
-            Some(Err(_)) => Err(io::Error::other("the copying thread failed")),
-            None => Err(io::Error::other("the copy was waited for twice")),
+            _ => Err(CopyError::Target(io::Error::other("the copying thread failed"))),
+        };
+        let short = || {
+            Error::read(
+                &self.from,
+                io::Error::other("the archive is shorter than its directory says"),
+            )
         };
         match done {
             Ok(c) if c.bytes == self.end => Ok(c.read_back),
-            Ok(_) => Err(Error::read(
-                &self.from,
-                io::Error::other("the archive is shorter than its directory says"),
-            )),
-            Err(e) => Err(Error::write(&self.to, e)),
+            Ok(_) => Err(short()),
+            Err(CopyError::Source(e)) if e.kind() == io::ErrorKind::UnexpectedEof => Err(short()),
+            Err(CopyError::Source(e)) => Err(Error::read(&self.from, e)),
+            Err(CopyError::Target(e)) => Err(Error::write(&self.to, e)),
+        }
+    }
+}
+
+impl Drop for BlockCopy {
+    /// A run that stops early stops the copy and waits for it, so that nothing writes to its
+    /// file after.
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
         }
     }
 }
@@ -1812,31 +1850,45 @@ struct Copied {
     read_back: u64,
 }
 
-/// Copies the first `end` bytes of `src` into `dst` (`to`), to the same offsets. On Linux the
-/// bulk is written with `O_DIRECT` and read back ([`copy_direct`]); the rest, or everything
-/// where that cannot be, goes through a buffer of half a MiB.
-fn copy_block(mut src: File, mut dst: File, to: &Path, end: u64) -> io::Result<Copied> {
+/// Why [`copy_block`] failed: reading the archive copied, or writing (or reading back) the copy.
+enum CopyError {
+    Source(io::Error),
+    Target(io::Error),
+}
+
+/// Copies the first `end` bytes of `src` into `dst` (`to`), to the same offsets, until `stop`.
+/// On Linux the bulk is written with `O_DIRECT` and read back ([`copy_direct`]); the rest, or
+/// everything where that cannot be, goes through a buffer of half a MiB, which stays in the
+/// processor's cache between its two copies (`copy_file_range`, the system's own copy, took
+/// twice as long on ext4: it moves 64 KiB at a time through a pipe).
+fn copy_block(
+    mut src: File,
+    mut dst: File,
+    to: &Path,
+    end: u64,
+    stop: &std::sync::atomic::AtomicBool,
+) -> std::result::Result<Copied, CopyError> {
     use std::io::{Read, Seek, SeekFrom, Write};
     #[cfg(target_os = "linux")]
-    let direct = copy_direct(&mut src, to, end)?;
+    let direct = copy_direct(&mut src, to, end, stop)?;
     #[cfg(not(target_os = "linux"))]
     let direct = {
         let _ = to;
         0u64
     };
     let mut copied = direct;
-    src.seek(SeekFrom::Start(copied))?;
-    dst.seek(SeekFrom::Start(copied))?;
+    src.seek(SeekFrom::Start(copied)).map_err(CopyError::Source)?;
+    dst.seek(SeekFrom::Start(copied)).map_err(CopyError::Target)?;
     let mut src = src.take(end - copied);
     let mut buf = vec![0u8; 512 << 10];
-    loop {
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
         let n = match src.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
+            Err(e) => return Err(CopyError::Source(e)),
         };
-        dst.write_all(&buf[..n])?;
+        dst.write_all(&buf[..n]).map_err(CopyError::Target)?;
         copied += n as u64;
         // Asked now and then, so that the sync before the rename finds it written.
         if copied % (64 << 20) < n as u64 {
@@ -1850,22 +1902,28 @@ fn copy_block(mut src: File, mut dst: File, to: &Path, end: u64) -> io::Result<C
     })
 }
 
-/// Copies the first `end` bytes of `src` into the file `to` with `O_DIRECT`, in whole 4 KiB
-/// blocks, and reads each piece back from the disk to compare it with what was written. The
-/// bytes go straight from the buffer to the disk and back, without the copies into and out of
-/// the page cache that cost the processor more than everything else an update does with them
-/// (2.7 GB: under a second of system time against 2 to 7 s, depending on the machine's load),
-/// and the check of the new archive need not read them again (see `verify::KnownPrefix`).
-/// Returns how many bytes were copied and found equal: 0 where the file system does not take
-/// direct reads and writes; the rest, less than a block, is for the caller. Bytes that read
-/// back otherwise than written are an error.
+/// Copies the first `end` bytes of `src` into the file `to` with `O_DIRECT`, in whole blocks,
+/// and reads each piece back from the disk to compare it with what was written. The bytes go
+/// straight from the buffer to the disk and back, without the copies into and out of the page
+/// cache that cost the processor more than everything else an update does with them (2.7 GB:
+/// under a second of system time against 2 to 7 s, depending on the machine's load), and the
+/// check of the new archive need not read them again (see `verify::KnownPrefix`).
+///
+/// A block is the largest of 4 KiB, the memory page and the file system's block, so that the
+/// last page written directly holds nothing that is written through the page cache (the rest
+/// of the block, by the caller, and what the archive's writer writes after it). Returns how
+/// many bytes were copied and found equal: 0 where the file system does not take direct reads
+/// and writes. Bytes that read back otherwise than written are an error.
 #[cfg(target_os = "linux")]
-fn copy_direct(src: &mut File, to: &Path, end: u64) -> io::Result<u64> {
+fn copy_direct(
+    src: &mut File,
+    to: &Path,
+    end: u64,
+    stop: &std::sync::atomic::AtomicBool,
+) -> std::result::Result<u64, CopyError> {
     use std::io::Read;
-    use std::os::unix::fs::{FileExt, OpenOptionsExt};
-    const BLOCK: usize = 4096;
+    use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
     const CHUNK: usize = 4 << 20;
-    let whole = end - end % BLOCK as u64;
     let Ok(dst) = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -1874,37 +1932,36 @@ fn copy_direct(src: &mut File, to: &Path, end: u64) -> io::Result<u64> {
     else {
         return Ok(0);
     };
+    // SAFETY: sysconf reads a system constant.
+    let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(0);
+    let fs_block = dst.metadata().map(|m| m.blksize() as usize).unwrap_or(0);
+    let block = page.max(fs_block).max(4096);
+    if !block.is_power_of_two() || !CHUNK.is_multiple_of(block) {
+        return Ok(0);
+    }
+    let whole = end - end % block as u64;
     // Direct reads and writes need buffers aligned to the block.
-    let mut raw = vec![0u8; 2 * CHUNK + BLOCK];
-    let skew = raw.as_ptr().align_offset(BLOCK);
+    let mut raw = vec![0u8; 2 * CHUNK + block];
+    let skew = raw.as_ptr().align_offset(block);
     let (buf, back) = raw[skew..skew + 2 * CHUNK].split_at_mut(CHUNK);
     let mut done = 0u64;
-    while done < whole {
+    while done < whole && !stop.load(std::sync::atomic::Ordering::Relaxed) {
         let n = (whole - done).min(CHUNK as u64) as usize;
-        src.read_exact(&mut buf[..n])?;
+        src.read_exact(&mut buf[..n]).map_err(CopyError::Source)?;
         if dst.write_all_at(&buf[..n], done).is_err() || dst.read_exact_at(&mut back[..n], done).is_err() {
             // Not a file system for direct writes: the caller copies from here on.
             break;
         }
         if buf[..n] != back[..n] {
             let first = (0..n).find(|&i| buf[i] != back[i]).unwrap_or(0);
-            return Err(io::Error::other(format!(
+            return Err(CopyError::Target(io::Error::other(format!(
                 "the copy differs from the archive being updated at byte {}, read back from the disk once written: the disk may be failing",
                 done + first as u64
-            )));
+            ))));
         }
         done += n as u64;
     }
     Ok(done)
-}
-
-impl Drop for BlockCopy {
-    /// A run that stops early waits for the copy, so that nothing writes to its file after.
-    fn drop(&mut self) {
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
 }
 
 fn copy_earlier(
@@ -1944,10 +2001,10 @@ fn copy_earlier(
             Some(new_name) => {
                 let mut rec = rec.clone();
                 rec.name = new_name.clone();
-                writer.raw_copy_renamed(file, new_name, rec)?;
+                writer.raw_copy_renamed(file, new_name, rec, Some(&path))?;
             }
             None => {
-                writer.raw_copy(file, rec.clone())?;
+                writer.raw_copy(file, rec.clone(), Some(&path))?;
             }
         }
     }
@@ -2128,7 +2185,7 @@ fn reuse_salvaged(
             crc32: e.crc32,
             sha256: e.sha256,
         };
-        writer.raw_copy(raw, record)?;
+        writer.raw_copy(raw, record, Some(&sv.path))?;
     }
     Ok(())
 }

@@ -273,10 +273,10 @@ pub fn copy_entry_as(
     let i = reader.zip.index_for_name(name).ok_or_else(missing)?;
     let file = reader.zip.by_index_raw(i).map_err(|e| Error::zip(&path, e))?;
     if name == new_name {
-        writer.raw_copy(file, rec.clone())
+        writer.raw_copy(file, rec.clone(), Some(&path))
     } else {
         let mut rec = rec.clone();
         rec.name = new_name.to_string();
-        writer.raw_copy_renamed(file, new_name, rec)
+        writer.raw_copy_renamed(file, new_name, rec, Some(&path))
     }
 }

@@ -298,9 +298,10 @@ impl Ingest<'_> {
             let mut mht_parts: HashMap<String, (Sha256Digest, String)> = HashMap::new();
             let parsed: io::Result<()> = match fx.kind {
                 ExportKind::QqTxt | ExportKind::QceTxt | ExportKind::QceJson => {
+                    // Parsed ahead as the same kind (its first bytes read again may say otherwise).
                     let text = match ahead.remove(&fx.file) {
-                        Some(done) => done.into_collector(&mut col),
-                        None => read_text(fx.kind, f, self.tz, &mut col),
+                        Some(done) if done.kind == fx.kind => done.into_collector(&mut col),
+                        _ => read_text(fx.kind, f, self.tz, &mut col),
                     };
                     text.and_then(|p| match p {
                         Some(p) => self.record_text(f, p, &mut rec),
@@ -619,6 +620,8 @@ const AHEAD_MAX: usize = 8;
 
 /// A text export parsed ahead of the chat stage: what [`read_text`] collected.
 pub struct ParsedAhead {
+    /// What it was parsed as.
+    kind: ExportKind,
     spool: qqvault_formats::spill::FileSpool,
     not_understood: u64,
     samples: Vec<String>,
@@ -682,6 +685,7 @@ impl AheadParser {
                     done.insert(
                         i,
                         ParsedAhead {
+                            kind,
                             spool,
                             not_understood,
                             samples,

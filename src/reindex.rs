@@ -55,7 +55,7 @@ pub fn reindex(archive: &Path, progress: &dyn Progress) -> Result<ReindexSummary
         let Some(rec) = by_name.get(&name) else {
             return Err(Error::zip(archive, format!("{name} is not in the manifest")));
         };
-        writer.raw_copy(file, rec.clone())?;
+        writer.raw_copy(file, rec.clone(), Some(archive))?;
     }
     progress.finish_phase();
     progress.phase("indexing", None);

@@ -345,6 +345,7 @@ fn a_start_copied_from_a_sealed_archive_is_compared_with_it() {
     let moved = std::collections::HashMap::from([(
         after.to_string(),
         qqvault::archive::write::RawCopy {
+            source: archive.clone(),
             from_name: after.to_string(),
             name: after.to_string(),
             from: after_at as u64,

@@ -383,13 +383,16 @@ pub struct ArchiveWriter {
     path: PathBuf,
     zip: ZipWriter<PosWriter>,
     entries: Vec<EntryRecord>,
-    /// The entries copied as they are from another archive ([`ArchiveWriter::raw_copy`]).
+    /// The entries copied as they are from another archive ([`ArchiveWriter::raw_copy`] with a
+    /// source).
     copies: Vec<RawCopy>,
 }
 
 /// An entry copied as it is from another archive: its data is the same bytes there and here.
 #[derive(Clone, Debug)]
 pub struct RawCopy {
+    /// The archive it was copied from.
+    pub source: PathBuf,
     /// Its name in the other archive.
     pub from_name: String,
     /// Its name here.
@@ -475,9 +478,16 @@ impl ArchiveWriter {
     /// Copies an entry of another archive as it is (compressed bytes, CRC and sizes), without
     /// decompressing it; `record` is its manifest record.
     /// Returns where the entry's data lies in the new archive.
-    pub fn raw_copy<R: Read>(&mut self, file: zip::read::ZipFile<'_, R>, record: EntryRecord) -> Result<u64> {
+    /// `source`: the archive `file` is read from, when it has one (the copy is then recorded,
+    /// see [`ArchiveWriter::take_copies`]).
+    pub fn raw_copy<R: Read>(
+        &mut self,
+        file: zip::read::ZipFile<'_, R>,
+        record: EntryRecord,
+        source: Option<&Path>,
+    ) -> Result<u64> {
         let name = record.name.clone();
-        self.raw_copy_renamed(file, &name, record)
+        self.raw_copy_renamed(file, &name, record, source)
     }
 
     /// Where the data of the entry just copied begins: it ends where the writer is (a copy
@@ -496,6 +506,7 @@ impl ArchiveWriter {
         file: zip::read::ZipFile<'_, R>,
         name: &str,
         record: EntryRecord,
+        source: Option<&Path>,
     ) -> Result<u64> {
         let stored = file.compressed_size();
         let from_name = file.name().map(|n| n.to_string()).unwrap_or_default();
@@ -505,8 +516,9 @@ impl ArchiveWriter {
             .map_err(|e| Error::zip(&self.path, e))?;
         self.entries.push(record);
         let to = self.data_start(stored);
-        if let Some(from) = from {
+        if let (Some(from), Some(source)) = (from, source) {
             self.copies.push(RawCopy {
+                source: source.to_path_buf(),
                 from_name,
                 name: name.to_string(),
                 from,
@@ -777,7 +789,7 @@ impl ArchiveWriter {
         let mut zip = zip::ZipArchive::new(io::BufReader::with_capacity(1 << 20, file))
             .map_err(|e| Error::zip(&scratch, e))?;
         let entry = zip.by_index_raw(0).map_err(|e| Error::zip(&scratch, e))?;
-        self.raw_copy(entry, streamed.record.clone())?;
+        self.raw_copy(entry, streamed.record.clone(), None)?;
         Ok(streamed.record)
     }
 }
