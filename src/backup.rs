@@ -241,8 +241,8 @@ impl SealGate {
 }
 
 impl Earlier {
-    /// The block copied from its start, for the check of the new archive: known once its seal
-    /// matched (`require_intact`).
+    /// What the check of the new archive may take as known of this archive (see
+    /// `verify::KnownPrefix`): only once its seal matched (`require_intact`).
     /// `read_back`: how many of its bytes were compared already, read back once written;
     /// `copies`: the entries copied from it as they are.
     fn known_prefix(
@@ -250,7 +250,14 @@ impl Earlier {
         read_back: u64,
         copies: Vec<crate::archive::write::RawCopy>,
     ) -> Option<verify::KnownPrefix> {
-        let (len, state) = self.copied.take()?;
+        // Without a block (an archive whose README this version does not write, say), the
+        // entries copied one by one are still compared: the state after no bytes is a fresh
+        // one, and only a whole archive gets here.
+        let (len, state) = match self.copied.take() {
+            Some(kept) => kept,
+            None if self.intact => (0, <sha2::Sha256 as sha2::Digest>::new()),
+            None => return None,
+        };
         Some(verify::KnownPrefix {
             from: self.reader.path.clone(),
             len,
