@@ -24,15 +24,7 @@ fn backup_restore_round_trip_is_byte_exact_and_dedups() {
     let t = tempfile::tempdir().unwrap();
     sample_tree(t.path());
     let archive = t.path().join("out.zip");
-    let o = run(&[
-        "backup",
-        t.path().join("photos").to_str().unwrap(),
-        "-o",
-        archive.to_str().unwrap(),
-        "--json",
-    ]);
-    expect_code(&o, 0);
-    let s = json(&o);
+    let s = backup_json(&t.path().join("photos"), &archive, &[]);
     assert_eq!(s["files"], 8);
     // a.jpg x3 share one content, the two empty files share one: 8 paths, 5 contents.
     assert_eq!(s["unique_files"], 5);
@@ -530,15 +522,7 @@ fn small_twins_are_stored_once_across_batches() {
         );
     }
     let archive = t.path().join("a.zip");
-    let o = run(&[
-        "backup",
-        root.to_str().unwrap(),
-        "-o",
-        archive.to_str().unwrap(),
-        "--json",
-    ]);
-    expect_code(&o, 0);
-    let s = json(&o);
+    let s = backup_json(&root, &archive, &[]);
     assert_eq!(s["files"], 700);
     assert_eq!(s["unique_files"], 150);
     let listed = python(
@@ -624,15 +608,7 @@ fn large_compressible_files_are_deflated_apart_and_copied_in_after_the_rest() {
     write(&root.join("b/small.txt"), b"small");
     write(&root.join("b/video.mp4"), &noise(4, 5_000_000));
     let archive = t.path().join("a.zip");
-    let o = run(&[
-        "backup",
-        root.to_str().unwrap(),
-        "-o",
-        archive.to_str().unwrap(),
-        "--json",
-    ]);
-    expect_code(&o, 0);
-    let s = json(&o);
+    let s = backup_json(&root, &archive, &[]);
     assert_eq!(s["files"], 4);
     assert_eq!(s["unique_files"], 3);
     unzip_test(&archive);

@@ -16,20 +16,6 @@ fn export(msgs: &[(&str, &str, &str)]) -> Vec<u8> {
     s.into_bytes()
 }
 
-fn backup(dir: &Path, archive: &Path, extra: &[&str]) -> serde_json::Value {
-    let mut args = vec![
-        "backup",
-        dir.to_str().unwrap(),
-        "-o",
-        archive.to_str().unwrap(),
-        "--json",
-    ];
-    args.extend_from_slice(extra);
-    let o = run(&args);
-    expect_code(&o, 0);
-    json(&o)
-}
-
 fn messages(archive: &Path) -> Vec<(String, String, String)> {
     let o = run(&["show", archive.to_str().unwrap(), "小明", "--json"]);
     expect_code(&o, 0);
@@ -85,7 +71,7 @@ fn overlapping_exports_give_exactly_the_union() {
         ]),
     );
     write(&src.join("photo.jpg"), &noise(1, 5000));
-    let s1 = backup(&src, &archive, &[]);
+    let s1 = backup_json(&src, &archive, &[]);
     assert_eq!(s1["messages"], 4);
     write(
         &src.join("全部消息记录.txt"),
@@ -116,7 +102,7 @@ fn overlapping_exports_give_exactly_the_union() {
     assert_eq!(fs::read(&archive).unwrap(), before);
     assert!(!t.path().join("a.zip.partial").exists());
 
-    let s2 = backup(&src, &archive, &["--update"]);
+    let s2 = backup_json(&src, &archive, &["--update"]);
     assert_eq!(s2["unique_files"], 2, "the photo copy is not stored again");
     let got = messages(&archive);
     let want = vec![
@@ -178,10 +164,10 @@ fn an_update_with_nothing_new_keeps_the_same_contents() {
     let t = tempfile::tempdir().unwrap();
     let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/sample");
     let archive = t.path().join("a.zip");
-    let s1 = backup(&sample, &archive, &[]);
+    let s1 = backup_json(&sample, &archive, &[]);
     let m1 = manifest(&archive);
     let list1 = stdout(&run(&["list", archive.to_str().unwrap(), "--json"]));
-    let s2 = backup(&sample, &archive, &["--update"]);
+    let s2 = backup_json(&sample, &archive, &["--update"]);
     let m2 = manifest(&archive);
     assert_eq!(files_of(&m1), files_of(&m2));
     assert_eq!(s1["messages"], s2["messages"]);
@@ -211,7 +197,7 @@ fn a_new_input_joins_and_inputs_of_the_same_name_share_their_folder() {
     write(&t.path().join("一/照片/a.jpg"), &noise(2, 3000));
     write(&t.path().join("二/照片/b.jpg"), &noise(3, 3000));
     write(&t.path().join("新/other.txt"), b"hello");
-    backup(&t.path().join("一/照片"), &archive, &[]);
+    backup_json(&t.path().join("一/照片"), &archive, &[]);
     let o = run(&[
         "backup",
         t.path().join("二/照片").to_str().unwrap(),
@@ -248,7 +234,7 @@ fn an_interrupted_update_leaves_the_old_archive_intact() {
     let t = tempfile::tempdir().unwrap();
     let archive = t.path().join("a.zip");
     write(&t.path().join("in/small.txt"), b"before the update");
-    backup(&t.path().join("in"), &archive, &[]);
+    backup_json(&t.path().join("in"), &archive, &[]);
     let before = fs::read(&archive).unwrap();
     for i in 0..5 {
         write(
@@ -289,14 +275,14 @@ fn an_earlier_export_stays_read_when_its_path_takes_content_stored_elsewhere() {
     ]);
     write(&src.join("全部消息记录.txt"), &a);
     write(&src.join("另一份.txt"), &b);
-    backup(&src, &archive, &[]);
+    backup_json(&src, &archive, &[]);
     assert_eq!(messages(&archive).len(), 3);
     // The path now holds what the archive already stores under the other name.
     write(&src.join("全部消息记录.txt"), &b);
-    backup(&src, &archive, &["--update"]);
+    backup_json(&src, &archive, &["--update"]);
     assert_eq!(messages(&archive).len(), 3, "the earlier export's messages stay");
     // And again, with nothing new: still found by its entry, not by its path.
-    backup(&src, &archive, &["--update"]);
+    backup_json(&src, &archive, &["--update"]);
     let texts: Vec<String> = messages(&archive).into_iter().map(|m| m.2).collect();
     assert_eq!(texts, ["只在旧的导出里", "二", "三"]);
     expect_code(&run(&["verify", archive.to_str().unwrap()]), 0);
@@ -330,7 +316,7 @@ fn a_damaged_archive_is_not_updated() {
         txt("小明", &chatter("小明", 0, 200)).as_bytes(),
     );
     let archive = t.path().join("a.zip");
-    backup(&input, &archive, &[]);
+    backup_json(&input, &archive, &[]);
     let good = fs::read(&archive).unwrap();
     let n = good.len();
     // Damage in a photo's data, the conversations, the pages, the manifest, the directory:
@@ -479,8 +465,8 @@ fn an_update_carries_what_no_new_export_touches_and_equals_a_backup_of_everythin
     );
 
     let updated = t.path().join("u.zip");
-    backup(&first, &updated, &[]);
-    let s = backup(&second, &updated, &["--update"]);
+    backup_json(&first, &updated, &[]);
+    let s = backup_json(&second, &updated, &["--update"]);
     let chats = &s["update"]["chats"];
     assert_eq!(chats["carried"], 2, "{s}");
     assert_eq!(chats["merged"], 2, "{s}");
@@ -536,7 +522,7 @@ fn an_update_carries_what_no_new_export_touches_and_equals_a_backup_of_everythin
 
     // Nothing new: every conversation is carried, nothing is parsed, the contents stay.
     let before = entries(&updated, &prefixes);
-    let s = backup(&second, &updated, &["--update"]);
+    let s = backup_json(&second, &updated, &["--update"]);
     assert_eq!(s["update"]["chats"]["carried"], 4, "{s}");
     assert_eq!(s["update"]["chats"]["merged"], 0);
     assert_eq!(s["update"]["chats"]["exports_parsed_again"], 0);
@@ -572,7 +558,7 @@ fn a_picture_moved_to_an_earlier_version_is_linked_there_after_an_update() {
         write(&sample.join(path), &bytes);
     }
     let archive = t.path().join("a.zip");
-    backup(&sample, &archive, &[]);
+    backup_json(&sample, &archive, &[]);
     let photo = "Tencent Files/12345678/Image/C2C/8F3A2C1D5E6B7A8C9D0E1F2A3B4C5D6E.png";
     let before = links(&archive);
     assert!(
@@ -582,7 +568,7 @@ fn a_picture_moved_to_an_earlier_version_is_linked_there_after_an_update() {
     // The photo's path gets other content: its earlier content moves to versions/, and the
     // conversation that shows it must follow.
     write(&sample.join(photo), &noise(77, 3000));
-    let s = backup(&sample, &archive, &["--update"]);
+    let s = backup_json(&sample, &archive, &["--update"]);
     assert_eq!(
         s["update"]["changed"],
         serde_json::json!([format!("sample/{photo}")])
@@ -650,9 +636,9 @@ fn a_chunked_export_merged_anew_is_read_with_all_its_chunks() {
     // The same chat exported again later: overlapping, and going on.
     chunked_export(&second.join("私聊_chunked_jsonl"), 1_690_000_005, 8);
     let archive = t.path().join("a.zip");
-    let s1 = backup(&first, &archive, &[]);
+    let s1 = backup_json(&first, &archive, &[]);
     assert_eq!(s1["messages"], 9 + 12);
-    let s = backup(&second, &archive, &["--update"]);
+    let s = backup_json(&second, &archive, &["--update"]);
     assert_eq!(s["update"]["chats"]["merged"], 1, "{s}");
     assert_eq!(s["update"]["chats"]["carried"], 1, "{s}");
     // The earlier manifest and its chunks are parsed again together.
@@ -689,9 +675,9 @@ fn an_update_without_a_block_compares_the_entries_it_copies() {
         txt("小明", &chatter("小明", 0, 200)).as_bytes(),
     );
     let archive = t.path().join("a.zip");
-    backup(&input, &archive, &[]);
+    backup_json(&input, &archive, &[]);
     write(&input.join("a.txt"), b"second content\n");
-    let s = backup(&input, &archive, &["--update"]);
+    let s = backup_json(&input, &archive, &["--update"]);
     assert_eq!(s["update"]["copied_as_block"], 0, "{s}");
     assert_eq!(s["update"]["chats"]["carried"], 1, "{s}");
     expect_code(&run(&["verify", archive.to_str().unwrap()]), 0);

@@ -128,6 +128,21 @@ pub fn python(script: &str, args: &[&Path]) -> Output {
     c.output().unwrap()
 }
 
+/// `qqvault backup INPUT -o ARCHIVE --json EXTRA...`, which must succeed: its summary.
+pub fn backup_json(input: &Path, archive: &Path, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec![
+        "backup",
+        input.to_str().unwrap(),
+        "-o",
+        archive.to_str().unwrap(),
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    let o = run(&args);
+    expect_code(&o, 0);
+    json(&o)
+}
+
 pub fn json(o: &Output) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(o)))
 }
