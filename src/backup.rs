@@ -1708,20 +1708,15 @@ fn kept_as_is(name: &str) -> bool {
 /// Where the part of the earlier archive that an update keeps as it is ends, when there is
 /// such a part beyond the README: the entries from the start that are this version's README
 /// and then originals, images and versions that keep their names. The next entry starts there.
-fn earlier_prefix(e: &mut Earlier, renames: &HashMap<String, String>, readme: &str) -> Result<Option<u64>> {
-    let path = e.reader.path.clone();
-    let path = &path;
-    let records: HashMap<&str, &crate::archive::manifest::EntryRecord> = e
-        .reader
-        .manifest
-        .entries
-        .iter()
-        .map(|r| (r.name.as_str(), r))
-        .collect();
+fn earlier_prefix(e: &Earlier, renames: &HashMap<String, String>, readme: &str) -> Result<Option<u64>> {
+    let path = &e.reader.path;
+    let records = e.reader.manifest.entries_by_name();
     let mut starts: Vec<(u64, String)> = Vec::with_capacity(e.reader.zip.len());
-    let zip = &mut e.reader.zip;
+    let zip = &e.reader.zip;
+    // From the zip directory alone: the block's local headers are walked once, when it is
+    // copied (`salvage::seal_prefix`).
     for i in 0..zip.len() {
-        let file = zip.by_index_raw(i).map_err(|err| Error::zip(path, err))?;
+        let file = zip.by_index_data(i).map_err(|err| Error::zip(path, err))?;
         let name = file.name().map_err(|err| Error::zip(path, err))?.to_string();
         starts.push((file.header_start(), name));
     }
@@ -1756,13 +1751,7 @@ fn writer_after_prefix(e: &mut Earlier, partial: &Path, end: u64) -> Result<(Arc
         .map_err(|err| Error::write(partial, err))?;
     let names = crate::archive::salvage::seal_prefix(&e.reader.path, partial, end)
         .map_err(|err| Error::read(&e.reader.path, err))?;
-    let by_name: HashMap<&str, &crate::archive::manifest::EntryRecord> = e
-        .reader
-        .manifest
-        .entries
-        .iter()
-        .map(|r| (r.name.as_str(), r))
-        .collect();
+    let by_name = e.reader.manifest.entries_by_name();
     let records = names
         .iter()
         .map(|(n, _)| {

@@ -37,6 +37,13 @@ pub struct Manifest<Files = Vec<FileRecord>> {
     pub conversations: Vec<ConversationRecord>,
 }
 
+impl<Files> Manifest<Files> {
+    /// Its entries' records, by entry name.
+    pub fn entries_by_name(&self) -> std::collections::HashMap<&str, &EntryRecord> {
+        self.entries.iter().map(|e| (e.name.as_str(), e)).collect()
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ToolInfo {
     pub name: String,

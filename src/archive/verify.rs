@@ -561,7 +561,7 @@ fn check_entries(
     };
     let expected: HashMap<&str, &crate::archive::manifest::EntryRecord> = manifest
         .as_ref()
-        .map(|m| m.entries.iter().map(|e| (e.name.as_str(), e)).collect())
+        .map(Manifest::entries_by_name)
         .unwrap_or_default();
     let have_manifest = manifest.is_some();
     // Two threads share the entries (the seal's hash runs on a third): each opens the archive
@@ -708,8 +708,7 @@ fn check_local_header(
 }
 
 fn check_manifest_consistency(m: &Manifest, zip_entries: u64, report: &mut VerifyReport) {
-    let by_name: HashMap<&str, &crate::archive::manifest::EntryRecord> =
-        m.entries.iter().map(|e| (e.name.as_str(), e)).collect();
+    let by_name = m.entries_by_name();
     let mut distinct = HashSet::new();
     let mut bytes_in = 0u64;
     for f in &m.files {
