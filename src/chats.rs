@@ -141,10 +141,18 @@ pub fn transcript_entry(id: &str) -> String {
 
 /// A message's sender as a person reads it: `name(id)`, or the bare name.
 pub fn sender_label(sender: &str, sender_id: Option<&str>) -> String {
-    match sender_id {
-        Some(id) if sender.is_empty() => format!("({id})"),
-        Some(id) => format!("{sender}({id})"),
-        None => sender.to_string(),
+    let mut s = String::new();
+    push_sender_label(&mut s, sender, sender_id);
+    s
+}
+
+/// [`sender_label`], appended to `s`.
+pub fn push_sender_label(s: &mut String, sender: &str, sender_id: Option<&str>) {
+    s.push_str(sender);
+    if let Some(id) = sender_id {
+        s.push('(');
+        s.push_str(id);
+        s.push(')');
     }
 }
 
@@ -171,18 +179,26 @@ pub fn transcript_heading(rec: &ConversationRecord, eol: &str) -> String {
 
 /// `YYYY-MM-DD HH:MM:SS`, as people read it.
 pub fn fmt_time(t: MessageTime) -> String {
-    t.to_string().replacen('T', " ", 1)
+    let mut s = String::with_capacity(19);
+    t.push_iso(&mut s, ' ');
+    s
 }
 
 /// One message as transcript lines: the header line, then the text indented.
 pub fn transcript_message(m: &MessageLine, eol: &str) -> String {
     let mut s = String::new();
-    s.push_str(&fmt_time(m.time));
+    push_transcript_message(&mut s, m, eol);
+    s
+}
+
+/// [`transcript_message`], appended to `s`.
+pub fn push_transcript_message(s: &mut String, m: &MessageLine, eol: &str) {
+    m.time.push_iso(s, ' ');
     s.push(' ');
     if m.system {
         s.push_str("[系统消息] ");
     }
-    s.push_str(&sender_label(&m.sender, m.sender_id.as_deref()));
+    push_sender_label(s, &m.sender, m.sender_id.as_deref());
     s.push_str(eol);
     for line in m.text.split('\n') {
         s.push_str("    ");
@@ -196,7 +212,6 @@ pub fn transcript_message(m: &MessageLine, eol: &str) -> String {
         }
     }
     s.push_str(eol);
-    s
 }
 
 /// Receives an embedded part: its name in the export, its content type, its bytes.

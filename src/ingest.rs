@@ -516,10 +516,16 @@ impl Ingest<'_> {
             ));
             chat_locations.push(search_index::add_chat_lines(self.writer, rec, jsonl)?);
             let heading = format!("{}\r\n", chats::transcript_heading(rec, "\r\n")).into_bytes();
+            let scratch = std::cell::RefCell::new(String::new());
             let body = chats::render_chunks(
                 merged.lines(i, id).map_err(|e| Error::read(self.scratch, e))?,
                 512,
-                |m, buf| buf.extend_from_slice(chats::transcript_message(m, "\r\n").as_bytes()),
+                move |m, buf| {
+                    let mut text = scratch.borrow_mut();
+                    text.clear();
+                    chats::push_transcript_message(&mut text, m, "\r\n");
+                    buf.extend_from_slice(text.as_bytes());
+                },
             );
             let transcript = chats::ChunkReader::new(std::iter::once(Ok(heading)).chain(body));
             self.add_chat_stream(&rec.transcript, transcript)?;

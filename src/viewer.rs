@@ -401,7 +401,9 @@ impl<'a> ConversationRenderer<'a> {
     fn render_message(&mut self, out: &mut String, m: &MessageLine) {
         let n = self.count;
         if m.system {
-            let _ = write!(out, "<div class=\"sys\" id=\"m{n}\"><span><b>系统消息</b> ");
+            out.push_str("<div class=\"sys\" id=\"m");
+            push_number(out, n);
+            out.push_str("\"><span><b>系统消息</b> ");
             push_time(out, m.time);
             if !m.sender.is_empty() && m.sender != "系统消息" {
                 out.push(' ');
@@ -419,11 +421,15 @@ impl<'a> ConversationRenderer<'a> {
             m.sender.as_str()
         };
         let colour = colour_of(m.sender_id.as_deref().unwrap_or(&m.sender));
-        let _ = write!(
-            out,
-            "<div class=\"m{}\" id=\"m{n}\"><i class=\"av a{colour}\">",
-            if me { " me" } else { "" }
-        );
+        out.push_str(if me {
+            "<div class=\"m me\" id=\"m"
+        } else {
+            "<div class=\"m\" id=\"m"
+        });
+        push_number(out, n);
+        out.push_str("\"><i class=\"av a");
+        push_number(out, colour);
+        out.push_str("\">");
         esc(out, &initial(shown_name));
         // Short markup: it is repeated for every message of every page.
         out.push_str("</i><div class=\"b\"><div class=\"h\"><b>");
@@ -1114,12 +1120,47 @@ fn push_time(out: &mut String, t: MessageTime) {
     if t.year == 0 {
         out.push_str("--:--:--");
     } else {
-        let _ = write!(out, "{:02}:{:02}:{:02}", t.hour, t.minute, t.second);
+        match t
+            .iso_bytes(b' ')
+            .as_ref()
+            .and_then(|b| std::str::from_utf8(&b[11..]).ok())
+        {
+            Some(clock) => out.push_str(clock),
+            None => {
+                let _ = write!(out, "{:02}:{:02}:{:02}", t.hour, t.minute, t.second);
+            }
+        }
     }
 }
 
+/// Appends a number's decimal digits (as `write!` does, without its machinery: this runs for
+/// every message).
+fn push_number(out: &mut String, n: impl Into<u64>) {
+    let mut n: u64 = n.into();
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
+}
+
 fn push_date(out: &mut String, t: MessageTime) {
-    let _ = write!(out, "{:04}-{:02}-{:02}", t.year, t.month, t.day);
+    match t
+        .iso_bytes(b' ')
+        .as_ref()
+        .and_then(|b| std::str::from_utf8(&b[..10]).ok())
+    {
+        Some(date) => out.push_str(date),
+        None => {
+            let _ = write!(out, "{:04}-{:02}-{:02}", t.year, t.month, t.day);
+        }
+    }
 }
 
 fn push_range(out: &mut String, a: Option<MessageTime>, b: Option<MessageTime>) {
