@@ -87,15 +87,20 @@ impl<R: Read> Read for CheckpointReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         let mut cps = self.out.lock().map_err(|_| io::Error::other("poisoned"))?;
-        for (i, b) in buf[..n].iter().enumerate() {
-            if self.at_line_start {
-                if self.lines.is_multiple_of(CHECKPOINT_EVERY) {
-                    cps.push(self.pos + i as u64);
-                }
-                self.at_line_start = false;
+        if n > 0 && self.at_line_start {
+            if self.lines.is_multiple_of(CHECKPOINT_EVERY) {
+                cps.push(self.pos);
             }
-            if *b == b'\n' {
-                self.lines += 1;
+            self.at_line_start = false;
+        }
+        for end in memchr::memchr_iter(b'\n', &buf[..n]) {
+            self.lines += 1;
+            if end + 1 < n {
+                if self.lines.is_multiple_of(CHECKPOINT_EVERY) {
+                    cps.push(self.pos + end as u64 + 1);
+                }
+            } else {
+                // The next line starts with the next read.
                 self.at_line_start = true;
             }
         }
@@ -755,4 +760,62 @@ pub fn scan(
     }
     let hits: Vec<FoundMessage> = slots.into_iter().flatten().collect();
     Ok(SearchOutcome { hits, note: None })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Reads in pieces of the given sizes, over and over.
+    struct Pieces<'a> {
+        data: &'a [u8],
+        sizes: Vec<usize>,
+        turn: usize,
+    }
+
+    impl Read for Pieces<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let want = self.sizes[self.turn % self.sizes.len()].min(buf.len());
+            self.turn += 1;
+            let n = want.min(self.data.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    proptest! {
+        /// Checkpoints are where line 0, CHECKPOINT_EVERY, 2 * CHECKPOINT_EVERY ... start,
+        /// however the reads cut the lines.
+        #[test]
+        fn checkpoints_are_where_every_nth_line_starts(
+            lens in prop::collection::vec(0usize..12, 0..3000),
+            sizes in prop::collection::vec(1usize..40, 1..8),
+            last_newline in any::<bool>(),
+        ) {
+            let mut data = Vec::new();
+            let mut starts = Vec::new();
+            for (i, len) in lens.iter().enumerate() {
+                starts.push(data.len() as u64);
+                data.extend(std::iter::repeat_n(b'x', *len));
+                if i + 1 < lens.len() || last_newline {
+                    data.push(b'\n');
+                }
+            }
+            // A line exists only where a byte is: an empty last line after the final newline
+            // is no line.
+            let expected: Vec<u64> = starts
+                .iter()
+                .enumerate()
+                .filter(|(i, at)| (*i as u64).is_multiple_of(CHECKPOINT_EVERY) && (**at as usize) < data.len())
+                .map(|(_, at)| *at)
+                .collect();
+            let (mut reader, cps) = CheckpointReader::new(Pieces { data: &data, sizes, turn: 0 });
+            let mut out = Vec::new();
+            reader.read_to_end(&mut out).unwrap();
+            prop_assert_eq!(&out, &data);
+            prop_assert_eq!(cps.lock().unwrap().clone(), expected);
+        }
+    }
 }
