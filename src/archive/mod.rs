@@ -1,6 +1,8 @@
 //! The archive: its layout, manifest and seal, and the code that writes, reads, verifies and
 //! restores it. See the README's "Archive layout" for the format these modules implement.
 
+#[cfg(target_os = "linux")]
+pub mod direct;
 pub mod layout;
 pub mod manifest;
 pub mod read;

@@ -40,7 +40,7 @@ fn level_for(kind: EntryKind) -> i64 {
 
 /// A writer that knows its position without a syscall, so that entry offsets can be recorded.
 pub struct PosWriter {
-    inner: BufWriter<File>,
+    inner: Sink,
     pos: u64,
     /// Where the system was last asked to start writing the file to disk (see
     /// [`start_writeback`]); None before the first write (an appending writer starts at the
@@ -72,39 +72,114 @@ pub fn start_writeback(file: &File, from: u64, to: u64) {
     }
 }
 
+/// Where a [`PosWriter`]'s bytes go: through a buffer and the page cache, or (a new archive, on
+/// Linux) in blocks that bypass it (see [`super::direct`]).
+enum Sink {
+    Cached(BufWriter<File>),
+    #[cfg(target_os = "linux")]
+    Direct(Box<super::direct::DirectFile>),
+}
+
+impl Sink {
+    fn writer(&mut self) -> &mut dyn ReadWriteSeek {
+        match self {
+            Sink::Cached(w) => w,
+            #[cfg(target_os = "linux")]
+            Sink::Direct(d) => d.as_mut(),
+        }
+    }
+
+    /// Flushes everything into the file and returns it.
+    fn into_file(self) -> io::Result<File> {
+        match self {
+            Sink::Cached(w) => w.into_inner().map_err(|e| e.into_error()),
+            #[cfg(target_os = "linux")]
+            Sink::Direct(d) => d.into_file(),
+        }
+    }
+}
+
+trait ReadWriteSeek: Write + Seek {
+    fn read_back(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+}
+
+impl ReadWriteSeek for BufWriter<File> {
+    fn read_back(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.flush()?;
+        self.get_mut().read(buf)
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl ReadWriteSeek for super::direct::DirectFile {
+    fn read_back(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read(buf)
+    }
+}
+
 impl PosWriter {
     fn new(file: File, pos: u64) -> Self {
         PosWriter {
-            inner: BufWriter::with_capacity(1 << 20, file),
+            inner: Sink::Cached(BufWriter::with_capacity(1 << 20, file)),
             pos,
             written_back: None,
         }
+    }
+
+    /// A writer into `file`, just created empty at `path`, that writes past the page cache
+    /// where it can (Linux; `QQVAULT_DIRECT_WRITE=0` turns it off).
+    fn new_direct(file: File, path: &Path) -> Self {
+        #[cfg(target_os = "linux")]
+        {
+            if std::env::var_os("QQVAULT_DIRECT_WRITE").is_none_or(|v| v != "0") {
+                match file.try_clone() {
+                    Ok(handle) => {
+                        if let Some(d) = super::direct::DirectFile::new(handle, path) {
+                            return PosWriter {
+                                inner: Sink::Direct(Box::new(d)),
+                                pos: 0,
+                                written_back: None,
+                            };
+                        }
+                    }
+                    Err(_) => return Self::new(file, 0),
+                }
+            }
+        }
+        let _ = path;
+        Self::new(file, 0)
+    }
+
+    /// Flushes everything into the file and returns it.
+    fn into_file(self) -> io::Result<File> {
+        self.inner.into_file()
     }
 }
 
 impl Write for PosWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let from = *self.written_back.get_or_insert(self.pos);
-        let n = self.inner.write(buf)?;
+        let n = self.inner.writer().write(buf)?;
         self.pos += n as u64;
-        // What the buffer still holds is not in the file yet.
-        let in_file = self.pos.saturating_sub(self.inner.buffer().len() as u64);
-        if in_file >= from + WRITEBACK_EVERY {
-            start_writeback(self.inner.get_ref(), from, in_file);
-            self.written_back = Some(in_file);
+        // What the buffer still holds is not in the file yet; direct writes need no write-back.
+        if let Sink::Cached(w) = &self.inner {
+            let in_file = self.pos.saturating_sub(w.buffer().len() as u64);
+            if in_file >= from + WRITEBACK_EVERY {
+                start_writeback(w.get_ref(), from, in_file);
+                self.written_back = Some(in_file);
+            }
         }
         Ok(n)
     }
     fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
+        self.inner.writer().flush()
     }
 }
 
 /// Reading is for [`ArchiveWriter::append`], which reads the directory it appends to.
 impl Read for PosWriter {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.flush()?;
-        let n = self.inner.get_mut().read(buf)?;
+        let n = self.inner.writer().read_back(buf)?;
         self.pos += n as u64;
         Ok(n)
     }
@@ -112,7 +187,7 @@ impl Read for PosWriter {
 
 impl Seek for PosWriter {
     fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
-        self.pos = self.inner.seek(to)?;
+        self.pos = self.inner.writer().seek(to)?;
         Ok(self.pos)
     }
 }
@@ -408,7 +483,12 @@ impl ArchiveWriter {
     /// Creates (truncating) the file at `path`.
     pub fn create(path: &Path) -> Result<Self> {
         let file = File::create(path).map_err(|e| Error::write(path, e))?;
-        Ok(Self::over(file, path))
+        Ok(ArchiveWriter {
+            path: path.to_path_buf(),
+            zip: ZipWriter::new(PosWriter::new_direct(file, path)),
+            entries: Vec::new(),
+            copies: Vec::new(),
+        })
     }
 
     /// A writer into an open file; `path` names it in errors.
@@ -454,6 +534,19 @@ impl ArchiveWriter {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether the archive goes to the disk past the page cache (see [`super::direct`]): its
+    /// check then reads it the same way.
+    pub fn writes_direct(&self) -> bool {
+        #[cfg(target_os = "linux")]
+        {
+            matches!(self.zip.get_ref().map(|w| &w.inner), Some(Sink::Direct(_)))
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            false
+        }
     }
 
     /// Entries written so far.
@@ -730,10 +823,7 @@ impl ArchiveWriter {
             .map_err(|e| Error::zip(&self.path, e))?;
         let mut inner = self.zip.finish().map_err(|e| Error::zip(&self.path, e))?;
         inner.flush().map_err(|e| Error::write(&self.path, e))?;
-        let file = inner
-            .inner
-            .into_inner()
-            .map_err(|e| Error::write(&self.path, e.into_error()))?;
+        let file = inner.into_file().map_err(|e| Error::write(&self.path, e))?;
         file.sync_all().map_err(|e| Error::write(&self.path, e))
     }
 }
@@ -768,9 +858,8 @@ pub fn compress_apart(
     let fail = |e: zip::result::ZipError| StreamError::Archive(Error::zip(scratch, e));
     let inner = w.zip.finish().map_err(fail)?;
     let file = inner
-        .inner
-        .into_inner()
-        .map_err(|e| StreamError::Archive(Error::write(scratch, e.into_error())))?;
+        .into_file()
+        .map_err(|e| StreamError::Archive(Error::write(scratch, e)))?;
     Ok(Apart {
         file,
         scratch: scratch.to_path_buf(),
