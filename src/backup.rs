@@ -1298,6 +1298,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     };
     // An update copies entries as they are only from the archive it updates.
     let copies = writer.take_copies();
+    let direct = writer.writes_direct();
     writer.finish_serialized(&manifest, &scratch_dir, seal_records.clone())?;
     // The check reads everything back: what the write needed goes first, so that the two do
     // not add up (the records of 200,000 files are some hundred MB).
@@ -1324,7 +1325,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     }
     let known = earlier.as_mut().and_then(|e| e.known_prefix(read_back, copies));
     drop(earlier);
-    let report = seal_and_commit(&partial, output, seal_records, known.as_ref(), progress)?;
+    let report = seal_and_commit(&partial, output, seal_records, known.as_ref(), direct, progress)?;
     // The interrupted run's file has served.
     let _ = std::fs::remove_file(&resume);
     clock.lap("verify");
@@ -1632,15 +1633,21 @@ fn changed_on_disk(f: &ScannedFile) -> bool {
 /// The last steps of every run that writes an archive: check the written file whole (the same
 /// check as `verify`; a file that fails it stays under its temporary name), fill in the seal,
 /// sync, and give it its final name. `known`: the start that an update copied from the archive
-/// it updates, compared with that archive instead of hashed again.
+/// it updates, compared with that archive instead of hashed again. `direct`: the archive was
+/// written past the page cache, and is read back the same way (see `VerifyOptions::sequential`).
 pub fn seal_and_commit(
     partial: &Path,
     output: &Path,
     seal_records: Vec<(String, String)>,
     known: Option<&verify::KnownPrefix>,
+    direct: bool,
     progress: &dyn Progress,
 ) -> Result<verify::VerifyReport> {
-    let report = verify::verify_with(partial, VerifyOptions { unsealed: true }, known, progress)?;
+    let opts = VerifyOptions {
+        unsealed: true,
+        sequential: direct,
+    };
+    let report = verify::verify_with(partial, opts, known, progress)?;
     if !report.ok {
         let first = report
             .problems

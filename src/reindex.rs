@@ -91,11 +91,12 @@ pub fn reindex(archive: &Path, progress: &dyn Progress) -> Result<ReindexSummary
     manifest.entries = writer.entries().to_vec();
     manifest.totals.entries = manifest.entries.len() as u64 + 1;
     let json = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::zip(&partial, e))?;
+    let direct = writer.writes_direct();
     writer.finish(&json, seal_records.clone())?;
     // The old archive is closed before the new one takes its name (Windows cannot rename
     // over an open file).
     drop(old);
-    seal_and_commit(&partial, archive, seal_records, None, progress)?;
+    seal_and_commit(&partial, archive, seal_records, None, direct, progress)?;
     Ok(ReindexSummary {
         archive: archive.display().to_string(),
         conversations: manifest.conversations.len() as u64,

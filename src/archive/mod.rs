@@ -9,6 +9,8 @@ pub mod read;
 pub mod restore;
 pub mod salvage;
 pub mod seal;
+#[cfg(target_os = "linux")]
+pub mod sequential;
 pub mod shared;
 pub mod verify;
 pub mod write;

@@ -84,6 +84,10 @@ pub struct VerifyOptions {
     /// The archive was just written and carries a placeholder seal: compute the seal, do not
     /// compare it.
     pub unsealed: bool,
+    /// Read the file once from the disk, past the page cache, where the system allows it (see
+    /// [`crate::archive::sequential`]): for an archive just written past the page cache. The
+    /// findings are the same; `QQVAULT_VERIFY_SEQUENTIAL=1` turns it on for `verify` too.
+    pub sequential: bool,
 }
 
 impl VerifyReport {
@@ -136,19 +140,38 @@ pub fn verify_with(
     }
     progress.phase("verifying", Some(len));
     let hash_len = seal_start.unwrap_or(len);
+    let sequential = if opts.sequential && known.is_none() {
+        open_sequential(path)
+    } else {
+        None
+    };
     // One read-only map of the file, shared by the seal's hash and the entries' checks: no copy
     // and no system call per block, and the pages are faulted in once for both. SAFETY: the
     // map is only read; another program truncating the file while it is checked could make a
     // read fault (qqvault never writes a file it checks). Without a map, plain reads are used.
-    let map = unsafe { memmap2::MmapOptions::new().map(&file) }.ok();
+    let map = if sequential.is_some() {
+        None
+    } else {
+        unsafe { memmap2::MmapOptions::new().map(&file) }.ok()
+    };
     let seal_path = path.to_path_buf();
+    if let Some(direct) = sequential {
+        let streamed = check_entries(path, &mut report, None, None, Some((direct, hash_len, progress)));
+        let seal_hash = match streamed {
+            Some(r) => r.map_err(SealFailure::Io),
+            // The directory could not be read, so there was no pass: the seal is hashed alone.
+            None => hash_prefix(&seal_path, hash_len, None, progress).map_err(SealFailure::Io),
+        };
+        progress.finish_phase();
+        return Ok(conclude(report, seal_hash, opts, known));
+    }
     let (seal_hash, ()) = std::thread::scope(|s| {
         let map = map.as_ref();
         let hasher = s.spawn(move || match known {
             Some(k) => hash_after_known(&seal_path, hash_len, map, k, progress),
             None => hash_prefix(&seal_path, hash_len, map, progress).map_err(SealFailure::Io),
         });
-        check_entries(path, &mut report, map, known);
+        check_entries(path, &mut report, map, known, None);
         (
             hasher
                 .join()
@@ -157,6 +180,40 @@ pub fn verify_with(
         )
     });
     progress.finish_phase();
+    Ok(conclude(report, seal_hash, opts, known))
+}
+
+/// Whether most of the file at `path` is in the page cache (true where that cannot be told):
+/// a check then reads it through a map rather than from the disk.
+pub fn mostly_cached(path: &Path) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        File::open(path).is_ok_and(|f| crate::archive::sequential::mostly_cached(&f))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = path;
+        true
+    }
+}
+
+/// The direct-read handle for a sequential check, when the system gives one.
+#[cfg(target_os = "linux")]
+fn open_sequential(path: &Path) -> Option<(File, usize)> {
+    crate::archive::sequential::open(path)
+}
+#[cfg(not(target_os = "linux"))]
+fn open_sequential(_path: &Path) -> Option<(File, usize)> {
+    None
+}
+
+/// The seal's verdict, added to what the entries' check found.
+fn conclude(
+    mut report: VerifyReport,
+    seal_hash: std::result::Result<Sha256Digest, SealFailure>,
+    opts: VerifyOptions,
+    known: Option<&KnownPrefix>,
+) -> VerifyReport {
     match seal_hash {
         Ok(d) => {
             report.computed_seal = Some(d);
@@ -200,7 +257,7 @@ pub fn verify_with(
         }
     }
     report.ok = report.problems.is_empty();
-    Ok(report)
+    report
 }
 
 /// Checks an archive that is about to be built on (updated, reindexed): a damaged one is an
@@ -463,17 +520,21 @@ fn same_as_copied(
     true
 }
 
+/// With `stream` (a direct-read handle, its alignment, the seal's length and the progress), the
+/// entries' data and the seal's hash come from one sequential pass over the file; the seal's
+/// hash is returned then (None when the directory could not be read and no pass was made).
 fn check_entries(
     path: &Path,
     report: &mut VerifyReport,
     map: Option<&memmap2::Mmap>,
     known: Option<&KnownPrefix>,
-) {
+    stream: Option<((File, usize), u64, &dyn Progress)>,
+) -> Option<io::Result<Sha256Digest>> {
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) => {
             report.problem(None, ProblemKind::Structure, format!("cannot open: {e}"));
-            return;
+            return None;
         }
     };
     let mut head = [0u8; 4];
@@ -495,7 +556,7 @@ fn check_entries(
                 (ProblemKind::NotAZip, format!("not a zip file ({e})"))
             };
             report.problem(None, kind, detail);
-            return;
+            return None;
         }
     };
     if zip.has_duplicate_names() {
@@ -507,6 +568,13 @@ fn check_entries(
     }
     let count = zip.len();
     report.entries = count as u64;
+    // The sequential pass goes first, before the manifest is read: the two are not in memory
+    // at once.
+    let pass = stream.map(|(direct, hash_len, progress)| sequential_pass(&zip, direct, hash_len, progress));
+    let (seal, pre) = match pass {
+        Some((seal, pre)) => (Some(seal), Some(pre)),
+        None => (None, None),
+    };
     // The manifest first: it says what every other entry must hold.
     let manifest_index = zip.index_for_name(layout::MANIFEST_ENTRY);
     let manifest = match manifest_index {
@@ -620,6 +688,7 @@ fn check_entries(
         proven: &proven,
         moved: known.zip(old_map.as_ref()),
     };
+
     // The second thread reads through a clone that shares the parsed directory.
     let mut second = zip.clone();
     let (a, b) = std::thread::scope(|s| {
@@ -633,6 +702,7 @@ fn check_entries(
                 have_manifest,
                 map,
                 proofs,
+                pre.as_ref(),
             )
         });
         let mine = check_some(
@@ -644,6 +714,7 @@ fn check_entries(
             have_manifest,
             map,
             proofs,
+            pre.as_ref(),
         );
         (mine, other.join().unwrap_or_default())
     });
@@ -667,6 +738,63 @@ fn check_entries(
         check_manifest_consistency(m, count as u64, report);
     }
     report.manifest = manifest;
+    seal
+}
+
+/// The sequential pass over every entry of `zip` (see [`crate::archive::sequential`]).
+#[cfg(target_os = "linux")]
+fn sequential_pass(
+    zip: &ZipArchive<SharedReader>,
+    (file, align): (File, usize),
+    hash_len: u64,
+    progress: &dyn Progress,
+) -> (io::Result<Sha256Digest>, Digests) {
+    use crate::archive::sequential::{run, Planned};
+    let plan: Vec<Planned> = (0..zip.len())
+        .filter_map(|i| {
+            let e = zip.by_index_data(i).ok()?;
+            let deflated = match e.compression() {
+                zip::CompressionMethod::Stored => false,
+                zip::CompressionMethod::Deflated => true,
+                _ => return None,
+            };
+            Some(Planned {
+                index: i,
+                header_start: e.header_start(),
+                compressed: e.compressed_size(),
+                deflated,
+                name: e.name_raw().to_vec(),
+            })
+        })
+        .collect();
+    let pass = run(file, align, hash_len, &plan, progress);
+    (pass.seal, pass.entries)
+}
+#[cfg(not(target_os = "linux"))]
+fn sequential_pass(
+    _zip: &ZipArchive<SharedReader>,
+    _direct: (File, usize),
+    _hash_len: u64,
+    _progress: &dyn Progress,
+) -> (io::Result<Sha256Digest>, Digests) {
+    (
+        Err(io::Error::other("no direct reads on this system")),
+        Vec::new(),
+    )
+}
+
+/// Entries as a sequential pass found them, by zip index.
+#[cfg(target_os = "linux")]
+type Digests = Vec<Option<crate::archive::sequential::Digested>>;
+#[cfg(not(target_os = "linux"))]
+type Digests = Vec<Option<Digested>>;
+/// Stands for the pass's findings where there is no pass.
+#[cfg(not(target_os = "linux"))]
+struct Digested {
+    total: u64,
+    crc: u32,
+    digest: Sha256Digest,
+    header_problem: Option<String>,
 }
 
 /// Compares an entry's local header with what the central directory says of it.
@@ -680,6 +808,24 @@ fn check_local_header(
     f.seek(SeekFrom::Start(offset)).map_err(|e| e.to_string())?;
     f.read_exact(&mut hdr)
         .map_err(|e| format!("cannot read its local header: {e}"))?;
+    let name_len = u16::from_le_bytes([hdr[26], hdr[27]]) as usize;
+    let mut whole = hdr.to_vec();
+    if name_len == name.len() {
+        whole.resize(30 + name_len, 0);
+        f.read_exact(&mut whole[30..]).map_err(|e| e.to_string())?;
+    }
+    local_header_matches(&whole, name, method)
+}
+
+/// [`check_local_header`] of a local header's bytes (its fixed part, then at least the name).
+pub(crate) fn local_header_matches(
+    hdr: &[u8],
+    name: &[u8],
+    method: zip::CompressionMethod,
+) -> Result<(), String> {
+    if hdr.len() < 30 {
+        return Err("its local header is cut short".into());
+    }
     if &hdr[..4] != b"PK\x03\x04" {
         return Err("its local header signature is damaged".into());
     }
@@ -696,12 +842,13 @@ fn check_local_header(
     if name_len != name.len() {
         return Err("its local header holds a name of another length".into());
     }
-    let mut local_name = vec![0u8; name_len];
-    f.read_exact(&mut local_name).map_err(|e| e.to_string())?;
+    let Some(local_name) = hdr.get(30..30 + name_len) else {
+        return Err("its local header is cut short".into());
+    };
     if local_name != name {
         return Err(format!(
             "its local header names it {:?}",
-            String::from_utf8_lossy(&local_name)
+            String::from_utf8_lossy(local_name)
         ));
     }
     Ok(())
@@ -887,6 +1034,7 @@ fn check_some(
     have_manifest: bool,
     map: Option<&memmap2::Mmap>,
     proofs: Proofs,
+    pre: Option<&Digests>,
 ) -> Partial {
     let mut part = Partial::default();
     let mut buf = vec![0u8; 1 << 20];
@@ -905,6 +1053,43 @@ fn check_some(
                 part.bytes += e.size();
                 part.present.insert(name);
             }
+            continue;
+        }
+        let passed = pre.and_then(|p| p.get(i)).and_then(Option::as_ref);
+        if let Some((d, Ok(e))) = passed.map(|d| (d, zip.by_index_data(i))) {
+            // The sequential pass read its header and data: judged from the zip directory and
+            // what the pass found, without reading the file again.
+            let name = e
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_else(|_| String::from_utf8_lossy(e.name_raw()).into_owned());
+            part.present.insert(name.clone());
+            if name.starts_with(layout::FILES_PREFIX) {
+                part.file_bytes_stored += e.compressed_size();
+            }
+            if let Some(detail) = &d.header_problem {
+                part.problem(Some(&name), ProblemKind::HeaderMismatch, detail.clone());
+            }
+            let (cd_crc, cd_size, method) = (e.crc32(), e.size(), e.compression());
+            part.bytes += d.total;
+            let crc = d.crc;
+            let found = Found {
+                total: d.total,
+                digest: d.digest,
+                failure: (crc != cd_crc).then(|| {
+                    io::Error::other(format!(
+                        "CRC-32 is {crc:08x}, the zip directory says {cd_crc:08x} (checksum)"
+                    ))
+                }),
+            };
+            judge(
+                &mut part,
+                &name,
+                found,
+                (cd_crc, cd_size, method),
+                have_manifest,
+                expected,
+            );
             continue;
         }
         let listed_name = zip.name_for_index(i).and_then(|r| r.ok()).map(|n| n.into_owned());
@@ -1015,70 +1200,106 @@ fn check_some(
         }
         part.bytes += total;
         let digest = Sha256Digest(hasher.finalize().into());
-        if let Some(e) = failure {
-            let msg = e.to_string();
-            let kind = if msg.to_ascii_lowercase().contains("checksum")
-                || msg.to_ascii_lowercase().contains("crc")
-            {
+        let found = Found {
+            total,
+            digest,
+            failure,
+        };
+        judge(
+            &mut part,
+            &name,
+            found,
+            (cd_crc, cd_size, method),
+            have_manifest,
+            expected,
+        );
+    }
+    part
+}
+
+/// What reading an entry's data found.
+struct Found {
+    total: u64,
+    digest: Sha256Digest,
+    failure: Option<io::Error>,
+}
+
+/// Judges what was found of an entry against its zip directory record (`cd`: CRC-32, size,
+/// method) and the manifest's.
+fn judge(
+    part: &mut Partial,
+    name: &str,
+    found: Found,
+    (cd_crc, cd_size, method): (u32, u64, zip::CompressionMethod),
+    have_manifest: bool,
+    expected: &HashMap<&str, &crate::archive::manifest::EntryRecord>,
+) {
+    let Found {
+        total,
+        digest,
+        failure,
+    } = found;
+    if let Some(e) = failure {
+        let msg = e.to_string();
+        let kind =
+            if msg.to_ascii_lowercase().contains("checksum") || msg.to_ascii_lowercase().contains("crc") {
                 ProblemKind::CrcMismatch
             } else {
                 ProblemKind::EntryUnreadable
             };
-            part.problem(Some(&name), kind, format!("reading the entry failed: {msg}"));
-            continue;
-        }
-        if total != cd_size {
-            part.problem(
-                Some(&name),
-                ProblemKind::SizeMismatch,
-                format!("the zip directory says {cd_size} bytes, the entry holds {total}"),
-            );
-        }
-        if !have_manifest {
-            continue;
-        }
-        match expected.get(name.as_str()) {
-            None => part.problem(
-                Some(&name),
-                ProblemKind::EntryUnlisted,
-                "the entry is in the zip but not in the manifest",
-            ),
-            Some(rec) => {
-                if rec.sha256 != digest {
-                    part.problem(
-                        Some(&name),
-                        ProblemKind::HashMismatch,
-                        format!("SHA-256 is {digest}, the manifest says {}", rec.sha256),
-                    );
-                }
-                if rec.size != total {
-                    part.problem(
-                        Some(&name),
-                        ProblemKind::SizeMismatch,
-                        format!("the entry holds {total} bytes, the manifest says {}", rec.size),
-                    );
-                }
-                if rec.crc32 != cd_crc {
-                    part.problem(
-                        Some(&name),
-                        ProblemKind::CrcMismatch,
-                        format!(
-                            "CRC-32 in the zip directory is {cd_crc:08x}, the manifest says {:08x}",
-                            rec.crc32
-                        ),
-                    );
-                }
-                if method != method_of(rec.method) {
-                    part.problem(
-                        Some(&name),
-                        ProblemKind::HeaderMismatch,
-                        format!("compression method {method:?} differs from the manifest's"),
-                    );
-                }
+        part.problem(Some(name), kind, format!("reading the entry failed: {msg}"));
+        return;
+    }
+    if total != cd_size {
+        part.problem(
+            Some(name),
+            ProblemKind::SizeMismatch,
+            format!("the zip directory says {cd_size} bytes, the entry holds {total}"),
+        );
+    }
+    if !have_manifest {
+        return;
+    }
+    match expected.get(name) {
+        None => part.problem(
+            Some(name),
+            ProblemKind::EntryUnlisted,
+            "the entry is in the zip but not in the manifest",
+        ),
+        Some(rec) => {
+            if rec.sha256 != digest {
+                part.problem(
+                    Some(name),
+                    ProblemKind::HashMismatch,
+                    format!("SHA-256 is {digest}, the manifest says {}", rec.sha256),
+                );
+            }
+            if rec.size != total {
+                part.problem(
+                    Some(name),
+                    ProblemKind::SizeMismatch,
+                    format!("the entry holds {total} bytes, the manifest says {}", rec.size),
+                );
+            }
+            if rec.crc32 != cd_crc {
+                part.problem(
+                    Some(name),
+                    ProblemKind::CrcMismatch,
+                    format!(
+                        "CRC-32 in the zip directory is {cd_crc:08x}, the manifest says {:08x}",
+                        rec.crc32
+                    ),
+                );
+            }
+            if method != method_of(rec.method) {
+                part.problem(
+                    Some(name),
+                    ProblemKind::HeaderMismatch,
+                    format!("compression method {method:?} differs from the manifest's"),
+                );
             }
         }
     }
-    part
 }
 
 /// The zip method of a manifest's method.
