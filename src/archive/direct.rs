@@ -203,7 +203,14 @@ impl DirectFile {
 }
 
 impl Drop for DirectFile {
+    /// What was written is put in the file even when the writer is dropped without being
+    /// finished (an interrupted run's partial file then holds all it wrote, as with a buffered
+    /// writer).
     fn drop(&mut self) {
+        if self.len > 0 && self.worker.is_some() {
+            let tail = self.buf.bytes()[..self.len].to_vec();
+            let _ = self.send(Job::Bytes(self.start, tail));
+        }
         self.jobs = None;
         if let Some(w) = self.worker.take() {
             let _ = w.join();
@@ -268,7 +275,7 @@ impl Write for DirectFile {
         }
         if self.pos < self.start {
             // Into a block already handed over: through the page cache, after it.
-            let n = data.len().min((self.start - self.pos) as usize);
+            let n = (self.start - self.pos).min(data.len() as u64) as usize;
             self.send(Job::Bytes(self.pos, data[..n].to_vec()))?;
             self.pos += n as u64;
             self.end = self.end.max(self.pos);
@@ -349,6 +356,23 @@ mod tests {
             2 => (0u16..1000, 1usize..300).prop_map(|(at, n)| Op::Patch(at, n)),
             1 => Just(Op::Flush),
         ]
+    }
+
+    /// A writer dropped unfinished (a run that stops on an error) leaves in the file all it
+    /// was given, the unfinished block included.
+    #[test]
+    fn a_dropped_writer_leaves_what_it_was_given() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.zip.partial");
+        let file = File::create(&path).unwrap();
+        let Some(mut w) = DirectFile::with_capacity(file, &path, 16 << 10) else {
+            eprintln!("skipped: the temporary folder takes no direct writes");
+            return;
+        };
+        let data: Vec<u8> = (0..40_000u32).map(|i| (i % 251) as u8).collect();
+        w.write_all(&data).unwrap();
+        drop(w);
+        assert!(std::fs::read(&path).unwrap() == data);
     }
 
     proptest! {

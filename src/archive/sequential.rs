@@ -185,7 +185,7 @@ pub fn run(file: File, align: usize, hash_len: u64, plan: &[Planned], progress: 
         let mut hashed = 0u64;
         for w in seal_rx {
             let bytes = w.bytes();
-            let n = (hash_len.saturating_sub(w.start) as usize).min(bytes.len());
+            let n = hash_len.saturating_sub(w.start).min(bytes.len() as u64) as usize;
             hasher.update(&bytes[..n]);
             hashed += n as u64;
             progress.advance(n as u64);

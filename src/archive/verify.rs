@@ -158,7 +158,18 @@ pub fn verify_with(
     if let Some(direct) = sequential {
         let streamed = check_entries(path, &mut report, None, None, Some((direct, hash_len, progress)));
         let seal_hash = match streamed {
-            Some(r) => r.map_err(SealFailure::Io),
+            Some(Ok(d)) => Ok(d),
+            // A read that failed (a file system that opens for direct reads but refuses them,
+            // say, or a file shorter than it says): the ordinary check reads the file again and
+            // names what is wrong, if anything is.
+            Some(Err(_)) => {
+                progress.finish_phase();
+                let ordinary = VerifyOptions {
+                    sequential: false,
+                    ..opts
+                };
+                return verify_with(path, ordinary, known, progress);
+            }
             // The directory could not be read, so there was no pass: the seal is hashed alone.
             None => hash_prefix(&seal_path, hash_len, None, progress).map_err(SealFailure::Io),
         };
@@ -753,6 +764,10 @@ fn sequential_pass(
     let plan: Vec<Planned> = (0..zip.len())
         .filter_map(|i| {
             let e = zip.by_index_data(i).ok()?;
+            // Encrypted entries are left to the ordinary check, which refuses to read them.
+            if e.encrypted() {
+                return None;
+            }
             let deflated = match e.compression() {
                 zip::CompressionMethod::Stored => false,
                 zip::CompressionMethod::Deflated => true,
@@ -790,6 +805,7 @@ type Digests = Vec<Option<crate::archive::sequential::Digested>>;
 type Digests = Vec<Option<Digested>>;
 /// Stands for the pass's findings where there is no pass.
 #[cfg(not(target_os = "linux"))]
+#[allow(dead_code)]
 struct Digested {
     total: u64,
     crc: u32,

@@ -162,6 +162,7 @@ impl Write for PosWriter {
         let n = self.inner.writer().write(buf)?;
         self.pos += n as u64;
         // What the buffer still holds is not in the file yet; direct writes need no write-back.
+        #[allow(irrefutable_let_patterns)]
         if let Sink::Cached(w) = &self.inner {
             let in_file = self.pos.saturating_sub(w.buffer().len() as u64);
             if in_file >= from + WRITEBACK_EVERY {
