@@ -570,8 +570,9 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
             std::fs::rename(&partial, &resume).map_err(|e| Error::write(&resume, e))?;
         }
         if resume.exists() {
-            progress.phase("checking the interrupted run", None);
-            let s = crate::archive::salvage::salvage(&resume, &ingest::recognise)
+            let len = std::fs::metadata(&resume).map(|m| m.len()).ok();
+            progress.phase("checking the interrupted run", len);
+            let s = crate::archive::salvage::salvage(&resume, &ingest::recognise, progress)
                 .map_err(|e| Error::read(&resume, e))?;
             progress.finish_phase();
             s
@@ -760,6 +761,21 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         })
     });
     let resumed_in_place = in_place.is_some();
+    // Going on in the interrupted run's file, after the entries read back in one pass: the
+    // check of the finished archive goes on from that pass's hash of them instead of reading
+    // them again (see `verify::KnownPrefix`).
+    let mut resumed_prefix = match (&in_place, salvage.as_ref().and_then(|sv| sv.prefix.as_ref())) {
+        (Some(records), Some(p)) => Some(verify::KnownPrefix {
+            from: partial.clone(),
+            len: p.len,
+            compared: p.len,
+            state: p.state.clone(),
+            records: records.iter().map(|r| (r.name.clone(), r.clone())).collect(),
+            spans: p.spans.clone(),
+            moved: HashMap::new(),
+        }),
+        _ => None,
+    };
     // An update: the start of the earlier archive that it keeps as it is (README, originals,
     // images) is copied as one block, by the system where it can (a copy without reading the
     // bytes through this program; a clone on file systems that share blocks).
@@ -1323,7 +1339,10 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
             }
         }
     }
-    let known = earlier.as_mut().and_then(|e| e.known_prefix(read_back, copies));
+    let known = earlier
+        .as_mut()
+        .and_then(|e| e.known_prefix(read_back, copies))
+        .or(resumed_prefix.take());
     drop(earlier);
     let report = seal_and_commit(&partial, output, seal_records, known.as_ref(), direct, progress)?;
     // The interrupted run's file has served.

@@ -8,6 +8,7 @@
 //! appended, so that the file opens as a zip and its entries can be copied as they are.
 
 use crate::archive::manifest::Method;
+use crate::progress::Progress;
 use qqvault_core::Sha256Digest;
 use qqvault_formats::sniff::ExportKind;
 use sha2::{Digest, Sha256};
@@ -37,11 +38,30 @@ pub struct Salvage {
     pub entries: HashMap<String, Salvaged>,
     /// Their names in the order they lie in the file.
     pub order: Vec<String>,
+    /// The bytes the entries lie in, when they were read whole in one pass.
+    pub prefix: Option<SalvagedPrefix>,
 }
+
+/// The start of the file that holds the checked entries, as the pass that checked them read
+/// it: the writing can go on after it and the check of the finished archive need not read it
+/// again (see [`crate::archive::verify::KnownPrefix`]).
+pub struct SalvagedPrefix {
+    /// How many bytes from the start (the end of the last entry kept).
+    pub len: u64,
+    /// The SHA-256 state after them.
+    pub state: Sha256,
+    /// Each entry's name with where it lies, from its local header to the end of its data.
+    pub spans: HashMap<String, std::ops::Range<u64>>,
+}
+
+/// Says which export a `files/` entry is, from its path (without the prefix) and first bytes.
+pub type Recognise<'a> = dyn Fn(&str, &[u8]) -> Option<ExportKind> + Sync + 'a;
 
 struct Found {
     entry: Salvaged,
     header_offset: u64,
+    /// From the local header to the end of the data.
+    data_len: u64,
     compressed: u64,
     version_needed: u16,
     flags: u16,
@@ -180,6 +200,7 @@ impl Found {
                 export,
             },
             header_offset,
+            data_len: h.data_end - header_offset,
             compressed: h.compressed,
             version_needed: h.version_needed,
             flags: h.flags,
@@ -220,7 +241,24 @@ pub fn seal_prefix(from: &Path, to: &Path, end: u64) -> io::Result<Vec<(String, 
 /// and says which export it is.
 pub fn salvage(
     path: &Path,
-    recognise: &dyn Fn(&str, &[u8]) -> Option<ExportKind>,
+    recognise: &Recognise<'_>,
+    progress: &dyn Progress,
+) -> io::Result<Option<Salvage>> {
+    #[cfg(target_os = "linux")]
+    if let Some((direct, align)) = crate::archive::sequential::open(path) {
+        if let Some(k) = in_one_pass(path, direct, align, recognise, progress)? {
+            return finish(path, k.end, k.found, k.state);
+        }
+    }
+    entry_by_entry(path, recognise, progress)
+}
+
+/// [`salvage`] that reads each entry on its own through the page cache (where the system takes
+/// no direct reads, or the pass could not read the file).
+fn entry_by_entry(
+    path: &Path,
+    recognise: &Recognise<'_>,
+    progress: &dyn Progress,
 ) -> io::Result<Option<Salvage>> {
     let file = File::open(path)?;
     let mut f = &file;
@@ -277,14 +315,33 @@ pub fn salvage(
             None
         };
         found.push(Found::new(h, pos, Sha256Digest(hasher.finalize().into()), export));
+        progress.advance(data_end - pos);
         pos = data_end;
     }
     drop(inflater);
     drop(file);
+    finish(path, pos, found, None)
+}
+
+/// Makes the file a zip of the entries `found`, which end at `end`.
+fn finish(path: &Path, end: u64, found: Vec<Found>, state: Option<Sha256>) -> io::Result<Option<Salvage>> {
     if found.is_empty() {
         return Ok(None);
     }
-    seal_as_zip(path, pos, &found)?;
+    seal_as_zip(path, end, &found)?;
+    let prefix = state.map(|state| SalvagedPrefix {
+        len: end,
+        state,
+        spans: found
+            .iter()
+            .map(|x| {
+                (
+                    x.entry.name.clone(),
+                    x.header_offset..x.header_offset + x.data_len,
+                )
+            })
+            .collect(),
+    });
     Ok(Some(Salvage {
         path: path.to_path_buf(),
         order: found.iter().map(|x| x.entry.name.clone()).collect(),
@@ -292,7 +349,85 @@ pub fn salvage(
             .into_iter()
             .map(|x| (x.entry.name.clone(), x.entry))
             .collect(),
+        prefix,
     }))
+}
+
+/// What [`in_one_pass`] keeps: the entries, where they end, the hash state after them.
+#[cfg(target_os = "linux")]
+struct Kept {
+    found: Vec<Found>,
+    end: u64,
+    state: Option<Sha256>,
+}
+
+/// The entries of the file, found by walking their local headers, then read back in one
+/// sequential pass past the page cache (see [`crate::archive::sequential`]): the file was
+/// written that way, and read through the cache it would cost about as much again. Returns the
+/// entries kept, where they end, and the hash state after them when the pass read exactly to
+/// there; None when the pass could not read the file (the caller reads it entry by entry).
+#[cfg(target_os = "linux")]
+fn in_one_pass(
+    path: &Path,
+    direct: File,
+    align: usize,
+    recognise: &Recognise<'_>,
+    progress: &dyn Progress,
+) -> io::Result<Option<Kept>> {
+    use crate::archive::layout::FILES_PREFIX;
+    use crate::archive::sequential::{run, Planned};
+    let file = File::open(path)?;
+    let mut f = &file;
+    let len = f.metadata()?.len();
+    let mut walked: Vec<(u64, Local)> = Vec::new();
+    let mut pos = 0u64;
+    while let Some(h) = local_header(&mut f, pos, len)? {
+        let next = h.data_end;
+        walked.push((pos, h));
+        pos = next;
+    }
+    drop(file);
+    let walked_to = pos;
+    let plan: Vec<Planned> = walked
+        .iter()
+        .enumerate()
+        .map(|(k, (at, h))| Planned {
+            index: k,
+            header_start: *at,
+            compressed: h.compressed,
+            deflated: h.method == Method::Deflate,
+            name: h.name.as_bytes().to_vec(),
+            head: h.name.starts_with(FILES_PREFIX),
+        })
+        .collect();
+    let look = |name: &[u8], head: &[u8]| {
+        std::str::from_utf8(name)
+            .ok()
+            .and_then(|n| n.strip_prefix(FILES_PREFIX))
+            .and_then(|n| recognise(n, head))
+    };
+    let pass = run(direct, align, walked_to, &plan, Some(&look), progress);
+    drop(plan);
+    if pass.seal.is_err() {
+        return Ok(None);
+    }
+    let mut found = Vec::new();
+    let mut end = 0u64;
+    for ((at, h), d) in walked.into_iter().zip(pass.entries) {
+        let Some(d) = d else { break };
+        let checks = d.header_problem.is_none()
+            && d.total == h.size
+            && d.crc == h.crc32
+            && !(h.size > 0 && h.compressed == 0);
+        if !checks {
+            break;
+        }
+        end = h.data_end;
+        found.push(Found::new(h, at, d.digest, d.export));
+    }
+    // The state is that after every byte walked: of use only when every entry was kept.
+    let state = pass.state.filter(|_| end == walked_to);
+    Ok(Some(Kept { found, end, state }))
 }
 
 /// Cuts the file after its last good entry and appends a central directory (ZIP64 where
@@ -388,4 +523,158 @@ fn seal_as_zip(path: &Path, end: u64, found: &[Found]) -> io::Result<()> {
     w.write_all(&eocd)?;
     w.flush()?;
     w.get_ref().sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Quiet;
+    impl Progress for Quiet {}
+
+    fn noise(seed: u32, n: usize) -> Vec<u8> {
+        let mut x = seed;
+        (0..n)
+            .map(|_| {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                (x >> 16) as u8
+            })
+            .collect()
+    }
+
+    fn export_text() -> Vec<u8> {
+        let sep = "=".repeat(64);
+        let mut t = format!("{sep}\r\n消息分组:我的好友\r\n{sep}\r\n消息对象:甲\r\n{sep}\r\n\r\n");
+        for i in 0..3000 {
+            t.push_str(&format!(
+                "2020-01-01 10:{:02}:{:02} 甲\r\n第{i}条消息\r\n\r\n",
+                i / 60 % 60,
+                i % 60
+            ));
+        }
+        t.into_bytes()
+    }
+
+    /// A file like the one an interrupted run leaves: whole entries, then one cut short in its
+    /// data. Returns its bytes and where the cut entry's header starts.
+    fn interrupted(path: &Path) -> (Vec<u8>, u64) {
+        let entries: Vec<(&str, Vec<u8>, bool)> = vec![
+            ("README.txt", b"qqvault archive\n".to_vec(), true),
+            (
+                "files/in/a.jpg",
+                [b"\xFF\xD8\xFF\xE0".to_vec(), noise(1, 5 << 20)].concat(),
+                false,
+            ),
+            ("files/in/全部消息记录.txt", export_text(), true),
+            ("files/in/b.bin", noise(2, 6 << 20), false),
+            ("files/in/empty.txt", Vec::new(), false),
+            (
+                "files/in/c.txt",
+                "可以压缩的文字 text\n".repeat(5000).into_bytes(),
+                true,
+            ),
+            ("files/in/d.jpg", noise(3, 3 << 20), false),
+        ];
+        {
+            let mut z = zip::ZipWriter::new(File::create(path).unwrap());
+            for (name, body, deflated) in &entries {
+                let method = if *deflated {
+                    zip::CompressionMethod::Deflated
+                } else {
+                    zip::CompressionMethod::Stored
+                };
+                let opts = zip::write::SimpleFileOptions::default().compression_method(method);
+                z.start_file(*name, opts).unwrap();
+                z.write_all(body).unwrap();
+            }
+            z.finish().unwrap();
+        }
+        let mut zip = zip::ZipArchive::new(File::open(path).unwrap()).unwrap();
+        let last = zip.by_index_raw(entries.len() - 1).unwrap();
+        let (cut_entry, cut_at) = (last.header_start(), last.data_start().unwrap() + 1000);
+        drop(last);
+        let bytes = std::fs::read(path).unwrap()[..cut_at as usize].to_vec();
+        std::fs::write(path, &bytes).unwrap();
+        (bytes, cut_entry)
+    }
+
+    fn summary(s: &Salvage) -> Vec<(String, u32, u64, Sha256Digest, bool)> {
+        s.order
+            .iter()
+            .map(|n| {
+                let e = &s.entries[n];
+                (n.clone(), e.crc32, e.size, e.sha256, e.export.is_some())
+            })
+            .collect()
+    }
+
+    /// The pass keeps what reading entry by entry keeps (the same entries, hashes and exports,
+    /// and the same file afterwards), and its hash state is that of the bytes kept.
+    #[test]
+    fn the_pass_keeps_what_reading_entry_by_entry_keeps() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.zip.resume"), dir.path().join("b.zip.resume"));
+        let (bytes, cut) = interrupted(&a);
+        std::fs::write(&b, &bytes).unwrap();
+        if crate::archive::sequential::open(&a).is_none() {
+            eprintln!("skipped: the temporary folder takes no direct reads");
+            return;
+        }
+        let by_pass = salvage(&a, &crate::ingest::recognise, &Quiet).unwrap().unwrap();
+        let one_by_one = entry_by_entry(&b, &crate::ingest::recognise, &Quiet)
+            .unwrap()
+            .unwrap();
+        assert_eq!(summary(&by_pass), summary(&one_by_one));
+        assert_eq!(by_pass.order.len(), 6);
+        assert!(by_pass.entries["files/in/全部消息记录.txt"].export.is_some());
+        assert!(by_pass.entries["files/in/c.txt"].export.is_none());
+        assert!(std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap());
+        assert!(one_by_one.prefix.is_none());
+        let prefix = by_pass.prefix.expect("the pass read every byte kept");
+        assert_eq!(prefix.len, cut);
+        assert_eq!(
+            Sha256Digest(prefix.state.finalize().into()),
+            Sha256Digest(Sha256::digest(&bytes[..cut as usize]).into())
+        );
+        let mut zip = zip::ZipArchive::new(File::open(&a).unwrap()).unwrap();
+        for i in 0..zip.len() {
+            let e = zip.by_index_raw(i).unwrap();
+            let span = e.header_start()..e.data_start().unwrap() + e.compressed_size();
+            let name = e.name().unwrap().to_string();
+            assert_eq!(prefix.spans[&name], span, "{name}");
+        }
+    }
+
+    /// A damaged entry ends what is kept, both ways; the pass's hash state, which is that of
+    /// every byte walked, is then not offered.
+    #[test]
+    fn a_damaged_entry_ends_what_the_pass_keeps() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.zip.resume"), dir.path().join("b.zip.resume"));
+        let (mut bytes, _) = interrupted(&a);
+        let damaged_at = {
+            // The cut file has no directory: b.bin's data is found after its name.
+            let name = "files/in/b.bin".as_bytes();
+            let at = bytes.windows(name.len()).position(|w| w == name).unwrap();
+            at + name.len() + 4096
+        };
+        bytes[damaged_at] ^= 0x20;
+        std::fs::write(&a, &bytes).unwrap();
+        std::fs::write(&b, &bytes).unwrap();
+        if crate::archive::sequential::open(&a).is_none() {
+            eprintln!("skipped: the temporary folder takes no direct reads");
+            return;
+        }
+        let by_pass = salvage(&a, &crate::ingest::recognise, &Quiet).unwrap().unwrap();
+        let one_by_one = entry_by_entry(&b, &crate::ingest::recognise, &Quiet)
+            .unwrap()
+            .unwrap();
+        assert_eq!(summary(&by_pass), summary(&one_by_one));
+        assert_eq!(
+            by_pass.order,
+            ["README.txt", "files/in/a.jpg", "files/in/全部消息记录.txt"]
+        );
+        assert!(by_pass.prefix.is_none());
+        assert!(std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap());
+    }
 }

@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender};
 use qqvault_core::Sha256Digest;
+use qqvault_formats::sniff::ExportKind;
 use sha2::{Digest, Sha256};
 
 use crate::progress::Progress;
@@ -42,7 +43,16 @@ pub struct Planned {
     pub deflated: bool,
     /// The name the central directory gives it, which its local header must give too.
     pub name: Vec<u8>,
+    /// Whether its first [`HEAD_LEN`] bytes of content are shown to the pass's [`Look`].
+    pub head: bool,
 }
+
+/// How much of an entry's content a [`Look`] is shown.
+pub const HEAD_LEN: usize = crate::chats::HEAD_LEN;
+
+/// Shown an entry's name and first bytes of content (when its [`Planned::head`] asks), says
+/// which export it is (a resumed backup recognises the exports among the entries it reuses).
+pub type Look<'a> = dyn Fn(&[u8], &[u8]) -> Option<ExportKind> + Sync + 'a;
 
 /// What the pass found of an entry: what is wrong with its local header, if anything, and its
 /// content's size, CRC-32 and SHA-256.
@@ -52,12 +62,16 @@ pub struct Digested {
     pub total: u64,
     pub crc: u32,
     pub digest: Sha256Digest,
+    /// What the [`Look`] said of its first bytes.
+    pub export: Option<ExportKind>,
 }
 
 /// The result of the pass: the seal's hash of the first `hash_len` bytes (an error when the file
 /// could not be read to there) and the entries digested.
 pub struct Pass {
     pub seal: io::Result<Sha256Digest>,
+    /// The hash's state after those bytes, when they were all read (to go on from).
+    pub state: Option<Sha256>,
     /// By zip index: None for an entry the pass did not digest.
     pub entries: Vec<Option<Digested>>,
 }
@@ -148,8 +162,16 @@ pub fn open(path: &Path) -> Option<(File, usize)> {
     (align.is_power_of_two() && BLOCK.is_multiple_of(align)).then_some((f, align))
 }
 
-/// Runs the pass over the first `hash_len` bytes of the file opened by [`open`].
-pub fn run(file: File, align: usize, hash_len: u64, plan: &[Planned], progress: &dyn Progress) -> Pass {
+/// Runs the pass over the first `hash_len` bytes of the file opened by [`open`]; `look` is
+/// shown the first bytes of the entries planned with [`Planned::head`].
+pub fn run(
+    file: File,
+    align: usize,
+    hash_len: u64,
+    plan: &[Planned],
+    look: Option<&Look<'_>>,
+    progress: &dyn Progress,
+) -> Pass {
     // The entries go to two threads by turns of work, in file order, so that both have work
     // wherever the reading stands (the conversations and pages, all deflated, lie together
     // at the end of an archive).
@@ -179,8 +201,8 @@ pub fn run(file: File, align: usize, hash_len: u64, plan: &[Planned], progress: 
     let senders = vec![seal_tx, first_tx, second_tx];
     std::thread::scope(|s| {
         let reader = s.spawn(move || read_blocks(&file, align, hash_len, senders, back_tx, back_rx));
-        let first_done = s.spawn(move || digest_entries(&first, first_rx));
-        let second_done = s.spawn(move || digest_entries(&second, second_rx));
+        let first_done = s.spawn(move || digest_entries(&first, first_rx, look));
+        let second_done = s.spawn(move || digest_entries(&second, second_rx, look));
         let mut hasher = Sha256::new();
         let mut hashed = 0u64;
         for w in seal_rx {
@@ -203,15 +225,18 @@ pub fn run(file: File, align: usize, hash_len: u64, plan: &[Planned], progress: 
         {
             entries[i] = Some(d);
         }
-        let seal = match read {
-            Err(e) => Err(e),
-            Ok(()) if hashed < hash_len => Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!("the file ends at {hashed} bytes, before its seal at {hash_len}"),
-            )),
-            Ok(()) => Ok(Sha256Digest(hasher.finalize().into())),
+        let (seal, state) = match read {
+            Err(e) => (Err(e), None),
+            Ok(()) if hashed < hash_len => (
+                Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("the file ends at {hashed} bytes, before its seal at {hash_len}"),
+                )),
+                None,
+            ),
+            Ok(()) => (Ok(Sha256Digest(hasher.clone().finalize().into())), Some(hasher)),
         };
-        Pass { seal, entries }
+        Pass { seal, state, entries }
     })
 }
 
@@ -347,15 +372,46 @@ enum Step {
         /// What is wrong with its local header.
         header: Option<String>,
         start: u64,
-        sha: Sha256,
-        crc: crc32fast::Hasher,
-        total: u64,
+        sums: Sums,
         inflate: Option<Box<flate2::Decompress>>,
     },
 }
 
+/// What is taken of an entry's content as it comes: its hash, CRC and length, and its first
+/// bytes when they are asked for.
+struct Sums {
+    sha: Sha256,
+    crc: crc32fast::Hasher,
+    total: u64,
+    head: Vec<u8>,
+    want: usize,
+}
+
+impl Sums {
+    fn new(want: usize) -> Self {
+        Sums {
+            sha: Sha256::new(),
+            crc: crc32fast::Hasher::new(),
+            total: 0,
+            head: Vec::with_capacity(want),
+            want,
+        }
+    }
+    fn take(&mut self, bytes: &[u8]) {
+        self.sha.update(bytes);
+        self.crc.update(bytes);
+        self.total += bytes.len() as u64;
+        let more = self.want.saturating_sub(self.head.len()).min(bytes.len());
+        self.head.extend_from_slice(&bytes[..more]);
+    }
+}
+
 /// Digests `entries` (sorted by header offset) from the blocks as they come.
-fn digest_entries(entries: &[Planned], blocks: Receiver<Arc<Window>>) -> Vec<(usize, Digested)> {
+fn digest_entries(
+    entries: &[Planned],
+    blocks: Receiver<Arc<Window>>,
+    look: Option<&Look<'_>>,
+) -> Vec<(usize, Digested)> {
     let mut out = Vec::new();
     let mut next = 0usize;
     let mut step: Option<Step> = None;
@@ -403,18 +459,14 @@ fn digest_entries(entries: &[Planned], blocks: Receiver<Arc<Window>>) -> Vec<(us
                     step = Some(Step::Data {
                         start: e.header_start + h.len() as u64,
                         header: crate::archive::verify::local_header_matches(&h, &e.name, method).err(),
-                        sha: Sha256::new(),
-                        crc: crc32fast::Hasher::new(),
-                        total: 0,
+                        sums: Sums::new(if e.head && look.is_some() { HEAD_LEN } else { 0 }),
                         inflate: e.deflated.then(|| Box::new(flate2::Decompress::new(false))),
                     });
                 }
                 Some(Step::Data {
                     header,
                     start,
-                    mut sha,
-                    mut crc,
-                    mut total,
+                    mut sums,
                     mut inflate,
                 }) => {
                     let done = pos - start;
@@ -423,27 +475,28 @@ fn digest_entries(entries: &[Planned], blocks: Receiver<Arc<Window>>) -> Vec<(us
                     let last = done + n as u64 == e.compressed;
                     let ok = match inflate.as_mut() {
                         None => {
-                            sha.update(chunk);
-                            crc.update(chunk);
-                            total += n as u64;
+                            sums.take(chunk);
                             true
                         }
-                        Some(d) => {
-                            inflate_into(d, chunk, last, &mut inflated, &mut sha, &mut crc, &mut total)
-                        }
+                        Some(d) => inflate_into(d, chunk, last, &mut inflated, &mut sums),
                     };
                     if !ok {
                         next += 1;
                         continue;
                     }
                     if last {
+                        let export = match look {
+                            Some(look) if e.head => look(&e.name, &sums.head),
+                            _ => None,
+                        };
                         out.push((
                             e.index,
                             Digested {
                                 header_problem: header,
-                                total,
-                                crc: crc.finalize(),
-                                digest: Sha256Digest(sha.finalize().into()),
+                                total: sums.total,
+                                crc: sums.crc.finalize(),
+                                digest: Sha256Digest(sums.sha.finalize().into()),
+                                export,
                             },
                         ));
                         next += 1;
@@ -452,9 +505,7 @@ fn digest_entries(entries: &[Planned], blocks: Receiver<Arc<Window>>) -> Vec<(us
                     step = Some(Step::Data {
                         header,
                         start,
-                        sha,
-                        crc,
-                        total,
+                        sums,
                         inflate,
                     });
                 }
@@ -468,9 +519,9 @@ fn digest_entries(entries: &[Planned], blocks: Receiver<Arc<Window>>) -> Vec<(us
 /// count for a Deflated one (each block's share is taken whole, see [`inflate_into`]).
 fn data_done(step: &Option<Step>) -> u64 {
     match step {
-        Some(Step::Data { total, inflate, .. }) => match inflate {
+        Some(Step::Data { sums, inflate, .. }) => match inflate {
             Some(d) => d.total_in(),
-            None => *total,
+            None => sums.total,
         },
         _ => 0,
     }
@@ -491,9 +542,7 @@ fn inflate_into(
     mut input: &[u8],
     last: bool,
     out: &mut [u8],
-    sha: &mut Sha256,
-    crc: &mut crc32fast::Hasher,
-    total: &mut u64,
+    sums: &mut Sums,
 ) -> bool {
     loop {
         let (before_in, before_out) = (d.total_in(), d.total_out());
@@ -503,9 +552,7 @@ fn inflate_into(
         let used = (d.total_in() - before_in) as usize;
         let made = (d.total_out() - before_out) as usize;
         input = &input[used..];
-        sha.update(&out[..made]);
-        crc.update(&out[..made]);
-        *total += made as u64;
+        sums.take(&out[..made]);
         if status == flate2::Status::StreamEnd {
             return last && input.is_empty();
         }
@@ -587,6 +634,7 @@ mod tests {
                 compressed: e.compressed_size(),
                 deflated: e.compression() == zip::CompressionMethod::Deflated,
                 name: e.name_raw().to_vec(),
+                head: false,
             });
         }
         let bytes = std::fs::read(&path).unwrap();
@@ -595,7 +643,7 @@ mod tests {
             eprintln!("skipped: the temporary folder takes no direct reads");
             return;
         };
-        let pass = run(file, align, hash_len, &plan, &Quiet);
+        let pass = run(file, align, hash_len, &plan, None, &Quiet);
         assert_eq!(
             pass.seal.unwrap(),
             Sha256Digest(Sha256::digest(&bytes[..hash_len as usize]).into())
@@ -618,7 +666,7 @@ mod tests {
         let other = dir.path().join("b.zip");
         std::fs::write(&other, &damaged).unwrap();
         let (file, align) = open(&other).unwrap();
-        let pass = run(file, align, hash_len, &plan, &Quiet);
+        let pass = run(file, align, hash_len, &plan, None, &Quiet);
         assert_ne!(
             pass.seal.unwrap(),
             Sha256Digest(Sha256::digest(&bytes[..hash_len as usize]).into())

@@ -455,6 +455,11 @@ enum SealFailure {
 /// hashing them, and goes on from that archive's hash state after them; the entries that lie
 /// in them, recorded as in that archive's manifest, are proven by the comparison: they were
 /// checked whole before that archive was sealed. Every byte is still read back.
+///
+/// A resumed backup that goes on in its interrupted run's file has such a start too: the
+/// entries that the resumed run read back, in one pass that hashed every byte up to their end
+/// (see [`crate::archive::salvage`]). Then `from` is the file itself and `compared` is `len`:
+/// those bytes were read back by this run, before it wrote after them, and are not read again.
 pub struct KnownPrefix {
     /// The archive the bytes were copied from.
     pub from: std::path::PathBuf,
@@ -779,10 +784,11 @@ fn sequential_pass(
                 compressed: e.compressed_size(),
                 deflated,
                 name: e.name_raw().to_vec(),
+                head: false,
             })
         })
         .collect();
-    let pass = run(file, align, hash_len, &plan, progress);
+    let pass = run(file, align, hash_len, &plan, None, progress);
     (pass.seal, pass.entries)
 }
 #[cfg(not(target_os = "linux"))]
