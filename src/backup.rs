@@ -561,25 +561,12 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     // large) go now.
     crate::scratch::sweep(crate::scratch::folder_of(&partial));
     // An interrupted earlier run of this backup: what its partial file holds, checked, is
-    // reused instead of being read and compressed again.
+    // reused instead of being read and compressed again (read back after the scan).
     let resume = resume_path(output);
-    let salvage = if opts.update || opts.dry_run {
-        None
-    } else {
-        if partial.exists() {
-            std::fs::rename(&partial, &resume).map_err(|e| Error::write(&resume, e))?;
-        }
-        if resume.exists() {
-            let len = std::fs::metadata(&resume).map(|m| m.len()).ok();
-            progress.phase("checking the interrupted run", len);
-            let s = crate::archive::salvage::salvage(&resume, &ingest::recognise, progress)
-                .map_err(|e| Error::read(&resume, e))?;
-            progress.finish_phase();
-            s
-        } else {
-            None
-        }
-    };
+    let resuming = !opts.update && !opts.dry_run;
+    if resuming && partial.exists() {
+        std::fs::rename(&partial, &resume).map_err(|e| Error::write(&resume, e))?;
+    }
     let mut earlier = if opts.update {
         Some(Earlier::open(output, progress)?)
     } else {
@@ -602,6 +589,25 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     progress.finish_phase();
     let mut skipped = scanned.skipped.clone();
     let files = &scanned.files;
+    // Large text exports are parsed beside everything else from now on (see `AheadParser`).
+    let ahead = crate::ingest::AheadParser::start(&opts.tz, crate::scratch::folder_of(&partial));
+    if !opts.dry_run {
+        for (i, f) in files.iter().enumerate() {
+            ahead.look(i, f);
+        }
+    }
+    clock.lap("scan");
+    let salvage = if resuming && resume.exists() {
+        let len = std::fs::metadata(&resume).map(|m| m.len()).ok();
+        progress.phase("checking the interrupted run", len);
+        let s = crate::archive::salvage::salvage(&resume, &ingest::recognise, progress)
+            .map_err(|e| Error::read(&resume, e))?;
+        progress.finish_phase();
+        clock.lap("resume_check");
+        s
+    } else {
+        None
+    };
 
     // Plan: only files that share a size can be twins; hash those first.
     let mut by_size: HashMap<u64, Vec<usize>> = HashMap::new();
@@ -620,7 +626,6 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         .collect();
     drop(by_size);
     let shared_bytes: u64 = shared.iter().map(|&i| files[i].size).sum();
-    clock.lap("scan");
     progress.phase("hashing", Some(shared_bytes));
     let prehashed: HashMap<usize, io::Result<Sha256Digest>> = shared
         .par_iter()
@@ -730,41 +735,57 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         }
         return Ok(BackupSummary::plan_only(output, plan, skipped, scanned.symlinks));
     }
-    // When the interrupted run's file holds only what is reused (and this version's README
-    // first), the writing goes on in it instead of copying its entries into a new file.
+    // When the interrupted run's file starts with what is reused (after this version's README),
+    // the writing goes on in it instead of copying its entries into a new file. What follows
+    // them (conversations, pages: made from all the files, so made again) is cut off.
     let readme = layout::readme_text(env!("CARGO_PKG_VERSION"));
-    let in_place = salvage.as_ref().and_then(|sv| {
-        let reused_names: std::collections::HashSet<&str> =
-            reused.iter().map(|(_, e)| e.name.as_str()).collect();
-        let first = sv.order.first().and_then(|n| sv.entries.get(n))?;
-        let fits = first.name == layout::README_ENTRY
-            && first.sha256 == Sha256Digest::of(readme.as_bytes())
-            && sv.order.len() == reused_names.len() + 1
-            && sv.order[1..].iter().all(|n| reused_names.contains(n.as_str()));
-        fits.then(|| {
-            sv.order
-                .iter()
-                .filter_map(|n| sv.entries.get(n))
-                .map(|e| crate::archive::manifest::EntryRecord {
-                    name: e.name.clone(),
-                    kind: if e.name == layout::README_ENTRY {
-                        EntryKind::Readme
-                    } else {
-                        EntryKind::File
-                    },
-                    size: e.size,
-                    method: e.method,
-                    crc32: e.crc32,
-                    sha256: e.sha256,
-                })
-                .collect::<Vec<_>>()
-        })
+    let mut salvage = salvage;
+    let in_place = match salvage.as_mut() {
+        None => None,
+        Some(sv) => {
+            let reused_names: std::collections::HashSet<&str> =
+                reused.iter().map(|(_, e)| e.name.as_str()).collect();
+            let first = sv.order.first().and_then(|n| sv.entries.get(n));
+            let fits = first.is_some_and(|first| {
+                first.name == layout::README_ENTRY
+                    && first.sha256 == Sha256Digest::of(readme.as_bytes())
+                    && sv.order.len() > reused_names.len()
+                    && sv.order[1..=reused_names.len()]
+                        .iter()
+                        .all(|n| reused_names.contains(n.as_str()))
+            });
+            let keep = reused_names.len() + 1;
+            drop(reused_names);
+            if fits {
+                sv.keep_first(keep).map_err(|e| Error::write(&sv.path, e))?;
+            }
+            fits.then_some(sv)
+        }
+    }
+    .map(|sv| {
+        sv.order
+            .iter()
+            .filter_map(|n| sv.entries.get(n))
+            .map(|e| crate::archive::manifest::EntryRecord {
+                name: e.name.clone(),
+                kind: if e.name == layout::README_ENTRY {
+                    EntryKind::Readme
+                } else {
+                    EntryKind::File
+                },
+                size: e.size,
+                method: e.method,
+                crc32: e.crc32,
+                sha256: e.sha256,
+            })
+            .collect::<Vec<_>>()
     });
     let resumed_in_place = in_place.is_some();
     // Going on in the interrupted run's file, after the entries read back in one pass: the
     // check of the finished archive goes on from that pass's hash of them instead of reading
     // them again (see `verify::KnownPrefix`).
-    let mut resumed_prefix = match (&in_place, salvage.as_ref().and_then(|sv| sv.prefix.as_ref())) {
+    let salvaged_prefix = salvage.as_ref().and_then(|sv| sv.prefix(sv.order.len()));
+    let mut resumed_prefix = match (&in_place, salvaged_prefix) {
         (Some(records), Some(p)) => Some(verify::KnownPrefix {
             from: partial.clone(),
             len: p.len,
@@ -848,8 +869,6 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
             &mut found,
         )?;
     }
-    // Large text exports are parsed beside the writing, from the moment they are found.
-    let ahead = crate::ingest::AheadParser::start(&opts.tz, crate::scratch::folder_of(&partial));
     for fx in &found {
         ahead.offer(fx.file, fx.kind, &files[fx.file]);
     }
@@ -1415,8 +1434,9 @@ struct WriteContext<'a> {
 /// Runs the write jobs: small files are read, hashed and compressed in parallel batches on
 /// the rayon pool while this thread appends the previous batch; large files are streamed.
 /// Large files worth deflating (a chat export of some hundred MB, say) are deflated on a thread
-/// of their own into temporary files while this thread writes the rest, and copied in after the
-/// rest, in their order: otherwise this thread deflated them while everything else waited.
+/// of their own into temporary files while this thread writes the rest, and copied in between
+/// two batches as each is ready: otherwise this thread deflated them while everything else
+/// waited.
 ///
 /// A small file whose content is in `stored`, or was written earlier in the run, is not
 /// written again (reported as `Duplicate`). `on_written` is what adds written contents to
@@ -1608,28 +1628,46 @@ fn run_jobs(
                     on_written(job, expected(job), outcome);
                 }
             }
+            // What was compressed apart goes in as soon as it is ready, not after everything
+            // else: an interrupted run then holds it, and its run again reuses it instead of
+            // compressing it again (a chat export of some hundred MB takes seconds).
+            while let Ok((job, result)) = apart_rx.try_recv() {
+                add_apart(writer, &files[job], job, result, expected(job), on_written)?;
+            }
         }
         for (job, result) in apart_rx.iter() {
-            let f = &files[job];
-            let outcome = match result {
-                Ok(apart) => {
-                    let kind = ingest::recognise(&f.archive_path.name, &apart.streamed.head);
-                    let bytes_read = apart.streamed.bytes_read;
-                    let record = writer.add_apart(apart)?;
-                    WriteOutcome::Written {
-                        entry: record.name,
-                        sha256: record.sha256,
-                        bytes_read,
-                        kind,
-                    }
-                }
-                Err(StreamError::Source(e)) => WriteOutcome::Unreadable(e),
-                Err(StreamError::Archive(e)) => return Err(e),
-            };
-            on_written(job, expected(job), outcome);
+            add_apart(writer, &files[job], job, result, expected(job), on_written)?;
         }
         Ok(())
     })
+}
+
+/// Copies in the file `job` (`f`) that was compressed apart, and reports it.
+fn add_apart(
+    writer: &mut ArchiveWriter,
+    f: &ScannedFile,
+    job: usize,
+    result: std::result::Result<write::Apart, StreamError>,
+    expected: Option<Sha256Digest>,
+    on_written: &mut dyn FnMut(usize, Option<Sha256Digest>, WriteOutcome),
+) -> Result<()> {
+    let outcome = match result {
+        Ok(apart) => {
+            let kind = ingest::recognise(&f.archive_path.name, &apart.streamed.head);
+            let bytes_read = apart.streamed.bytes_read;
+            let record = writer.add_apart(apart)?;
+            WriteOutcome::Written {
+                entry: record.name,
+                sha256: record.sha256,
+                bytes_read,
+                kind,
+            }
+        }
+        Err(StreamError::Source(e)) => WriteOutcome::Unreadable(e),
+        Err(StreamError::Archive(e)) => return Err(e),
+    };
+    on_written(job, expected, outcome);
+    Ok(())
 }
 
 /// The report of a file that changed while it was read.

@@ -648,13 +648,16 @@ impl ParsedAhead {
     }
 }
 
-/// Parses the large text exports (TXT, JSON) on a thread of its own as soon as the write stage
-/// finds them, while the other files are still being written: the parse then runs on the core
-/// the writing leaves idle instead of after it. Only the parse moves: the chat stage merges
-/// every export in file order ([`Ingest::parse`]), so the result is the same.
+/// Parses the large text exports (TXT, JSON) on a thread of its own as soon as they are known,
+/// while the files are still being written: the parse then runs on the core the writing leaves
+/// idle instead of after it. Only the parse moves: the chat stage merges every export in file
+/// order ([`Ingest::parse`]), so the result is the same. Large files are looked at as soon as
+/// the scan has found them ([`AheadParser::look`]): a resumed backup reuses the exports that its
+/// interrupted run wrote, and their parse would otherwise wait until the reused part was read
+/// back.
 pub struct AheadParser {
     min: u64,
-    tx: Option<crossbeam_channel::Sender<(usize, ExportKind, ScannedFile)>>,
+    tx: Option<crossbeam_channel::Sender<Ahead>>,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     handle: Option<std::thread::JoinHandle<HashMap<usize, ParsedAhead>>>,
 }
@@ -662,17 +665,32 @@ pub struct AheadParser {
 impl AheadParser {
     /// Starts the thread; the merge's temporary files go in `scratch`.
     pub fn start(tz: &qce::WallClock, scratch: &Path) -> Self {
-        let (tx, rx) = crossbeam_channel::unbounded::<(usize, ExportKind, ScannedFile)>();
+        let (tx, rx) = crossbeam_channel::unbounded::<Ahead>();
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (tz, scratch, stopped) = (tz.clone(), scratch.to_path_buf(), stop.clone());
         let handle = std::thread::Builder::new()
             .name("parse-ahead".into())
             .spawn(move || {
                 let mut done: HashMap<usize, ParsedAhead> = HashMap::new();
-                for (i, kind, f) in rx {
+                for job in rx {
                     if stopped.load(std::sync::atomic::Ordering::Relaxed) {
                         break;
                     }
+                    let (i, kind, f) = match job {
+                        Ahead::Parse(i, kind, f) => (i, kind, f),
+                        Ahead::Look(i, f) => {
+                            if done.contains_key(&i) {
+                                continue;
+                            }
+                            let kind = read_head(&f.disk_path, chats::HEAD_LEN)
+                                .ok()
+                                .and_then(|head| recognise(&f.archive_path.name, &head));
+                            match kind {
+                                Some(k) if is_text_export(k) => (i, k, f),
+                                _ => continue,
+                            }
+                        }
+                    };
                     if done.len() >= AHEAD_MAX || done.contains_key(&i) {
                         continue;
                     }
@@ -719,9 +737,20 @@ impl AheadParser {
     /// text export (see [`AHEAD_MIN`]) and fewer than [`AHEAD_MAX`] wait; offering it again
     /// does nothing.
     pub fn offer(&self, i: usize, kind: ExportKind, f: &ScannedFile) {
-        let text = matches!(kind, ExportKind::QqTxt | ExportKind::QceTxt | ExportKind::QceJson);
-        if let (true, true, Some(tx)) = (text, f.size >= self.min, &self.tx) {
-            let _ = tx.send((i, kind, f.clone()));
+        if let (true, true, Some(tx)) = (is_text_export(kind), f.size >= self.min, &self.tx) {
+            let _ = tx.send(Ahead::Parse(i, kind, f.clone()));
+        }
+    }
+
+    /// Has the scan's file `i` (`f`) looked at: parsed now, as if offered, when its first bytes
+    /// say it is a large text export. Photos and other compressed formats are passed over by
+    /// their names, unread.
+    pub fn look(&self, i: usize, f: &ScannedFile) {
+        if f.size < self.min || crate::archive::write::has_compressed_extension(&f.archive_path.name) {
+            return;
+        }
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(Ahead::Look(i, f.clone()));
         }
     }
 
@@ -730,6 +759,17 @@ impl AheadParser {
         drop(self.tx.take());
         self.handle.take().and_then(|h| h.join().ok()).unwrap_or_default()
     }
+}
+
+/// What the parsing thread is given: an export to parse, or a file to look at first.
+enum Ahead {
+    Parse(usize, ExportKind, ScannedFile),
+    Look(usize, ScannedFile),
+}
+
+/// The exports that are parsed ahead: the text ones, which are read as a stream.
+fn is_text_export(kind: ExportKind) -> bool {
+    matches!(kind, ExportKind::QqTxt | ExportKind::QceTxt | ExportKind::QceJson)
 }
 
 impl Drop for AheadParser {

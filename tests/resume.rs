@@ -181,3 +181,67 @@ fn resuming_many_small_compressed_entries_stays_small() {
     );
     assert!(peak_kb < 60 << 10, "peak RSS {peak_kb} KB");
 }
+
+/// A run killed after it wrote every file, while it wrote the conversations and pages, is
+/// resumed in its own file: the files are reused where they lie and what followed them is cut
+/// off and made again (it was copied into a new file before).
+#[test]
+fn a_run_killed_after_the_files_goes_on_in_its_own_file() {
+    let t = tempfile::tempdir().unwrap();
+    let input = t.path().join("in");
+    for i in 0..3 {
+        write(&input.join(format!("video{i}.mp4")), &noise(300 + i, 3_000_000));
+    }
+    for i in 0..40 {
+        write(
+            &input.join(format!("photos/p{i}.jpg")),
+            &[b"\xFF\xD8\xFF\xE0".to_vec(), noise(400 + i, 20_000)].concat(),
+        );
+    }
+    let sep = "=".repeat(64);
+    let mut chat = format!("{sep}\r\n消息分组:我的好友\r\n{sep}\r\n消息对象:甲\r\n{sep}\r\n\r\n");
+    for i in 0..2000 {
+        chat.push_str(&format!(
+            "2020-01-{:02} 10:{:02}:{:02} 甲\r\n第{i}条消息\r\n\r\n",
+            1 + i / 200,
+            i / 60 % 60,
+            i % 60
+        ));
+    }
+    write(&input.join("全部消息记录.txt"), chat.as_bytes());
+    let whole = t.path().join("whole.zip");
+    expect_code(
+        &run(&["backup", input.to_str().unwrap(), "-o", whole.to_str().unwrap()]),
+        0,
+    );
+    let want = contents(&whole);
+    // A finished archive under the partial name holds, after the files, everything a run
+    // writes after them: conversations, pages, index, manifest.
+    let archive = t.path().join("a.zip");
+    fs::copy(&whole, t.path().join("a.zip.partial")).unwrap();
+    let o = run(&[
+        "backup",
+        input.to_str().unwrap(),
+        "-o",
+        archive.to_str().unwrap(),
+        "--json",
+    ]);
+    expect_code(&o, 0);
+    let s = json(&o);
+    assert_eq!(s["resumed_files"], 44, "{s}");
+    assert_eq!(s["resumed_in_place"], true, "{s}");
+    assert_eq!(contents(&archive), want);
+    expect_code(&run(&["verify", archive.to_str().unwrap()]), 0);
+    unzip_test(&archive);
+    // Nothing of what was cut off is left in the file: every entry is listed once, and there
+    // are as many as in the uninterrupted archive.
+    let o = python(
+        "import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1])\nn = [i.filename for i in z.infolist()]\nassert len(n) == len(set(n))\nprint(len(n))",
+        &[&archive],
+    );
+    let o2 = python(
+        "import sys, zipfile\nprint(len(zipfile.ZipFile(sys.argv[1]).infolist()))",
+        &[&whole],
+    );
+    assert_eq!(stdout(&o).trim(), stdout(&o2).trim());
+}

@@ -38,12 +38,54 @@ pub struct Salvage {
     pub entries: HashMap<String, Salvaged>,
     /// Their names in the order they lie in the file.
     pub order: Vec<String>,
-    /// The bytes the entries lie in, when they were read whole in one pass.
-    pub prefix: Option<SalvagedPrefix>,
+    /// The entries as found, in order, for the zip directory (see [`Salvage::keep_first`]).
+    found: Vec<Found>,
+    /// The SHA-256 state of the file after each entry, in order, when one pass read them.
+    states: Option<Vec<Sha256>>,
 }
 
-/// The start of the file that holds the checked entries, as the pass that checked them read
-/// it: the writing can go on after it and the check of the finished archive need not read it
+impl Salvage {
+    /// The file's start up to the end of its first `k` entries, when one pass read them.
+    pub fn prefix(&self, k: usize) -> Option<SalvagedPrefix> {
+        let state = self.states.as_ref()?.get(k.checked_sub(1)?)?.clone();
+        let kept = &self.found[..k];
+        Some(SalvagedPrefix {
+            len: kept.last().map_or(0, |x| x.header_offset + x.data_len),
+            state,
+            spans: kept
+                .iter()
+                .map(|x| {
+                    (
+                        x.entry.name.clone(),
+                        x.header_offset..x.header_offset + x.data_len,
+                    )
+                })
+                .collect(),
+        })
+    }
+
+    /// Keeps only the first `k` entries: the file is cut after them and made a zip of them (a
+    /// resumed run goes on after the entries it reuses; what followed them, made from all the
+    /// files, is made again).
+    pub fn keep_first(&mut self, k: usize) -> io::Result<()> {
+        if k >= self.found.len() {
+            return Ok(());
+        }
+        let end = self.found[..k].last().map_or(0, |x| x.header_offset + x.data_len);
+        seal_as_zip(&self.path, end, &self.found[..k])?;
+        for x in self.found.drain(k..) {
+            self.entries.remove(&x.entry.name);
+        }
+        self.order.truncate(k);
+        if let Some(s) = self.states.as_mut() {
+            s.truncate(k);
+        }
+        Ok(())
+    }
+}
+
+/// The start of the file that holds checked entries, as the pass that checked them read it:
+/// the writing can go on after it and the check of the finished archive need not read it
 /// again (see [`crate::archive::verify::KnownPrefix`]).
 pub struct SalvagedPrefix {
     /// How many bytes from the start (the end of the last entry kept).
@@ -247,7 +289,7 @@ pub fn salvage(
     #[cfg(target_os = "linux")]
     if let Some((direct, align)) = crate::archive::sequential::open(path) {
         if let Some(k) = in_one_pass(path, direct, align, recognise, progress)? {
-            return finish(path, k.end, k.found, k.state);
+            return finish(path, k.end, k.found, k.states);
         }
     }
     entry_by_entry(path, recognise, progress)
@@ -324,41 +366,34 @@ fn entry_by_entry(
 }
 
 /// Makes the file a zip of the entries `found`, which end at `end`.
-fn finish(path: &Path, end: u64, found: Vec<Found>, state: Option<Sha256>) -> io::Result<Option<Salvage>> {
+fn finish(
+    path: &Path,
+    end: u64,
+    found: Vec<Found>,
+    states: Option<Vec<Sha256>>,
+) -> io::Result<Option<Salvage>> {
     if found.is_empty() {
         return Ok(None);
     }
     seal_as_zip(path, end, &found)?;
-    let prefix = state.map(|state| SalvagedPrefix {
-        len: end,
-        state,
-        spans: found
-            .iter()
-            .map(|x| {
-                (
-                    x.entry.name.clone(),
-                    x.header_offset..x.header_offset + x.data_len,
-                )
-            })
-            .collect(),
-    });
     Ok(Some(Salvage {
         path: path.to_path_buf(),
         order: found.iter().map(|x| x.entry.name.clone()).collect(),
         entries: found
-            .into_iter()
-            .map(|x| (x.entry.name.clone(), x.entry))
+            .iter()
+            .map(|x| (x.entry.name.clone(), x.entry.clone()))
             .collect(),
-        prefix,
+        found,
+        states,
     }))
 }
 
-/// What [`in_one_pass`] keeps: the entries, where they end, the hash state after them.
+/// What [`in_one_pass`] keeps: the entries, where they end, the hash state after each.
 #[cfg(target_os = "linux")]
 struct Kept {
     found: Vec<Found>,
     end: u64,
-    state: Option<Sha256>,
+    states: Option<Vec<Sha256>>,
 }
 
 /// The entries of the file, found by walking their local headers, then read back in one
@@ -406,7 +441,9 @@ fn in_one_pass(
             .and_then(|n| n.strip_prefix(FILES_PREFIX))
             .and_then(|n| recognise(n, head))
     };
-    let pass = run(direct, align, walked_to, &plan, Some(&look), progress);
+    let marks: Vec<u64> = walked.iter().map(|(_, h)| h.data_end).collect();
+    let pass = run(direct, align, walked_to, &plan, &marks, Some(&look), progress);
+    drop(marks);
     drop(plan);
     if pass.seal.is_err() {
         return Ok(None);
@@ -425,9 +462,16 @@ fn in_one_pass(
         end = h.data_end;
         found.push(Found::new(h, at, d.digest, d.export));
     }
-    // The state is that after every byte walked: of use only when every entry was kept.
-    let state = pass.state.filter(|_| end == walked_to);
-    Ok(Some(Kept { found, end, state }))
+    // The hash state after each entry kept (the pass read every byte walked).
+    let states: Vec<Sha256> = pass
+        .marks
+        .into_iter()
+        .zip(&found)
+        .filter(|((at, _), x)| *at == x.header_offset + x.data_len)
+        .map(|(m, _)| m.1)
+        .collect();
+    let states = (states.len() == found.len()).then_some(states);
+    Ok(Some(Kept { found, end, states }))
 }
 
 /// Cuts the file after its last good entry and appends a central directory (ZIP64 where
@@ -525,7 +569,8 @@ fn seal_as_zip(path: &Path, end: u64, found: &[Found]) -> io::Result<()> {
     w.get_ref().sync_all()
 }
 
-#[cfg(test)]
+/// The pass exists on Linux only.
+#[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
 
@@ -629,24 +674,55 @@ mod tests {
         assert!(by_pass.entries["files/in/全部消息记录.txt"].export.is_some());
         assert!(by_pass.entries["files/in/c.txt"].export.is_none());
         assert!(std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap());
-        assert!(one_by_one.prefix.is_none());
-        let prefix = by_pass.prefix.expect("the pass read every byte kept");
+        assert!(one_by_one.prefix(6).is_none());
+        let prefix = by_pass.prefix(6).expect("the pass read every byte kept");
         assert_eq!(prefix.len, cut);
         assert_eq!(
             Sha256Digest(prefix.state.finalize().into()),
             Sha256Digest(Sha256::digest(&bytes[..cut as usize]).into())
         );
         let mut zip = zip::ZipArchive::new(File::open(&a).unwrap()).unwrap();
+        let mut ends = Vec::new();
         for i in 0..zip.len() {
             let e = zip.by_index_raw(i).unwrap();
             let span = e.header_start()..e.data_start().unwrap() + e.compressed_size();
             let name = e.name().unwrap().to_string();
             assert_eq!(prefix.spans[&name], span, "{name}");
+            ends.push(span.end);
         }
+        drop(zip);
+        // The start up to any entry: its hash state is that of its bytes.
+        for k in 1..=6 {
+            let p = by_pass.prefix(k).unwrap();
+            assert_eq!(p.len, ends[k - 1]);
+            assert_eq!(p.spans.len(), k);
+            assert_eq!(
+                Sha256Digest(p.state.finalize().into()),
+                Sha256Digest(Sha256::digest(&bytes[..p.len as usize]).into())
+            );
+        }
+        // Keeping the first three: the file is a zip of them, and ends after them.
+        let mut by_pass = by_pass;
+        by_pass.keep_first(3).unwrap();
+        assert_eq!(by_pass.order.len(), 3);
+        assert_eq!(by_pass.entries.len(), 3);
+        let mut zip = zip::ZipArchive::new(File::open(&a).unwrap()).unwrap();
+        assert_eq!(zip.len(), 3);
+        assert_eq!(zip.central_directory_start(), ends[2]);
+        for i in 0..3 {
+            let mut e = zip.by_index(i).unwrap();
+            let mut content = Vec::new();
+            e.read_to_end(&mut content).unwrap();
+            assert_eq!(
+                Sha256Digest(Sha256::digest(&content).into()),
+                by_pass.entries[e.name().unwrap().as_ref()].sha256
+            );
+        }
+        assert_eq!(by_pass.prefix(3).unwrap().len, ends[2]);
     }
 
-    /// A damaged entry ends what is kept, both ways; the pass's hash state, which is that of
-    /// every byte walked, is then not offered.
+    /// A damaged entry ends what is kept, both ways; the pass's hash state after the entries
+    /// before it is still that of their bytes.
     #[test]
     fn a_damaged_entry_ends_what_the_pass_keeps() {
         let dir = tempfile::tempdir().unwrap();
@@ -674,7 +750,12 @@ mod tests {
             by_pass.order,
             ["README.txt", "files/in/a.jpg", "files/in/全部消息记录.txt"]
         );
-        assert!(by_pass.prefix.is_none());
+        let p = by_pass.prefix(3).expect("the pass read the entries kept");
+        assert_eq!(
+            Sha256Digest(p.state.finalize().into()),
+            Sha256Digest(Sha256::digest(&bytes[..p.len as usize]).into())
+        );
+        assert!(by_pass.prefix(4).is_none());
         assert!(std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap());
     }
 }

@@ -72,6 +72,8 @@ pub struct Pass {
     pub seal: io::Result<Sha256Digest>,
     /// The hash's state after those bytes, when they were all read (to go on from).
     pub state: Option<Sha256>,
+    /// The hash's state at each of the offsets asked for that the reading reached.
+    pub marks: Vec<(u64, Sha256)>,
     /// By zip index: None for an entry the pass did not digest.
     pub entries: Vec<Option<Digested>>,
 }
@@ -163,12 +165,14 @@ pub fn open(path: &Path) -> Option<(File, usize)> {
 }
 
 /// Runs the pass over the first `hash_len` bytes of the file opened by [`open`]; `look` is
-/// shown the first bytes of the entries planned with [`Planned::head`].
+/// shown the first bytes of the entries planned with [`Planned::head`]; the seal's hash state
+/// is kept at each offset of `marks` (ascending).
 pub fn run(
     file: File,
     align: usize,
     hash_len: u64,
     plan: &[Planned],
+    marks: &[u64],
     look: Option<&Look<'_>>,
     progress: &dyn Progress,
 ) -> Pass {
@@ -205,10 +209,19 @@ pub fn run(
         let second_done = s.spawn(move || digest_entries(&second, second_rx, look));
         let mut hasher = Sha256::new();
         let mut hashed = 0u64;
+        let mut kept = Vec::new();
+        let mut marks = marks.iter().copied().peekable();
         for w in seal_rx {
             let bytes = w.bytes();
             let n = hash_len.saturating_sub(w.start).min(bytes.len() as u64) as usize;
-            hasher.update(&bytes[..n]);
+            let mut done = 0usize;
+            while let Some(m) = marks.next_if(|&m| m <= w.start + n as u64) {
+                let to = (m.saturating_sub(w.start) as usize).max(done);
+                hasher.update(&bytes[done..to]);
+                done = to;
+                kept.push((m, hasher.clone()));
+            }
+            hasher.update(&bytes[done..n]);
             hashed += n as u64;
             progress.advance(n as u64);
         }
@@ -236,7 +249,12 @@ pub fn run(
             ),
             Ok(()) => (Ok(Sha256Digest(hasher.clone().finalize().into())), Some(hasher)),
         };
-        Pass { seal, state, entries }
+        Pass {
+            seal,
+            state,
+            marks: kept,
+            entries,
+        }
     })
 }
 
@@ -643,11 +661,30 @@ mod tests {
             eprintln!("skipped: the temporary folder takes no direct reads");
             return;
         };
-        let pass = run(file, align, hash_len, &plan, None, &Quiet);
+        // The hash state is kept at the start, inside and across blocks, and at the end.
+        let marks = [
+            0,
+            1,
+            4095,
+            BLOCK as u64,
+            BLOCK as u64 + 7,
+            3 * BLOCK as u64 - 1,
+            hash_len,
+        ];
+        let pass = run(file, align, hash_len, &plan, &marks, None, &Quiet);
         assert_eq!(
             pass.seal.unwrap(),
             Sha256Digest(Sha256::digest(&bytes[..hash_len as usize]).into())
         );
+        assert_eq!(pass.marks.len(), marks.len());
+        for ((at, state), want) in pass.marks.into_iter().zip(marks) {
+            assert_eq!(at, want);
+            assert_eq!(
+                Sha256Digest(state.finalize().into()),
+                Sha256Digest(Sha256::digest(&bytes[..at as usize]).into()),
+                "at {at}"
+            );
+        }
         assert_eq!(pass.entries.len(), contents.len());
         for (i, (_, body, _)) in contents.iter().enumerate() {
             let d = pass.entries[i].as_ref().expect("every entry is digested");
@@ -666,7 +703,7 @@ mod tests {
         let other = dir.path().join("b.zip");
         std::fs::write(&other, &damaged).unwrap();
         let (file, align) = open(&other).unwrap();
-        let pass = run(file, align, hash_len, &plan, None, &Quiet);
+        let pass = run(file, align, hash_len, &plan, &[], None, &Quiet);
         assert_ne!(
             pass.seal.unwrap(),
             Sha256Digest(Sha256::digest(&bytes[..hash_len as usize]).into())

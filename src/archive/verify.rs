@@ -788,7 +788,7 @@ fn sequential_pass(
             })
         })
         .collect();
-    let pass = run(file, align, hash_len, &plan, None, progress);
+    let pass = run(file, align, hash_len, &plan, &[], None, progress);
     (pass.seal, pass.entries)
 }
 #[cfg(not(target_os = "linux"))]

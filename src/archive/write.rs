@@ -272,7 +272,7 @@ pub fn is_compressed_format(b: &[u8]) -> bool {
         || (b.len() >= 12 && &b[..4] == b"RIFF" && (&b[8..12] == b"WEBP" || &b[8..12] == b"AVI "))
 }
 
-fn has_compressed_extension(name: &str) -> bool {
+pub(crate) fn has_compressed_extension(name: &str) -> bool {
     let ext = name
         .rsplit_once('.')
         .map(|(_, e)| e.to_ascii_lowercase())
