@@ -1462,6 +1462,10 @@ fn run_jobs(
     let (apart_done, apart_rx) = crossbeam_channel::unbounded::<(usize, Result<write::Apart, StreamError>)>();
     let scratch = crate::scratch::folder_of(writer.path()).to_path_buf();
     std::thread::scope(|s| {
+        // Owned here, so that a failure that returns early drops them: the threads that hand
+        // work over then find no one taking it and stop, and the scope's wait ends (they would
+        // wait for ever on a full channel otherwise).
+        let (rx, apart_rx) = (rx, apart_rx);
         let scratch = &scratch;
         s.spawn(move || {
             for job in apart_jobs {

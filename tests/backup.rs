@@ -636,3 +636,33 @@ fn large_compressible_files_are_deflated_apart_and_copied_in_after_the_rest() {
     );
     assert_eq!(tree(&root), tree(&back.join("in")));
 }
+
+/// A write into the archive that fails midway (a full disk; here a file size limit) ends the
+/// run with an error that names the file, instead of leaving it waiting for ever on the threads
+/// that still had files to hand over.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_write_that_fails_midway_ends_the_run_with_an_error() {
+    let t = tempfile::tempdir().unwrap();
+    let input = t.path().join("in");
+    for i in 0..3000u64 {
+        write(&input.join(format!("{}/{i}.bin", i % 30)), &noise(i, 20_000));
+    }
+    let archive = t.path().join("a.zip");
+    let o = python(
+        "import resource, signal, subprocess, sys\n\
+         def limit():\n    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n    resource.setrlimit(resource.RLIMIT_FSIZE, (8 << 20, 8 << 20))\n\
+         try:\n    r = subprocess.run([sys.argv[1], 'backup', sys.argv[2], '-o', sys.argv[3]], preexec_fn=limit, capture_output=True, timeout=120)\n    print(r.returncode)\n    sys.stderr.write(r.stderr.decode())\n\
+         except subprocess.TimeoutExpired:\n    print('hung')",
+        &[Path::new(env!("CARGO_BIN_EXE_qqvault")), &input, &archive],
+    );
+    let out = stdout(&o);
+    assert_ne!(out.trim(), "hung", "the run did not end");
+    assert_ne!(out.trim(), "0", "the run succeeded: {}", stderr(&o));
+    assert!(!archive.exists(), "no archive under the final name");
+    assert!(
+        stderr(&o).contains("a.zip.partial"),
+        "the error names the file: {}",
+        stderr(&o)
+    );
+}

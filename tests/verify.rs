@@ -311,8 +311,11 @@ fn verify_of_many_small_entries_stays_small() {
         0,
     );
     // Peak resident size of the verify process alone, from the kernel's accounting: through
-    // the map (the pages given back), and read once past the page cache (a few buffers).
-    for (sequential, limit_mb) in [("0", 30), ("1", 50)] {
+    // the map (the pages given back), and read once past the page cache (a few buffers). The
+    // map's figure is 23 MB on a quiet machine; on a busy one the threads drift further apart,
+    // and the pages between them stay resident longer (31 MB was seen): the bound leaves room
+    // for that and still fails a check that keeps the archive resident (some 80 MB).
+    for (sequential, limit_mb) in [("0", 45), ("1", 50)] {
         let o = python(
             "import os, resource, subprocess, sys\n\
              env = dict(os.environ, QQVAULT_VERIFY_SEQUENTIAL=sys.argv[3])\n\
