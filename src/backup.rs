@@ -379,6 +379,86 @@ pub fn resume_path(output: &Path) -> PathBuf {
 }
 
 /// The temporary name an archive is written under.
+/// The file whose lock a run writing the archive `output` holds (see [`RunLock`]).
+pub fn lock_path(output: &Path) -> PathBuf {
+    let mut name = output.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".lock");
+    output.with_file_name(name)
+}
+
+/// Held by a run that writes an archive, for as long as it runs. A second run for the same
+/// archive (a second window, a script started twice) would otherwise take the first one's
+/// partial file for an interrupted run's, move it aside and build on a file that is still being
+/// written. The lock is the system's, on a small file beside the archive (`ARCHIVE.zip.lock`):
+/// it is released when the process ends, however it ends, and the file is removed when the run
+/// is done (one left by a killed run is taken over by the next).
+pub struct RunLock {
+    file: Option<File>,
+    path: PathBuf,
+}
+
+impl RunLock {
+    /// Takes the lock for `output`; a usage error when another run holds it.
+    pub fn acquire(output: &Path) -> Result<Self> {
+        let path = lock_path(output);
+        // A run that ends removes the file after taking it: the lock taken must still be on
+        // the file under that name, or it is taken again.
+        for _ in 0..10 {
+            let file = File::options()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)
+                .map_err(|e| Error::write(&path, e))?;
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(Error::Usage(format!(
+                        "another qqvault run is writing {} (it holds {}); wait until it ends, or stop it, and run this again",
+                        output.display(),
+                        path.display()
+                    )))
+                }
+                // A file system without locks: the run goes on unguarded, as before locks.
+                Err(std::fs::TryLockError::Error(_)) => {}
+            }
+            if same_file(&file, &path) {
+                return Ok(RunLock {
+                    file: Some(file),
+                    path,
+                });
+            }
+        }
+        Err(Error::Usage(format!(
+            "cannot hold {}: other qqvault runs keep taking it; wait until they end",
+            path.display()
+        )))
+    }
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        // Removed while still held, so that no other run takes a lock on a file on its way out.
+        let _ = std::fs::remove_file(&self.path);
+        drop(self.file.take());
+    }
+}
+
+/// Whether the open `file` is the one at `path` now.
+#[cfg(unix)]
+fn same_file(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+/// Elsewhere a file that is open cannot be removed under it (Windows): it is still there.
+#[cfg(not(unix))]
+fn same_file(_file: &File, path: &Path) -> bool {
+    path.exists()
+}
+
 pub fn partial_path(output: &Path) -> PathBuf {
     let mut name = output.file_name().map(|n| n.to_os_string()).unwrap_or_default();
     name.push(".partial");
@@ -557,6 +637,12 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         return Err(Error::Exists { path: output.clone() });
     }
     let partial = partial_path(output);
+    // One run at a time writes an archive (a dry run writes nothing and does not wait).
+    let _lock = if opts.dry_run {
+        None
+    } else {
+        Some(RunLock::acquire(output)?)
+    };
     // Temporary folders that a killed run left beside the archive (extracted exports can be
     // large) go now.
     crate::scratch::sweep(crate::scratch::folder_of(&partial));
@@ -579,7 +665,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         &opts.inputs,
         &ScanOptions {
             follow_symlinks: opts.follow_symlinks,
-            exclude: vec![output.clone(), partial.clone(), resume.clone()],
+            exclude: vec![output.clone(), partial.clone(), resume.clone(), lock_path(output)],
             earlier_roots: earlier
                 .as_ref()
                 .map(|e| e.reader.manifest.inputs.clone())
@@ -590,10 +676,18 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     let mut skipped = scanned.skipped.clone();
     let files = &scanned.files;
     // Large text exports are parsed beside everything else from now on (see `AheadParser`).
+    // Not those of an update (most are in the archive already and are not parsed again), nor
+    // files that share their size with another (one of them may be a twin that is not written).
     let ahead = crate::ingest::AheadParser::start(&opts.tz, crate::scratch::folder_of(&partial));
-    if !opts.dry_run {
+    if !opts.dry_run && !opts.update {
+        let mut sizes: HashMap<u64, u32> = HashMap::new();
+        for f in files {
+            *sizes.entry(f.size).or_default() += 1;
+        }
         for (i, f) in files.iter().enumerate() {
-            ahead.look(i, f);
+            if sizes.get(&f.size) == Some(&1) {
+                ahead.look(i, f);
+            }
         }
     }
     clock.lap("scan");

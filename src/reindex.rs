@@ -7,7 +7,7 @@ use crate::archive::manifest::EntryRecord;
 use crate::archive::read::ArchiveReader;
 use crate::archive::verify;
 use crate::archive::write::ArchiveWriter;
-use crate::backup::{partial_path, seal_and_commit};
+use crate::backup::{partial_path, seal_and_commit, RunLock};
 use crate::chats::{ConversationSource, MessageLine};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
@@ -25,6 +25,8 @@ pub struct ReindexSummary {
 }
 
 pub fn reindex(archive: &Path, progress: &dyn Progress) -> Result<ReindexSummary> {
+    // One run at a time writes an archive (see `RunLock`).
+    let _lock = RunLock::acquire(archive)?;
     // Never build on damage: the new archive would carry it on under a fresh seal.
     verify::require_intact(archive, progress, "run `qqvault verify` for the whole report")?;
     let mut old = ArchiveReader::open(archive)?;

@@ -666,3 +666,55 @@ fn a_write_that_fails_midway_ends_the_run_with_an_error() {
         stderr(&o)
     );
 }
+
+/// Two runs writing the same archive at once: the second is refused (exit 2, naming the lock)
+/// before it touches anything, and the first goes on to a whole archive. Without the lock the
+/// second took the first one's partial file for an interrupted run's and moved it aside.
+#[test]
+fn a_second_run_for_the_same_archive_is_refused_while_the_first_runs() {
+    let t = tempfile::tempdir().unwrap();
+    let input = t.path().join("in");
+    for i in 0..6 {
+        write(&input.join(format!("video{i}.mp4")), &noise(700 + i, 30_000_000));
+    }
+    let archive = t.path().join("a.zip");
+    let partial = t.path().join("a.zip.partial");
+    let lock = t.path().join("a.zip.lock");
+    let mut first = qqvault()
+        .args(["backup", input.to_str().unwrap(), "-o", archive.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while fs::metadata(&partial).map(|m| m.len()).unwrap_or(0) < 1 << 20 {
+        assert!(
+            first.try_wait().unwrap().is_none(),
+            "the first run ended too soon"
+        );
+        assert!(start.elapsed().as_secs() < 60, "the first run never wrote");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let o = run(&["backup", input.to_str().unwrap(), "-o", archive.to_str().unwrap()]);
+    expect_code(&o, 2);
+    assert!(
+        stderr(&o).contains("another qqvault run") && stderr(&o).contains("a.zip.lock"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(first.wait().unwrap().success(), "the first run was disturbed");
+    expect_code(&run(&["verify", archive.to_str().unwrap()]), 0);
+    assert!(!lock.exists(), "the lock file goes with the run");
+    assert!(!t.path().join("a.zip.resume").exists());
+    // The archive is not among the inputs, nor its lock: a backup into the input folder.
+    let inside = input.join("self.zip");
+    expect_code(
+        &run(&["backup", input.to_str().unwrap(), "-o", inside.to_str().unwrap()]),
+        0,
+    );
+    let o = python(
+        "import sys, zipfile, json\nm = json.loads(zipfile.ZipFile(sys.argv[1]).read('manifest.json'))\nprint(len(m['files']))",
+        &[&inside],
+    );
+    assert_eq!(stdout(&o).trim(), "6");
+}
