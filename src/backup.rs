@@ -694,8 +694,15 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     let salvage = if resuming && resume.exists() {
         let len = std::fs::metadata(&resume).map(|m| m.len()).ok();
         progress.phase("checking the interrupted run", len);
-        let s = crate::archive::salvage::salvage(&resume, &ingest::recognise, progress)
-            .map_err(|e| Error::read(&resume, e))?;
+        // It reads the file and writes a zip directory at its end: a failure for want of space
+        // is the writing's.
+        let s = crate::archive::salvage::salvage(&resume, &ingest::recognise, progress).map_err(|e| {
+            use std::io::ErrorKind::{FileTooLarge, QuotaExceeded, StorageFull};
+            match e.kind() {
+                StorageFull | QuotaExceeded | FileTooLarge => Error::write(&resume, e),
+                _ => Error::read(&resume, e),
+            }
+        })?;
         progress.finish_phase();
         clock.lap("resume_check");
         s

@@ -46,6 +46,44 @@ impl Error {
             source,
         }
     }
+    /// What to do next, where the message alone does not say it: a write that failed for
+    /// want of space (a full disk, a quota, a file size limit), or for want of permission.
+    pub fn hint(&self) -> Option<String> {
+        let Error::Write { path, source } = self else {
+            return None;
+        };
+        use std::io::ErrorKind;
+        let partial = path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().ends_with(".partial"));
+        let again = if partial {
+            "run the same command again: what was written is checked and reused"
+        } else {
+            "run the same command again"
+        };
+        match source.kind() {
+            ErrorKind::StorageFull | ErrorKind::QuotaExceeded | ErrorKind::FileTooLarge => Some(format!(
+                "there is no room for it there: free some space, or give the archive another place with -o, and {again}"
+            )),
+            ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem => Some(format!(
+                "this user may not write there: give the archive another place with -o, and {again}"
+            )),
+            _ => None,
+        }
+    }
+
+    /// A failure of the zip writer: one of the file under it (a full disk, say) is a write
+    /// error of `path`, so that its cause (and what to do, see [`Error::hint`]) is kept.
+    pub fn zip_write(path: impl Into<PathBuf>, err: zip::result::ZipError) -> Self {
+        match err {
+            zip::result::ZipError::Io(source) => Error::Write {
+                path: path.into(),
+                source,
+            },
+            other => Error::zip(path, other),
+        }
+    }
+
     pub fn zip(path: impl Into<PathBuf>, err: impl std::fmt::Display) -> Self {
         Error::Zip {
             path: path.into(),

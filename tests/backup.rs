@@ -665,6 +665,24 @@ fn a_write_that_fails_midway_ends_the_run_with_an_error() {
         "the error names the file: {}",
         stderr(&o)
     );
+    assert!(
+        stderr(&o).contains("free some space") && stderr(&o).contains("run the same command again"),
+        "the error says what to do next: {}",
+        stderr(&o)
+    );
+    // With room again, the same command reuses what was written and finishes.
+    let o = run(&[
+        "backup",
+        input.to_str().unwrap(),
+        "-o",
+        archive.to_str().unwrap(),
+        "--json",
+    ]);
+    expect_code(&o, 0);
+    let s = json(&o);
+    assert_eq!(s["files"], 3000);
+    assert!(s["resumed_files"].as_u64().unwrap() > 0, "{s}");
+    expect_code(&run(&["verify", archive.to_str().unwrap()]), 0);
 }
 
 /// Two runs writing the same archive at once: the second is refused (exit 2, naming the lock)

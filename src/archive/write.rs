@@ -564,7 +564,7 @@ impl ArchiveWriter {
     pub fn add_prepared(&mut self, entry: PreparedEntry) -> Result<EntryRecord> {
         self.zip
             .add_prepared_file(entry.zip)
-            .map_err(|e| Error::zip(&self.path, e))?;
+            .map_err(|e| Error::zip_write(&self.path, e))?;
         self.entries.push(entry.record.clone());
         Ok(entry.record)
     }
@@ -607,7 +607,7 @@ impl ArchiveWriter {
         let from = file.data_start();
         self.zip
             .raw_copy_file_rename(file, name)
-            .map_err(|e| Error::zip(&self.path, e))?;
+            .map_err(|e| Error::zip_write(&self.path, e))?;
         self.entries.push(record);
         let to = self.data_start(stored);
         if let (Some(from), Some(source)) = (from, source) {
@@ -672,7 +672,7 @@ impl ArchiveWriter {
         let opts = options(method, level_for(kind), mtime, size_hint >= LARGE_ENTRY);
         self.zip
             .start_file(name, opts)
-            .map_err(|e| StreamError::Archive(Error::zip(&self.path, e)))?;
+            .map_err(|e| StreamError::Archive(Error::zip_write(&self.path, e)))?;
         // Starting this entry finished the previous one and wrote this one's local header: the
         // writer's position is now where this entry's data begins.
         let data_offset = self.zip.get_ref().map(|w| w.pos).unwrap_or(0);
@@ -758,7 +758,7 @@ impl ArchiveWriter {
             Err(e) => {
                 // Drop the half-written entry so the archive stays consistent.
                 if let Err(abort) = self.zip.abort_file() {
-                    return Err(StreamError::Archive(Error::zip(&self.path, abort)));
+                    return Err(StreamError::Archive(Error::zip_write(&self.path, abort)));
                 }
                 Err(e)
             }
@@ -773,7 +773,7 @@ impl ArchiveWriter {
         let prepared = prepare_bytes(layout::MANIFEST_ENTRY, EntryKind::Readme, manifest_json, None)?;
         self.zip
             .add_prepared_file(prepared.zip)
-            .map_err(|e| Error::zip(&self.path, e))?;
+            .map_err(|e| Error::zip_write(&self.path, e))?;
         self.close(seal_records)
     }
 
@@ -821,8 +821,8 @@ impl ArchiveWriter {
         };
         self.zip
             .set_comment(placeholder.render())
-            .map_err(|e| Error::zip(&self.path, e))?;
-        let mut inner = self.zip.finish().map_err(|e| Error::zip(&self.path, e))?;
+            .map_err(|e| Error::zip_write(&self.path, e))?;
+        let mut inner = self.zip.finish().map_err(|e| Error::zip_write(&self.path, e))?;
         inner.flush().map_err(|e| Error::write(&self.path, e))?;
         let file = inner.into_file().map_err(|e| Error::write(&self.path, e))?;
         file.sync_all().map_err(|e| Error::write(&self.path, e))
@@ -856,7 +856,7 @@ pub fn compress_apart(
     let file = tempfile::tempfile_in(scratch).map_err(|e| StreamError::Archive(Error::write(scratch, e)))?;
     let mut w = ArchiveWriter::over(file, scratch);
     let streamed = w.add_stream_with(name, kind, source, size_hint, mtime, Some(method), progress)?;
-    let fail = |e: zip::result::ZipError| StreamError::Archive(Error::zip(scratch, e));
+    let fail = |e: zip::result::ZipError| StreamError::Archive(Error::zip_write(scratch, e));
     let inner = w.zip.finish().map_err(fail)?;
     let file = inner
         .into_file()

@@ -48,6 +48,9 @@ pub fn error(e: &qqvault::Error) {
         source = s.source();
     }
     eprintln!("{msg}");
+    if let Some(hint) = e.hint() {
+        eprintln!("qqvault: {hint}");
+    }
 }
 
 pub fn human_bytes(n: u64) -> String {
