@@ -50,6 +50,15 @@ impl Aligned {
     }
 }
 
+/// What direct reads and writes of `file` must be aligned to (buffers, offsets and lengths):
+/// the larger of the page and the file system's block, and 4 KiB at least.
+pub fn alignment(file: &File) -> usize {
+    // SAFETY: sysconf reads a system constant.
+    let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(0);
+    let fs_block = file.metadata().map(|m| m.blksize() as usize).unwrap_or(0);
+    page.max(fs_block).max(4096)
+}
+
 enum Job {
     /// A whole block, written directly at the offset.
     Block(u64, Aligned),
@@ -96,10 +105,7 @@ impl DirectFile {
             .custom_flags(libc::O_DIRECT)
             .open(path)
             .ok()?;
-        // SAFETY: sysconf reads a system constant.
-        let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(0);
-        let fs_block = direct.metadata().map(|m| m.blksize() as usize).unwrap_or(0);
-        let align = page.max(fs_block).max(4096);
+        let align = alignment(&direct);
         if !align.is_power_of_two() || capacity == 0 || !capacity.is_multiple_of(align) {
             return None;
         }

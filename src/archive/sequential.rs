@@ -12,7 +12,7 @@
 
 use std::fs::File;
 use std::io;
-use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -70,8 +70,6 @@ pub struct Digested {
 /// could not be read to there) and the entries digested.
 pub struct Pass {
     pub seal: io::Result<Sha256Digest>,
-    /// The hash's state after those bytes, when they were all read (to go on from).
-    pub state: Option<Sha256>,
     /// The hash's state at each of the offsets asked for that the reading reached.
     pub marks: Vec<(u64, Sha256)>,
     /// By zip index: None for an entry the pass did not digest.
@@ -157,10 +155,7 @@ pub fn open(path: &Path) -> Option<(File, usize)> {
         .custom_flags(libc::O_DIRECT)
         .open(path)
         .ok()?;
-    // SAFETY: sysconf reads a system constant.
-    let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(0);
-    let fs_block = f.metadata().map(|m| m.blksize() as usize).unwrap_or(0);
-    let align = page.max(fs_block).max(4096);
+    let align = super::direct::alignment(&f);
     (align.is_power_of_two() && BLOCK.is_multiple_of(align)).then_some((f, align))
 }
 
@@ -238,20 +233,16 @@ pub fn run(
         {
             entries[i] = Some(d);
         }
-        let (seal, state) = match read {
-            Err(e) => (Err(e), None),
-            Ok(()) if hashed < hash_len => (
-                Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    format!("the file ends at {hashed} bytes, before its seal at {hash_len}"),
-                )),
-                None,
-            ),
-            Ok(()) => (Ok(Sha256Digest(hasher.clone().finalize().into())), Some(hasher)),
+        let seal = match read {
+            Err(e) => Err(e),
+            Ok(()) if hashed < hash_len => Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("the file ends at {hashed} bytes, before its seal at {hash_len}"),
+            )),
+            Ok(()) => Ok(Sha256Digest(hasher.finalize().into())),
         };
         Pass {
             seal,
-            state,
             marks: kept,
             entries,
         }

@@ -1041,6 +1041,17 @@ impl Partial {
             detail: detail.into(),
         });
     }
+
+    /// Notes the entry as present (its name as UTF-8, or as read where it is not) and counts
+    /// its stored bytes when it holds a file; returns the name.
+    fn present(&mut self, name: Option<String>, raw: &[u8], compressed: u64) -> String {
+        let name = name.unwrap_or_else(|| String::from_utf8_lossy(raw).into_owned());
+        self.present.insert(name.clone());
+        if name.starts_with(layout::FILES_PREFIX) {
+            self.file_bytes_stored += compressed;
+        }
+        name
+    }
 }
 
 /// Checks the entries `indices` of the archive: local header, CRC, SHA-256 and size against
@@ -1081,14 +1092,11 @@ fn check_some(
         if let Some((d, Ok(e))) = passed.map(|d| (d, zip.by_index_data(i))) {
             // The sequential pass read its header and data: judged from the zip directory and
             // what the pass found, without reading the file again.
-            let name = e
-                .name()
-                .map(|n| n.to_string())
-                .unwrap_or_else(|_| String::from_utf8_lossy(e.name_raw()).into_owned());
-            part.present.insert(name.clone());
-            if name.starts_with(layout::FILES_PREFIX) {
-                part.file_bytes_stored += e.compressed_size();
-            }
+            let name = part.present(
+                e.name().ok().map(|n| n.to_string()),
+                e.name_raw(),
+                e.compressed_size(),
+            );
             if let Some(detail) = &d.header_problem {
                 part.problem(Some(&name), ProblemKind::HeaderMismatch, detail.clone());
             }
@@ -1129,14 +1137,11 @@ fn check_some(
                 continue;
             }
         };
-        let name = entry
-            .name()
-            .map(|n| n.to_string())
-            .unwrap_or_else(|_| String::from_utf8_lossy(entry.name_raw()).into_owned());
-        part.present.insert(name.clone());
-        if name.starts_with(layout::FILES_PREFIX) {
-            part.file_bytes_stored += entry.compressed_size();
-        }
+        let name = part.present(
+            entry.name().ok().map(|n| n.to_string()),
+            entry.name_raw(),
+            entry.compressed_size(),
+        );
         if let Some(f) = raw.as_mut() {
             if let Err(detail) =
                 check_local_header(f, entry.header_start(), entry.name_raw(), entry.compression())
