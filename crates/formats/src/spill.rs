@@ -136,9 +136,24 @@ fn get_str(r: &mut impl BufRead) -> io::Result<String> {
     if len > (1 << 32) {
         return Err(corrupt("string length"));
     }
-    let mut bytes = vec![0u8; len as usize];
-    r.read_exact(&mut bytes)?;
-    String::from_utf8(bytes).map_err(|_| corrupt("text"))
+    let len = len as usize;
+    // Most strings lie whole in the reader's buffer: copied from there, without zeroing first.
+    let buffered = r.fill_buf()?;
+    let bytes = if buffered.len() >= len {
+        let bytes = buffered[..len].to_vec();
+        r.consume(len);
+        bytes
+    } else {
+        let mut bytes = vec![0u8; len];
+        r.read_exact(&mut bytes)?;
+        bytes
+    };
+    // The temporary file is read back as any file: its text is checked, with the fast checker.
+    if simdutf8::basic::from_utf8(&bytes).is_err() {
+        return Err(corrupt("text"));
+    }
+    // SAFETY: `bytes` was found to be valid UTF-8 just above.
+    Ok(unsafe { String::from_utf8_unchecked(bytes) })
 }
 
 fn get_opt_str(r: &mut impl BufRead) -> io::Result<Option<String>> {
