@@ -26,7 +26,11 @@ const LARGE_ENTRY: u64 = 0xFFFF_0000;
 const CHUNK: usize = 1 << 20;
 /// How many bytes of each content's start are handed back for recognising exports.
 pub const HEAD_LEN: usize = 64 << 10;
-const DEFLATE_LEVEL: i64 = 6;
+/// Originals worth compressing are deflated at level 5: on a 200 MB chat export, zlib-rs takes
+/// 2.6 s at level 5 and 5.3 s at level 6 for 8% more bytes (1.3 s and 19% at level 3). The
+/// export is the one large original a backup deflates, and the time is the processor's that the
+/// conversations and the index need.
+const DEFLATE_LEVEL: i64 = 5;
 /// Renditions the archive can make again from its originals (transcripts, viewer pages, UTF-8
 /// renditions) are compressed fast: they are large and the time is better spent elsewhere.
 const DERIVED_LEVEL: i64 = 1;
