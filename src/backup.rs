@@ -1115,6 +1115,8 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     let mut carried_exports = Vec::new();
     let mut export_entries: HashMap<String, String> = HashMap::new();
     clock.lap("write");
+    let mut read_back = None;
+    let reads_back = earlier.is_none() && resumed_prefix.is_none();
     progress.phase("reading chats", None);
     let mut parse = crate::ingest::ChatParse::new(&scratch_dir);
     let mut parsed_ahead = ahead.finish();
@@ -1243,6 +1245,24 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         });
         let chat_locations = Ingest::new(&mut writer, files, &mut stored, &opts.tz, &scratch_dir)
             .write_chats_of(merged, conversations, order)?;
+        // The files and conversations are on the disk now: a thread reads them back and checks
+        // them while the pages and the index are made (the disk is idle then), so that the
+        // check of the finished archive reads only what follows (see `verify::KnownPrefix`). A
+        // new archive written past the page cache only: an update's start is checked against
+        // the archive it updates, a resumed run's against what it read back.
+        if reads_back {
+            read_back = writer.settled_end().and_then(|limit| {
+                let path = partial.clone();
+                std::thread::Builder::new()
+                    .name("read-back".into())
+                    .spawn(move || {
+                        let started = std::time::Instant::now();
+                        let r = crate::archive::salvage::read_back(&path, limit, &crate::progress::Silent);
+                        (r, started.elapsed().as_secs_f64())
+                    })
+                    .ok()
+            });
+        }
         if let Some(e) = earlier.as_mut() {
             if let Err(err) = e.require_intact(progress) {
                 refused = true;
@@ -1407,6 +1427,52 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     };
     let (files_total, unique_files, bytes_in) = manifest_files.totals();
     let entries = writer.take_entries();
+    // What the thread reading back the files found: the start of the file it read, with each
+    // entry's record as read (a record that differs from the one written is not taken as
+    // proven: the check reads that entry again and says what is wrong).
+    let read_back = read_back
+        .and_then(|h| h.join().ok())
+        .and_then(|(r, secs)| {
+            // Beside the stages, not after them: not a lap.
+            clock
+                .laps
+                .insert("read_back".into(), (secs * 1000.0).round() / 1000.0);
+            r.ok().flatten()
+        })
+        .map(|rb| {
+            let written: HashMap<&str, &crate::archive::manifest::EntryRecord> =
+                entries.iter().map(|e| (e.name.as_str(), e)).collect();
+            let records = rb
+                .entries
+                .iter()
+                .filter_map(|x| {
+                    let w = written.get(x.name.as_str())?;
+                    Some((
+                        x.name.clone(),
+                        crate::archive::manifest::EntryRecord {
+                            name: x.name.clone(),
+                            kind: w.kind,
+                            size: x.size,
+                            method: x.method,
+                            crc32: x.crc32,
+                            sha256: x.sha256,
+                        },
+                    ))
+                })
+                .collect();
+            verify::KnownPrefix {
+                from: partial.clone(),
+                len: rb.prefix.len,
+                compared: rb.prefix.len,
+                state: rb.prefix.state,
+                records,
+                spans: rb.prefix.spans,
+                moved: HashMap::new(),
+            }
+        });
+    if read_back.is_some() {
+        resumed_prefix = read_back;
+    }
     let totals = Totals {
         files: files_total,
         unique_files,

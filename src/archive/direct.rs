@@ -195,6 +195,23 @@ impl DirectFile {
         self.failed()
     }
 
+    /// How far from the start the file holds everything written so far, once the writing thread
+    /// has written all it was handed: the whole blocks handed over, and what went through the
+    /// page cache into them. The block being filled is not written (nothing is copied).
+    pub fn settled(&self) -> io::Result<u64> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let sent = self
+            .jobs
+            .as_ref()
+            .is_some_and(|j| j.send(Job::Barrier(tx)).is_ok());
+        if !sent || rx.recv().is_err() {
+            self.failed()?;
+            return Err(io::Error::other("the thread writing the archive has stopped"));
+        }
+        self.failed()?;
+        Ok(self.start)
+    }
+
     /// Writes everything (the unfinished block through the page cache), waits for the writing
     /// thread, and returns the ordinary handle.
     pub fn into_file(mut self) -> io::Result<File> {
@@ -377,6 +394,32 @@ mod tests {
         };
         let data: Vec<u8> = (0..40_000u32).map(|i| (i % 251) as u8).collect();
         w.write_all(&data).unwrap();
+        drop(w);
+        assert!(std::fs::read(&path).unwrap() == data);
+    }
+
+    /// `settled` says how far the file holds what was written, patches into blocks handed over
+    /// included, and writes nothing of the block being filled.
+    #[test]
+    fn settled_is_where_the_file_holds_everything_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.zip.partial");
+        let file = File::create(&path).unwrap();
+        let Some(mut w) = DirectFile::with_capacity(file, &path, 16 << 10) else {
+            eprintln!("skipped: the temporary folder takes no direct writes");
+            return;
+        };
+        let mut data: Vec<u8> = (0..40_000u32).map(|i| (i % 251) as u8).collect();
+        w.write_all(&data).unwrap();
+        w.seek(SeekFrom::Start(100)).unwrap();
+        w.write_all(b"patched").unwrap();
+        w.seek(SeekFrom::End(0)).unwrap();
+        data[100..107].copy_from_slice(b"patched");
+        let at = w.settled().unwrap();
+        assert_eq!(at, 32 << 10);
+        let on_disk = std::fs::read(&path).unwrap();
+        assert_eq!(on_disk.len() as u64, at);
+        assert!(on_disk == data[..at as usize]);
         drop(w);
         assert!(std::fs::read(&path).unwrap() == data);
     }

@@ -288,7 +288,7 @@ pub fn salvage(
 ) -> io::Result<Option<Salvage>> {
     #[cfg(target_os = "linux")]
     if let Some((direct, align)) = crate::archive::sequential::open(path) {
-        if let Some(k) = in_one_pass(path, direct, align, recognise, progress)? {
+        if let Some(k) = in_one_pass(path, direct, align, u64::MAX, Some(recognise), progress)? {
             return finish(path, k.end, k.found, k.states);
         }
     }
@@ -406,14 +406,15 @@ fn in_one_pass(
     path: &Path,
     direct: File,
     align: usize,
-    recognise: &Recognise<'_>,
+    limit: u64,
+    recognise: Option<&Recognise<'_>>,
     progress: &dyn Progress,
 ) -> io::Result<Option<Kept>> {
     use crate::archive::layout::FILES_PREFIX;
     use crate::archive::sequential::{run, Planned};
     let file = File::open(path)?;
     let mut f = &file;
-    let len = f.metadata()?.len();
+    let len = f.metadata()?.len().min(limit);
     let mut walked: Vec<(u64, Local)> = Vec::new();
     let mut pos = 0u64;
     while let Some(h) = local_header(&mut f, pos, len)? {
@@ -432,17 +433,21 @@ fn in_one_pass(
             compressed: h.compressed,
             deflated: h.method == Method::Deflate,
             name: h.name.as_bytes().to_vec(),
-            head: h.name.starts_with(FILES_PREFIX),
+            head: recognise.is_some() && h.name.starts_with(FILES_PREFIX),
         })
         .collect();
     let look = |name: &[u8], head: &[u8]| {
         std::str::from_utf8(name)
             .ok()
             .and_then(|n| n.strip_prefix(FILES_PREFIX))
-            .and_then(|n| recognise(n, head))
+            .and_then(|n| recognise.and_then(|r| r(n, head)))
     };
     let marks: Vec<u64> = walked.iter().map(|(_, h)| h.data_end).collect();
-    let pass = run(direct, align, walked_to, &plan, &marks, Some(&look), progress);
+    let look: Option<&crate::archive::sequential::Look<'_>> = match recognise {
+        Some(_) => Some(&look),
+        None => None,
+    };
+    let pass = run(direct, align, walked_to, &plan, &marks, look, progress);
     drop(marks);
     drop(plan);
     if pass.seal.is_err() {
@@ -472,6 +477,61 @@ fn in_one_pass(
         .collect();
     let states = (states.len() == found.len()).then_some(states);
     Ok(Some(Kept { found, end, states }))
+}
+
+/// The entries of a file still being written, read back from the disk while the writing goes
+/// on: those that end before `limit` (where the writer says the file holds final bytes, see
+/// [`crate::archive::write::ArchiveWriter::settled_end`]), each checked against its CRC and
+/// hashed, in one pass that also hashes every byte for the seal. The file is not changed.
+pub struct ReadBack {
+    pub entries: Vec<Salvaged>,
+    /// The start they make, for the check of the finished archive.
+    pub prefix: SalvagedPrefix,
+}
+
+/// Reads back the start of the file being written at `path` (see [`ReadBack`]). None where the
+/// system takes no direct reads, the pass could not read the file, or no entry ends before
+/// `limit`; the check of the finished archive then reads everything.
+pub fn read_back(path: &Path, limit: u64, progress: &dyn Progress) -> io::Result<Option<ReadBack>> {
+    #[cfg(target_os = "linux")]
+    {
+        let Some((direct, align)) = crate::archive::sequential::open(path) else {
+            return Ok(None);
+        };
+        let Some(Kept {
+            found,
+            states: Some(states),
+            ..
+        }) = in_one_pass(path, direct, align, limit, None, progress)?
+        else {
+            return Ok(None);
+        };
+        let (Some(last), Some(state)) = (found.last(), states.last()) else {
+            return Ok(None);
+        };
+        let prefix = SalvagedPrefix {
+            len: last.header_offset + last.data_len,
+            state: state.clone(),
+            spans: found
+                .iter()
+                .map(|x| {
+                    (
+                        x.entry.name.clone(),
+                        x.header_offset..x.header_offset + x.data_len,
+                    )
+                })
+                .collect(),
+        };
+        Ok(Some(ReadBack {
+            entries: found.into_iter().map(|x| x.entry).collect(),
+            prefix,
+        }))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (path, limit, progress);
+        Ok(None)
+    }
 }
 
 /// Cuts the file after its last good entry and appends a central directory (ZIP64 where
@@ -760,5 +820,79 @@ mod tests {
         );
         assert!(by_pass.prefix(4).is_none());
         assert!(std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap());
+    }
+
+    /// A file still being written is read back up to where its writer says it holds final bytes:
+    /// the entries before are found with the records written, the entry still open is not, and
+    /// the bytes hashed are those of the finished file.
+    #[test]
+    fn a_file_being_written_is_read_back_up_to_its_settled_end() {
+        use crate::archive::manifest::EntryKind;
+        use crate::archive::write::ArchiveWriter;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.zip.partial");
+        let mut w = ArchiveWriter::create(&path).unwrap();
+        let Some(_) = w.settled_end() else {
+            eprintln!("skipped: the temporary folder takes no direct writes");
+            return;
+        };
+        w.add_bytes("README.txt", EntryKind::Readme, b"qqvault archive\n")
+            .unwrap();
+        let bodies = [
+            (
+                "files/in/a.jpg",
+                [b"\xFF\xD8\xFF\xE0".to_vec(), noise(1, 5 << 20)].concat(),
+            ),
+            ("files/in/全部消息记录.txt", export_text()),
+            ("files/in/b.bin", noise(2, 6 << 20)),
+            (
+                "files/in/c.txt",
+                "可以压缩的文字 text\n".repeat(5000).into_bytes(),
+            ),
+            // Last, still open: a zip file, whose data starts as a local header does.
+            (
+                "files/in/d.zip",
+                [b"PK\x03\x04".to_vec(), noise(3, 3 << 20)].concat(),
+            ),
+        ];
+        for (name, body) in &bodies {
+            let streamed = w.add_stream_with(
+                name,
+                EntryKind::File,
+                &body[..],
+                body.len() as u64,
+                None,
+                None,
+                &|_| {},
+            );
+            assert!(streamed.is_ok());
+        }
+        let limit = w.settled_end().unwrap();
+        let rb = read_back(&path, limit, &Quiet)
+            .unwrap()
+            .expect("a file written direct is read direct");
+        // The last entry is still open (its local header is filled in later): not read back.
+        let written: Vec<_> = w.entries().to_vec();
+        assert!(!rb.entries.is_empty() && rb.entries.len() < written.len());
+        assert!(rb.entries.iter().all(|x| x.name != "files/in/d.zip"));
+        for (x, r) in rb.entries.iter().zip(&written) {
+            assert_eq!(
+                (&x.name, x.size, x.crc32, x.sha256, x.method),
+                (&r.name, r.size, r.crc32, r.sha256, r.method)
+            );
+        }
+        assert!(rb.prefix.len <= limit);
+        assert_eq!(rb.prefix.spans.len(), rb.entries.len());
+        // More is written, and the archive finished: its start is still what was hashed.
+        w.add_bytes("files/in/e.txt", EntryKind::File, b"after").unwrap();
+        w.finish(b"{}", Vec::new()).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let whole = Sha256::digest(&bytes[..rb.prefix.len as usize]);
+        assert_eq!(rb.prefix.state.finalize(), whole);
+        let mut zip = zip::ZipArchive::new(File::open(&path).unwrap()).unwrap();
+        for x in &rb.entries {
+            let e = zip.by_name(&x.name).unwrap();
+            assert_eq!(rb.prefix.spans[&x.name].start, e.header_start());
+        }
     }
 }

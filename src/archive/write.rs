@@ -466,6 +466,9 @@ pub struct ArchiveWriter {
     /// The entries copied as they are from another archive ([`ArchiveWriter::raw_copy`] with a
     /// source).
     copies: Vec<RawCopy>,
+    /// Where the data of the last streamed entry begins while the zip writer still has it open:
+    /// its local header is filled in when the next entry starts (see [`Self::settled_end`]).
+    open_stream: Option<u64>,
 }
 
 /// An entry copied as it is from another archive: its data is the same bytes there and here.
@@ -493,6 +496,7 @@ impl ArchiveWriter {
             zip: ZipWriter::new(PosWriter::new_direct(file, path)),
             entries: Vec::new(),
             copies: Vec::new(),
+            open_stream: None,
         })
     }
 
@@ -504,6 +508,7 @@ impl ArchiveWriter {
             zip: ZipWriter::new(inner),
             entries: Vec::new(),
             copies: Vec::new(),
+            open_stream: None,
         }
     }
 
@@ -534,6 +539,7 @@ impl ArchiveWriter {
             zip,
             entries: records,
             copies: Vec::new(),
+            open_stream: None,
         })
     }
 
@@ -554,6 +560,29 @@ impl ArchiveWriter {
         }
     }
 
+    /// How far from the start the file on disk holds final bytes: every entry that ends before
+    /// this offset is there whole, its local header filled in, and nothing before it is written
+    /// again (a check can read it back while the writing goes on). None where the archive is not
+    /// written past the page cache, or the writing failed.
+    pub fn settled_end(&self) -> Option<u64> {
+        #[cfg(target_os = "linux")]
+        {
+            let Some(Sink::Direct(d)) = self.zip.get_ref().map(|w| &w.inner) else {
+                return None;
+            };
+            let settled = d.settled().ok()?;
+            // The entry still open gets its local header later: nothing from its header on.
+            Some(match self.open_stream {
+                Some(data) => settled.min(data.saturating_sub(1)),
+                None => settled,
+            })
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            None
+        }
+    }
+
     /// Entries written so far.
     pub fn entries(&self) -> &[EntryRecord] {
         &self.entries
@@ -569,6 +598,7 @@ impl ArchiveWriter {
         self.zip
             .add_prepared_file(entry.zip)
             .map_err(|e| Error::zip_write(&self.path, e))?;
+        self.open_stream = None;
         self.entries.push(entry.record.clone());
         Ok(entry.record)
     }
@@ -612,6 +642,7 @@ impl ArchiveWriter {
         self.zip
             .raw_copy_file_rename(file, name)
             .map_err(|e| Error::zip_write(&self.path, e))?;
+        self.open_stream = None;
         self.entries.push(record);
         let to = self.data_start(stored);
         if let (Some(from), Some(source)) = (from, source) {
@@ -680,6 +711,7 @@ impl ArchiveWriter {
         // Starting this entry finished the previous one and wrote this one's local header: the
         // writer's position is now where this entry's data begins.
         let data_offset = self.zip.get_ref().map(|w| w.pos).unwrap_or(0);
+        self.open_stream = Some(data_offset);
         let (tx, rx) = crossbeam_channel::bounded::<io::Result<Vec<u8>>>(4);
         // Written chunks go back to the reader: a new 1 MiB buffer for every chunk was a new
         // mapping, faulted in page by page and unmapped again.
