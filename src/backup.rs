@@ -1115,7 +1115,10 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     let mut carried_exports = Vec::new();
     let mut export_entries: HashMap<String, String> = HashMap::new();
     clock.lap("write");
-    let mut read_back = None;
+    // A new archive written past the page cache is read back in two parts (see
+    // `start_read_back`): an update's start is checked against the archive it updates, a
+    // resumed run's against what it read back.
+    let mut read_back: Option<ReadBackJob> = None;
     let reads_back = earlier.is_none() && resumed_prefix.is_none();
     progress.phase("reading chats", None);
     let mut parse = crate::ingest::ChatParse::new(&scratch_dir);
@@ -1245,24 +1248,6 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         });
         let chat_locations = Ingest::new(&mut writer, files, &mut stored, &opts.tz, &scratch_dir)
             .write_chats_of(merged, conversations, order)?;
-        // The files and conversations are on the disk now: a thread reads them back and checks
-        // them while the pages and the index are made (the disk is idle then), so that the
-        // check of the finished archive reads only what follows (see `verify::KnownPrefix`). A
-        // new archive written past the page cache only: an update's start is checked against
-        // the archive it updates, a resumed run's against what it read back.
-        if reads_back {
-            read_back = writer.settled_end().and_then(|limit| {
-                let path = partial.clone();
-                std::thread::Builder::new()
-                    .name("read-back".into())
-                    .spawn(move || {
-                        let started = std::time::Instant::now();
-                        let r = crate::archive::salvage::read_back(&path, limit, &crate::progress::Silent);
-                        (r, started.elapsed().as_secs_f64())
-                    })
-                    .ok()
-            });
-        }
         if let Some(e) = earlier.as_mut() {
             if let Err(err) = e.require_intact(progress) {
                 refused = true;
@@ -1290,10 +1275,18 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
                 carried.rows.clone(),
                 |path, bytes| {
                     let name = format!("{}{path}", crate::viewer::ARCHIVE_ROOT);
-                    writer.add_bytes(&name, EntryKind::Viewer, bytes).map(|_| ())
+                    writer.add_bytes(&name, EntryKind::Viewer, bytes)?;
+                    // The first page finished the last conversation's entries.
+                    if reads_back && read_back.is_none() {
+                        read_back = start_read_back(&writer, &partial);
+                    }
+                    Ok(())
                 },
             )?;
             progress.finish_phase();
+        }
+        if reads_back && read_back.is_none() {
+            read_back = start_read_back(&writer, &partial);
         }
         clock.lap("viewer");
         if make_index {
@@ -1559,6 +1552,41 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         resumed_files: reused.len() as u64,
         resumed_in_place,
     })
+}
+
+/// What the thread reading back a new archive's start found, and how long it took.
+type ReadBackJob = std::thread::JoinHandle<(std::io::Result<Option<crate::archive::salvage::ReadBack>>, f64)>;
+
+/// Starts reading back what the archive being written at `partial` holds on the disk so far
+/// (the files, the conversations): a thread does it while the pages and the index are made,
+/// when the disk is idle, so that the check of the finished archive reads only what follows
+/// (see `verify::KnownPrefix`). None where the archive is not written past the page cache.
+fn start_read_back(writer: &ArchiveWriter, partial: &Path) -> Option<ReadBackJob> {
+    let limit = writer.settled_end()?;
+    let path = partial.to_path_buf();
+    std::thread::Builder::new()
+        .name("read-back".into())
+        .spawn(move || {
+            lower_priority();
+            let started = std::time::Instant::now();
+            let found = crate::archive::salvage::read_back(&path, limit, &crate::progress::Silent);
+            (found, started.elapsed().as_secs_f64())
+        })
+        .ok()
+}
+
+/// Gives the calling thread, and the threads it starts, a lower share of the processor than the
+/// others: the reading back is not what the run waits for, the index is (Linux: a thread's
+/// nice value, which the threads it starts inherit; elsewhere nothing).
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: plain system calls on the calling thread; they read no memory of ours.
+        unsafe {
+            let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+            libc::setpriority(libc::PRIO_PROCESS, tid, 10);
+        }
+    }
 }
 
 enum WriteOutcome {
