@@ -1285,9 +1285,6 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
             )?;
             progress.finish_phase();
         }
-        if reads_back && read_back.is_none() {
-            read_back = start_read_back(&writer, &partial);
-        }
         clock.lap("viewer");
         if make_index {
             progress.phase("indexing", None);
@@ -1554,13 +1551,21 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     })
 }
 
+/// At most so many entries are read back while the pages and index are made (see
+/// `start_read_back`): what is kept of each until the check (its name, record and place) stays
+/// small beside the rest of the run, which with 200,000 files holds their records too (reading
+/// back 200,000 entries took 90 MB more at the peak, some 450 bytes each).
+const READ_BACK_ENTRIES: usize = 32_768;
+
 /// What the thread reading back a new archive's start found, and how long it took.
 type ReadBackJob = std::thread::JoinHandle<(std::io::Result<Option<crate::archive::salvage::ReadBack>>, f64)>;
 
 /// Starts reading back what the archive being written at `partial` holds on the disk so far
-/// (the files, the conversations): a thread does it while the pages and the index are made,
-/// when the disk is idle, so that the check of the finished archive reads only what follows
-/// (see `verify::KnownPrefix`). None where the archive is not written past the page cache.
+/// (the files, the conversations; at most [`READ_BACK_ENTRIES`] entries): a thread does it while
+/// the pages and the index are made, when the disk is idle, so that the check of the finished
+/// archive reads only what follows (see `verify::KnownPrefix`). Without conversations there is
+/// nothing to do beside it, and it is not started. None where the archive is not written past
+/// the page cache.
 fn start_read_back(writer: &ArchiveWriter, partial: &Path) -> Option<ReadBackJob> {
     let limit = writer.settled_end()?;
     let path = partial.to_path_buf();
@@ -1569,7 +1574,8 @@ fn start_read_back(writer: &ArchiveWriter, partial: &Path) -> Option<ReadBackJob
         .spawn(move || {
             lower_priority();
             let started = std::time::Instant::now();
-            let found = crate::archive::salvage::read_back(&path, limit, &crate::progress::Silent);
+            let found =
+                crate::archive::salvage::read_back(&path, limit, READ_BACK_ENTRIES, &crate::progress::Silent);
             (found, started.elapsed().as_secs_f64())
         })
         .ok()

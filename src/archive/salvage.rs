@@ -288,7 +288,12 @@ pub fn salvage(
 ) -> io::Result<Option<Salvage>> {
     #[cfg(target_os = "linux")]
     if let Some((direct, align)) = crate::archive::sequential::open(path) {
-        if let Some(k) = in_one_pass(path, direct, align, u64::MAX, Some(recognise), progress)? {
+        let whole = Walk {
+            limit: u64::MAX,
+            max_entries: usize::MAX,
+            every_mark: true,
+        };
+        if let Some(k) = in_one_pass(path, direct, align, whole, Some(recognise), progress)? {
             return finish(path, k.end, k.found, k.states);
         }
     }
@@ -406,7 +411,7 @@ fn in_one_pass(
     path: &Path,
     direct: File,
     align: usize,
-    limit: u64,
+    walk: Walk,
     recognise: Option<&Recognise<'_>>,
     progress: &dyn Progress,
 ) -> io::Result<Option<Kept>> {
@@ -414,10 +419,13 @@ fn in_one_pass(
     use crate::archive::sequential::{run, Planned};
     let file = File::open(path)?;
     let mut f = &file;
-    let len = f.metadata()?.len().min(limit);
+    let len = f.metadata()?.len().min(walk.limit);
     let mut walked: Vec<(u64, Local)> = Vec::new();
     let mut pos = 0u64;
-    while let Some(h) = local_header(&mut f, pos, len)? {
+    while walked.len() < walk.max_entries {
+        let Some(h) = local_header(&mut f, pos, len)? else {
+            break;
+        };
         let next = h.data_end;
         walked.push((pos, h));
         pos = next;
@@ -442,7 +450,11 @@ fn in_one_pass(
             .and_then(|n| n.strip_prefix(FILES_PREFIX))
             .and_then(|n| recognise.and_then(|r| r(n, head)))
     };
-    let marks: Vec<u64> = walked.iter().map(|(_, h)| h.data_end).collect();
+    let marks: Vec<u64> = match walk.every_mark {
+        true => walked.iter().map(|(_, h)| h.data_end).collect(),
+        false => vec![walked_to],
+    };
+    let walked_count = walked.len();
     let look: Option<&crate::archive::sequential::Look<'_>> = match recognise {
         Some(_) => Some(&look),
         None => None,
@@ -467,16 +479,37 @@ fn in_one_pass(
         end = h.data_end;
         found.push(Found::new(h, at, d.digest, d.export));
     }
-    // The hash state after each entry kept (the pass read every byte walked).
-    let states: Vec<Sha256> = pass
-        .marks
-        .into_iter()
-        .zip(&found)
-        .filter(|((at, _), x)| *at == x.header_offset + x.data_len)
-        .map(|(m, _)| m.1)
-        .collect();
-    let states = (states.len() == found.len()).then_some(states);
+    // The hash state after each entry kept (the pass read every byte walked); with one mark,
+    // after the last one, when every entry walked was kept.
+    let states = match walk.every_mark {
+        true => {
+            let states: Vec<Sha256> = pass
+                .marks
+                .into_iter()
+                .zip(&found)
+                .filter(|((at, _), x)| *at == x.header_offset + x.data_len)
+                .map(|(m, _)| m.1)
+                .collect();
+            (states.len() == found.len()).then_some(states)
+        }
+        false => pass
+            .marks
+            .into_iter()
+            .find(|(at, _)| found.len() == walked_count && *at == end)
+            .map(|(_, state)| vec![state]),
+    };
     Ok(Some(Kept { found, end, states }))
+}
+
+/// How far [`in_one_pass`] walks the local headers, and where it keeps the hash state.
+#[cfg(target_os = "linux")]
+struct Walk {
+    /// Only entries that end before this offset.
+    limit: u64,
+    /// At most this many entries.
+    max_entries: usize,
+    /// The state after each entry (else only after the last one walked).
+    every_mark: bool,
 }
 
 /// The entries of a file still being written, read back from the disk while the writing goes
@@ -489,10 +522,17 @@ pub struct ReadBack {
     pub prefix: SalvagedPrefix,
 }
 
-/// Reads back the start of the file being written at `path` (see [`ReadBack`]). None where the
-/// system takes no direct reads, the pass could not read the file, or no entry ends before
-/// `limit`; the check of the finished archive then reads everything.
-pub fn read_back(path: &Path, limit: u64, progress: &dyn Progress) -> io::Result<Option<ReadBack>> {
+/// Reads back the start of the file being written at `path` (see [`ReadBack`]): at most
+/// `max_entries` entries, so that what is kept of each stays small beside the rest of the run.
+/// None where the system takes no direct reads, the pass could not read the file, an entry did
+/// not check, or no entry ends before `limit`; the check of the finished archive then reads
+/// everything (and names what is wrong).
+pub fn read_back(
+    path: &Path,
+    limit: u64,
+    max_entries: usize,
+    progress: &dyn Progress,
+) -> io::Result<Option<ReadBack>> {
     #[cfg(target_os = "linux")]
     {
         let Some((direct, align)) = crate::archive::sequential::open(path) else {
@@ -502,7 +542,18 @@ pub fn read_back(path: &Path, limit: u64, progress: &dyn Progress) -> io::Result
             found,
             states: Some(states),
             ..
-        }) = in_one_pass(path, direct, align, limit, None, progress)?
+        }) = in_one_pass(
+            path,
+            direct,
+            align,
+            Walk {
+                limit,
+                max_entries,
+                every_mark: false,
+            },
+            None,
+            progress,
+        )?
         else {
             return Ok(None);
         };
@@ -529,7 +580,7 @@ pub fn read_back(path: &Path, limit: u64, progress: &dyn Progress) -> io::Result
     }
     #[cfg(not(target_os = "linux"))]
     {
-        let _ = (path, limit, progress);
+        let _ = (path, limit, max_entries, progress);
         Ok(None)
     }
 }
@@ -868,9 +919,18 @@ mod tests {
             assert!(streamed.is_ok());
         }
         let limit = w.settled_end().unwrap();
-        let rb = read_back(&path, limit, &Quiet)
+        let rb = read_back(&path, limit, usize::MAX, &Quiet)
             .unwrap()
             .expect("a file written direct is read direct");
+        // At most so many entries: the start they make.
+        let first_two = read_back(&path, limit, 2, &Quiet).unwrap().unwrap();
+        assert_eq!(first_two.entries.len(), 2);
+        assert_eq!(first_two.prefix.len, rb.prefix.spans[&rb.entries[1].name].end);
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(
+            first_two.prefix.state.finalize(),
+            Sha256::digest(&bytes[..first_two.prefix.len as usize])
+        );
         // The last entry is still open (its local header is filled in later): not read back.
         let written: Vec<_> = w.entries().to_vec();
         assert!(!rb.entries.is_empty() && rb.entries.len() < written.len());
