@@ -808,4 +808,11 @@ fn a_new_archive_read_back_in_two_parts_verifies_whole() {
         0,
     );
     assert_eq!(tree(&root), tree(&back.join("in")));
+    // Without conversations there is nothing to read back beside: the check reads everything.
+    std::fs::remove_file(root.join("全部消息记录.txt")).unwrap();
+    let plain = t.path().join("plain.zip");
+    let s = backup_json(&root, &plain, &[]);
+    assert_eq!(s["messages"], 0);
+    assert!(s["timings"].get("read_back").is_none(), "{}", s["timings"]);
+    expect_code(&run(&["verify", plain.to_str().unwrap()]), 0);
 }
