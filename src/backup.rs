@@ -2186,9 +2186,12 @@ fn copy_direct(
     end: u64,
     stop: &std::sync::atomic::AtomicBool,
 ) -> std::result::Result<u64, CopyError> {
-    use std::io::Read;
     use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+    use std::sync::atomic::{AtomicU64, Ordering};
     const CHUNK: usize = 4 << 20;
+    // Pieces copied at once, each by a thread of its own: the disk is given several reads and
+    // writes at a time (one at a time, reading back each piece doubled the disk's time).
+    const COPIERS: usize = 3;
     let Ok(dst) = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -2205,28 +2208,71 @@ fn copy_direct(
         return Ok(0);
     }
     let whole = end - end % block as u64;
-    // Direct reads and writes need buffers aligned to the block.
-    let mut raw = vec![0u8; 2 * CHUNK + block];
-    let skew = raw.as_ptr().align_offset(block);
-    let (buf, back) = raw[skew..skew + 2 * CHUNK].split_at_mut(CHUNK);
-    let mut done = 0u64;
-    while done < whole && !stop.load(std::sync::atomic::Ordering::Relaxed) {
-        let n = (whole - done).min(CHUNK as u64) as usize;
-        src.read_exact(&mut buf[..n]).map_err(CopyError::Source)?;
-        if dst.write_all_at(&buf[..n], done).is_err() || dst.read_exact_at(&mut back[..n], done).is_err() {
-            // Not a file system for direct writes: the caller copies from here on.
-            break;
+    let pieces = whole.div_ceil(CHUNK as u64);
+    let next = AtomicU64::new(0);
+    // The first piece that could not be copied directly (the file system refused), and the
+    // first copy that read back otherwise than written.
+    let refused = AtomicU64::new(u64::MAX);
+    let differs: std::sync::Mutex<Option<(u64, CopyError)>> = std::sync::Mutex::new(None);
+    let src = &*src;
+    std::thread::scope(|s| {
+        for _ in 0..COPIERS {
+            s.spawn(|| {
+                // Direct reads and writes need buffers aligned to the block.
+                let mut raw = vec![0u8; 2 * CHUNK + block];
+                let skew = raw.as_ptr().align_offset(block);
+                let (buf, back) = raw[skew..skew + 2 * CHUNK].split_at_mut(CHUNK);
+                loop {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    if k >= pieces
+                        || k >= refused.load(Ordering::Relaxed)
+                        || stop.load(Ordering::Relaxed)
+                        || differs.lock().map(|d| d.is_some()).unwrap_or(true)
+                    {
+                        return;
+                    }
+                    let at = k * CHUNK as u64;
+                    let n = (whole - at).min(CHUNK as u64) as usize;
+                    if let Err(e) = src.read_exact_at(&mut buf[..n], at) {
+                        if let Ok(mut d) = differs.lock() {
+                            d.get_or_insert((at, CopyError::Source(e)));
+                        }
+                        return;
+                    }
+                    if dst.write_all_at(&buf[..n], at).is_err() || dst.read_exact_at(&mut back[..n], at).is_err() {
+                        // Not a file system for direct writes: the caller copies from here on.
+                        refused.fetch_min(k, Ordering::Relaxed);
+                        return;
+                    }
+                    if buf[..n] != back[..n] {
+                        let first = at + (0..n).find(|&i| buf[i] != back[i]).unwrap_or(0) as u64;
+                        let e = CopyError::Target(io::Error::other(format!(
+                            "the copy differs from the archive being updated at byte {first}, read back from the disk once written: the disk may be failing"
+                        )));
+                        if let Ok(mut d) = differs.lock() {
+                            if d.as_ref().is_none_or(|(f, _)| first < *f) {
+                                *d = Some((first, e));
+                            }
+                        }
+                        return;
+                    }
+                }
+            });
         }
-        if buf[..n] != back[..n] {
-            let first = (0..n).find(|&i| buf[i] != back[i]).unwrap_or(0);
-            return Err(CopyError::Target(io::Error::other(format!(
-                "the copy differs from the archive being updated at byte {}, read back from the disk once written: the disk may be failing",
-                done + first as u64
-            ))));
-        }
-        done += n as u64;
+    });
+    if let Some((_, e)) = differs.into_inner().ok().flatten() {
+        return Err(e);
     }
-    Ok(done)
+    if stop.load(Ordering::Relaxed) {
+        return Ok(0);
+    }
+    // Every piece before the first refused one was copied and read back.
+    let refused = refused.into_inner();
+    Ok(if refused == u64::MAX {
+        whole
+    } else {
+        refused * CHUNK as u64
+    })
 }
 
 fn copy_earlier(
@@ -2453,4 +2499,46 @@ fn reuse_salvaged(
         writer.raw_copy(raw, record, Some(&sv.path))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The copy of an archive's start is the source's bytes, up to `end`, whatever the number
+    /// of pieces copied at once; the whole blocks of it were read back from the disk.
+    #[test]
+    fn a_block_copy_in_pieces_is_the_source_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let (from, to) = (dir.path().join("a.zip"), dir.path().join("b.zip.partial"));
+        let mut x = 7u32;
+        let data: Vec<u8> = (0..(13 << 20) + 12_345)
+            .map(|_| {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                (x >> 16) as u8
+            })
+            .collect();
+        std::fs::write(&from, &data).unwrap();
+        let end = (11 << 20) + 4_321;
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let Ok(copied) = copy_block(
+            File::open(&from).unwrap(),
+            File::create(&to).unwrap(),
+            &to,
+            end,
+            &stop,
+        ) else {
+            panic!("the copy failed");
+        };
+        assert_eq!(copied.bytes, end);
+        let copy = std::fs::read(&to).unwrap();
+        assert_eq!(copy.len() as u64, end);
+        assert!(copy[..] == data[..end as usize]);
+        if cfg!(target_os = "linux") && copied.read_back == 0 {
+            eprintln!("note: the temporary folder takes no direct writes; copied through the cache");
+        } else {
+            // Every whole block: all but less than one block at the end.
+            assert!(copied.read_back % 4096 == 0 && end - copied.read_back < 1 << 20);
+        }
+    }
 }
