@@ -1429,6 +1429,13 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
                 .insert("read_back".into(), (secs * 1000.0).round() / 1000.0);
             r.ok().flatten()
         })
+        // What was read back must be the first entries written, in the order written (the walk
+        // goes from the start of the file): anything else is not taken, and the check reads
+        // everything.
+        .filter(|rb| {
+            rb.entries.len() <= entries.len()
+                && rb.entries.iter().zip(&entries).all(|(x, w)| x.name == w.name)
+        })
         .map(|rb| {
             let written: HashMap<&str, &crate::archive::manifest::EntryRecord> =
                 entries.iter().map(|e| (e.name.as_str(), e)).collect();
