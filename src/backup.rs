@@ -887,15 +887,10 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     // them again (see `verify::KnownPrefix`).
     let salvaged_prefix = salvage.as_ref().and_then(|sv| sv.prefix(sv.order.len()));
     let mut resumed_prefix = match (&in_place, salvaged_prefix) {
-        (Some(records), Some(p)) => Some(verify::KnownPrefix {
-            from: partial.clone(),
-            len: p.len,
-            compared: p.len,
-            state: p.state.clone(),
-            records: records.iter().map(|r| (r.name.clone(), r.clone())).collect(),
-            spans: p.spans.clone(),
-            moved: HashMap::new(),
-        }),
+        (Some(records), Some(p)) => Some(p.into_known(
+            &partial,
+            records.iter().map(|r| (r.name.clone(), r.clone())).collect(),
+        )),
         _ => None,
     };
     // An update: the start of the earlier archive that it keeps as it is (README, originals,
@@ -1457,15 +1452,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
                     ))
                 })
                 .collect();
-            verify::KnownPrefix {
-                from: partial.clone(),
-                len: rb.prefix.len,
-                compared: rb.prefix.len,
-                state: rb.prefix.state,
-                records,
-                spans: rb.prefix.spans,
-                moved: HashMap::new(),
-            }
+            rb.prefix.into_known(&partial, records)
         });
     if read_back.is_some() {
         resumed_prefix = read_back;

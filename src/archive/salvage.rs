@@ -48,20 +48,7 @@ impl Salvage {
     /// The file's start up to the end of its first `k` entries, when one pass read them.
     pub fn prefix(&self, k: usize) -> Option<SalvagedPrefix> {
         let state = self.states.as_ref()?.get(k.checked_sub(1)?)?.clone();
-        let kept = &self.found[..k];
-        Some(SalvagedPrefix {
-            len: kept.last().map_or(0, |x| x.header_offset + x.data_len),
-            state,
-            spans: kept
-                .iter()
-                .map(|x| {
-                    (
-                        x.entry.name.clone(),
-                        x.header_offset..x.header_offset + x.data_len,
-                    )
-                })
-                .collect(),
-        })
+        Some(SalvagedPrefix::of(&self.found[..k], state))
     }
 
     /// Keeps only the first `k` entries: the file is cut after them and made a zip of them (a
@@ -94,6 +81,45 @@ pub struct SalvagedPrefix {
     pub state: Sha256,
     /// Each entry's name with where it lies, from its local header to the end of its data.
     pub spans: HashMap<String, std::ops::Range<u64>>,
+}
+
+impl SalvagedPrefix {
+    /// The start made by the entries `kept` (the first ones of the file, in order), the hash
+    /// state after them being `state`.
+    fn of(kept: &[Found], state: Sha256) -> Self {
+        SalvagedPrefix {
+            len: kept.last().map_or(0, |x| x.header_offset + x.data_len),
+            state,
+            spans: kept
+                .iter()
+                .map(|x| {
+                    (
+                        x.entry.name.clone(),
+                        x.header_offset..x.header_offset + x.data_len,
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// What the check of the finished archive at `path` (this same file) takes of it: a start
+    /// read back by this run, not read again, whose entries are proven when their manifest
+    /// records are `records`.
+    pub fn into_known(
+        self,
+        path: &Path,
+        records: HashMap<String, crate::archive::manifest::EntryRecord>,
+    ) -> crate::archive::verify::KnownPrefix {
+        crate::archive::verify::KnownPrefix {
+            from: path.to_path_buf(),
+            len: self.len,
+            compared: self.len,
+            state: self.state,
+            records,
+            spans: self.spans,
+            moved: HashMap::new(),
+        }
+    }
 }
 
 /// Says which export a `files/` entry is, from its path (without the prefix) and first bytes.
@@ -557,22 +583,10 @@ pub fn read_back(
         else {
             return Ok(None);
         };
-        let (Some(last), Some(state)) = (found.last(), states.last()) else {
+        let Some(state) = states.into_iter().last().filter(|_| !found.is_empty()) else {
             return Ok(None);
         };
-        let prefix = SalvagedPrefix {
-            len: last.header_offset + last.data_len,
-            state: state.clone(),
-            spans: found
-                .iter()
-                .map(|x| {
-                    (
-                        x.entry.name.clone(),
-                        x.header_offset..x.header_offset + x.data_len,
-                    )
-                })
-                .collect(),
-        };
+        let prefix = SalvagedPrefix::of(&found, state);
         Ok(Some(ReadBack {
             entries: found.into_iter().map(|x| x.entry).collect(),
             prefix,
