@@ -92,8 +92,6 @@ struct Earlier {
     version_prefix: String,
     /// The check of its seal, running while the update copies it.
     seal_check: Option<std::thread::JoinHandle<verify::SealCheck>>,
-    /// Whether that check matched, for other threads to wait for.
-    gate: std::sync::Arc<SealGate>,
     /// Whether that check matched (then it is not made again).
     intact: bool,
     /// The hash state after the block copied from its start (see `verify::KnownPrefix`).
@@ -137,7 +135,6 @@ impl Earlier {
             by_path,
             version_prefix: prefix,
             seal_check: None,
-            gate: Default::default(),
             intact: false,
             copied: None,
             block: HashMap::new(),
@@ -153,15 +150,9 @@ impl Earlier {
     /// check of the new archive.
     fn check_seal(&mut self, copied: Option<u64>) {
         if self.seal_check.is_none() && !self.intact {
-            let (sealed, gate) = (self.reader.path.clone(), self.gate.clone());
-            self.seal_check = Some(std::thread::spawn(move || {
-                // Opened however the thread ends: a panic reads as no match, never as a wait
-                // without end.
-                let gate = OpenOnDrop(gate);
-                let check = verify::seal_matches(&sealed, copied);
-                gate.0.open(check.matched);
-                check
-            }));
+            let sealed = self.reader.path.clone();
+            // A thread that panics is taken as no match (`require_intact`).
+            self.seal_check = Some(std::thread::spawn(move || verify::seal_matches(&sealed, copied)));
         }
     }
 
@@ -191,52 +182,6 @@ impl Earlier {
             path: self.reader.path.clone(),
             detail: "its bytes do not match its seal; run `qqvault verify` on it, and restore what it holds into a new backup".into(),
         })
-    }
-}
-
-/// The outcome of the seal's check of the archive being updated, which a thread that reads
-/// that archive waits for (the search index's, which extends the earlier index).
-#[derive(Default)]
-struct SealGate {
-    matched: std::sync::Mutex<Option<bool>>,
-    done: std::sync::Condvar,
-}
-
-/// Opens the gate as not matched when dropped before it was opened.
-struct OpenOnDrop(std::sync::Arc<SealGate>);
-
-impl Drop for OpenOnDrop {
-    fn drop(&mut self) {
-        self.0.open(false);
-    }
-}
-
-impl SealGate {
-    /// Says whether the archive matched its seal; only the first word counts.
-    fn open(&self, matched: bool) {
-        let mut m = self
-            .matched
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if m.is_none() {
-            *m = Some(matched);
-        }
-        self.done.notify_all();
-    }
-
-    /// Waits for the check; whether the archive's bytes matched its seal.
-    fn wait(&self) -> bool {
-        let mut m = self
-            .matched
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        while m.is_none() {
-            m = self
-                .done
-                .wait(m)
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-        }
-        m.unwrap_or(false)
     }
 }
 
@@ -1128,10 +1073,11 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     // `crate::carry`), unless the earlier archive's derived entries cannot be taken over.
     let mut touched: std::collections::HashSet<qqvault_core::ConversationKey> =
         parse.keys().cloned().collect();
-    // Nothing is built on the archive being updated unless its seal says it is whole: what
-    // reads it waits for the seal's check, which goes on meanwhile (see `SealGate`), and it
-    // is always awaited before the conversations carried over are copied. A failure before
-    // that is explained by the check.
+    // Nothing is built on the archive being updated unless its seal says it is whole. Its
+    // check goes on meanwhile, on a thread of its own, and is awaited before the new archive
+    // is finished: what is read from the archive before then is read knowing that it may be
+    // damaged (entries whose CRC-32 is checked as they are read, index files checked before
+    // the index reader opens them), and a failure before then is explained by the check.
     let carry_plan = match earlier.as_mut() {
         Some(e) => match crate::carry::CarryPlan::new(&e.reader, !opts.no_index, !opts.no_viewer) {
             Ok(p) => p,
@@ -1152,20 +1098,10 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     let rebuilt = carry_plan.is_none();
     let mut moved_sources: HashMap<String, String> = HashMap::new();
     let mut exports_parsed_again = 0u64;
-    // Earlier exports parsed again are read from that archive: its seal first.
-    if let Some(e) = earlier.as_mut() {
-        if reparse.as_ref().is_none_or(|r| !r.is_empty()) {
-            if let Err(err) = e.require_intact(progress) {
-                drop(writer);
-                let _ = std::fs::remove_file(&partial);
-                return Err(err);
-            }
-        }
-    }
     let _extracted = match earlier.as_mut() {
         Some(e) => {
             let mut more = Vec::new();
-            let dir = extract_earlier_exports(
+            let dir = match extract_earlier_exports(
                 e,
                 &mut writer,
                 &renames,
@@ -1176,7 +1112,17 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
                 &mut export_entries,
                 reparse.as_ref(),
                 &mut moved_sources,
-            )?;
+            ) {
+                Ok(dir) => dir,
+                Err(err) => {
+                    let refused = e.require_intact(progress).err();
+                    if refused.is_some() {
+                        drop(writer);
+                        let _ = std::fs::remove_file(&partial);
+                    }
+                    return Err(refused.unwrap_or(err));
+                }
+            };
             let more_count = more.len() as u64;
             // The files of the scan, and after them the earlier exports taken out of the archive.
             Ingest::new(&mut writer, &scanned.files, &mut stored, &opts.tz, &scratch_dir).parse(
@@ -1212,8 +1158,6 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     let merged = &chat.merged;
     let order = &chat.order;
     let conversations = &chat.conversations;
-    let gate = earlier.as_ref().map(|e| e.gate.clone());
-    let mut refused = false;
     let staged = std::thread::scope(|s| -> Result<_> {
         // INDEX: built on a thread of its own (it needs only the merged messages) while the
         // conversations and pages are written; written into the archive after them.
@@ -1221,17 +1165,6 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
             let (ids, scratch) = (&ids, &scratch_dir);
             s.spawn(move || {
                 let started = std::time::Instant::now();
-                // Extending the earlier index reads that archive: its seal first.
-                if extend.is_some() && gate.is_some_and(|g| !g.wait()) {
-                    let detail = "its bytes do not match its seal".to_string();
-                    return (
-                        Err(Error::Damaged {
-                            path: output.to_path_buf(),
-                            detail,
-                        }),
-                        0.0,
-                    );
-                }
                 let mut source = crate::ingest::MergedSource {
                     merged,
                     ids: ids.clone(),
@@ -1243,12 +1176,9 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         });
         let chat_locations = Ingest::new(&mut writer, files, &mut stored, &opts.tz, &scratch_dir)
             .write_chats_of(merged, conversations, order)?;
-        if let Some(e) = earlier.as_mut() {
-            if let Err(err) = e.require_intact(progress) {
-                refused = true;
-                return Err(err);
-            }
-        }
+        // What is carried over is copied once the block is written: the two would write into
+        // the same file at once, past and through the page cache, and each slow the other.
+        let block_done = block_copy.take().map(BlockCopy::finish);
         let carried = match (carry_plan, earlier.as_mut()) {
             (Some(plan), Some(e)) => plan.copy(&mut writer, &mut e.reader, &touched, &moved_sources)?,
             _ => crate::carry::Carried::default(),
@@ -1297,19 +1227,21 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
             }
             None => None,
         };
-        Ok((chat_locations, carried, built))
+        Ok((chat_locations, carried, built, block_done))
     });
-    let (chat_locations, carried, built) = match staged {
-        Ok(done) => done,
-        Err(err) => {
-            // An update refused for damage leaves nothing behind (it does not resume).
-            if refused {
-                drop(writer);
-                let _ = std::fs::remove_file(&partial);
-            }
-            return Err(err);
-        }
+    // The archive being updated must be whole before anything built on it is finished; a
+    // failure in reading it is explained by its check. An update refused for damage leaves
+    // nothing behind (it does not resume).
+    let refused = match (&staged, earlier.as_mut()) {
+        (_, Some(e)) => e.require_intact(progress).err(),
+        _ => None,
     };
+    if let Some(refused) = refused {
+        drop(writer);
+        let _ = std::fs::remove_file(&partial);
+        return Err(refused);
+    }
+    let (chat_locations, carried, built, block_done) = staged?;
     chat.chat_locations = chat_locations;
     chat.exports.extend(carried_exports);
     // Each export names the entry that holds it, so that an update finds it by content even
@@ -1500,8 +1432,8 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     // `verify::KnownPrefix`). That archive is closed before the new one takes its name
     // (Windows cannot rename over an open file).
     let mut read_back = 0;
-    if let Some(copy) = block_copy.take() {
-        match copy.finish() {
+    if let Some(done) = block_done {
+        match done {
             Ok(n) => read_back = n,
             Err(err) => {
                 let _ = std::fs::remove_file(&partial);
@@ -2010,7 +1942,18 @@ fn earlier_prefix(e: &Earlier, renames: &HashMap<String, String>, readme: &str) 
 /// after it, and nothing reads it before the check of the new archive.
 fn writer_after_prefix(e: &mut Earlier, partial: &Path, end: u64) -> Result<(ArchiveWriter, BlockCopy)> {
     File::create(partial)
-        .and_then(|f| f.set_len(end))
+        .and_then(|f| {
+            // The block's place is allocated first: writes into allocated blocks leave the
+            // file's lock shared, so the copy's writes do not hold up the writer's after them.
+            #[cfg(target_os = "linux")]
+            {
+                use std::os::unix::io::AsRawFd;
+                // SAFETY: fallocate on an open descriptor; a refusal (a file system without
+                // it) changes nothing, and `set_len` gives the length.
+                unsafe { libc::fallocate(f.as_raw_fd(), 0, 0, end as libc::off_t) };
+            }
+            f.set_len(end)
+        })
         .map_err(|err| Error::write(partial, err))?;
     let names = crate::archive::salvage::seal_prefix(&e.reader.path, partial, end)
         .map_err(|err| Error::read(&e.reader.path, err))?;

@@ -39,8 +39,9 @@ pub struct CarryPlan {
 
 /// The earlier index, for an update to extend.
 pub struct IndexExtension {
-    /// Its files, where they lie in the earlier archive.
-    pub files: Vec<CatalogFile>,
+    /// Its files, where they lie in the earlier archive, with the CRC-32 of each one's entry
+    /// (None when its entry has no record).
+    pub files: Vec<(CatalogFile, Option<u32>)>,
     /// Conversations to take out of it, as they are indexed again: (id, messages).
     pub replaced: Vec<(String, u64)>,
 }
@@ -191,10 +192,18 @@ impl CarryPlan {
             .filter(|c| touched.contains(&c.key))
             .map(|c| (c.id.clone(), c.messages))
             .collect();
-        Some(IndexExtension {
-            files: catalog.files.clone(),
-            replaced,
-        })
+        let files = catalog
+            .files
+            .iter()
+            .map(|f| {
+                let crc32 = self
+                    .entries
+                    .get(&format!("{}{}", layout::INDEX_PREFIX, f.name))
+                    .map(|r| r.crc32);
+                (f.clone(), crc32)
+            })
+            .collect();
+        Some(IndexExtension { files, replaced })
     }
 
     /// Copies the entries of the conversations `touched` does not hold into `writer`, raw.

@@ -18,7 +18,7 @@ use qqvault_index::{BuildOptions, IndexBuilder, IndexDoc, IndexFileSlice};
 use serde::{Deserialize, Serialize};
 use std::collections::hash_map::{Entry, HashMap};
 use std::fs::File;
-use std::io::{self, BufRead, Read, Seek, SeekFrom};
+use std::io::{self, BufRead, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -149,9 +149,11 @@ pub const INDEX_MEMORY_BUDGET: usize = 192 << 20;
 
 /// The index of an earlier archive that an update extends instead of indexing everything again.
 pub struct ExtendFrom {
-    /// The earlier archive and its index files (from its catalog).
+    /// The earlier archive and its index files (from its catalog), each with the CRC-32 that
+    /// its entry's record gives (None when it has no record). An update reads them before the
+    /// earlier archive's seal is checked, so each is checked on its own before it is opened.
     pub archive: std::path::PathBuf,
-    pub files: Vec<CatalogFile>,
+    pub files: Vec<(CatalogFile, Option<u32>)>,
     /// Conversations whose messages it holds but that are indexed again: (id, messages).
     pub replaced: Vec<(String, u64)>,
 }
@@ -292,11 +294,21 @@ pub fn write_index(
     ))
 }
 
-/// Copies the index files out of an archive into `dir` (created).
-fn extract_index(archive: &Path, files: &[CatalogFile], dir: &Path) -> Result<()> {
+/// Copies the index files out of an archive into `dir` (created), each checked against the
+/// CRC-32 given with it: the index reader is never handed damaged bytes.
+fn extract_index(archive: &Path, files: &[(CatalogFile, Option<u32>)], dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::write(dir, e))?;
     let mut src = File::open(archive).map_err(|e| Error::read(archive, e))?;
-    for f in files {
+    for (f, crc32) in files {
+        let Some(crc32) = *crc32 else {
+            return Err(Error::zip(
+                archive,
+                format!(
+                    "index file {} is not in its manifest; run `qqvault verify` on it",
+                    f.name
+                ),
+            ));
+        };
         if f.name.is_empty() || f.name.contains(['/', '\\']) || f.name.starts_with('.') {
             return Err(Error::zip(
                 archive,
@@ -306,13 +318,43 @@ fn extract_index(archive: &Path, files: &[CatalogFile], dir: &Path) -> Result<()
         src.seek(SeekFrom::Start(f.offset))
             .map_err(|e| Error::read(archive, e))?;
         let path = dir.join(&f.name);
-        let mut out = File::create(&path).map_err(|e| Error::write(&path, e))?;
+        let mut out = CrcWriter {
+            inner: File::create(&path).map_err(|e| Error::write(&path, e))?,
+            crc: crc32fast::Hasher::new(),
+        };
         let copied = io::copy(&mut (&mut src).take(f.len), &mut out).map_err(|e| Error::write(&path, e))?;
         if copied != f.len {
             return Err(Error::zip(archive, format!("index file {} is cut short", f.name)));
         }
+        if out.crc.finalize() != crc32 {
+            return Err(Error::Damaged {
+                path: archive.to_path_buf(),
+                detail: format!(
+                    "index file {} does not match its CRC-32; run `qqvault verify` on it",
+                    f.name
+                ),
+            });
+        }
     }
     Ok(())
+}
+
+/// A writer that keeps the CRC-32 of what goes through it.
+struct CrcWriter<W> {
+    inner: W,
+    crc: crc32fast::Hasher,
+}
+
+impl<W: Write> Write for CrcWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.crc.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// The catalog of an archive's index, found through its seal.
@@ -766,6 +808,38 @@ pub fn scan(
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn index_files_are_taken_out_only_when_their_crc_matches() {
+        let t = tempfile::tempdir().unwrap();
+        let archive = t.path().join("a.zip");
+        let mut bytes: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        std::fs::write(&archive, &bytes).unwrap();
+        let file = |name: &str, offset: u64, len: u64| CatalogFile {
+            name: name.into(),
+            offset,
+            len,
+        };
+        let crc = |b: &[u8]| crc32fast::hash(b);
+        let files = vec![
+            (file("meta.json", 10, 1000), Some(crc(&bytes[10..1010]))),
+            (file("seg.idx", 5000, 90_000), Some(crc(&bytes[5000..95_000]))),
+        ];
+        let out = t.path().join("whole");
+        extract_index(&archive, &files, &out).unwrap();
+        assert_eq!(std::fs::read(out.join("seg.idx")).unwrap(), &bytes[5000..95_000]);
+        // One bit flipped in the second file: refused as damage, naming the file.
+        bytes[60_000] ^= 1;
+        std::fs::write(&archive, &bytes).unwrap();
+        match extract_index(&archive, &files, &t.path().join("damaged")) {
+            Err(Error::Damaged { detail, .. }) => assert!(detail.contains("seg.idx"), "{detail}"),
+            other => panic!("not refused as damage: {:?}", other.map(|_| ())),
+        }
+        // A file that its manifest does not list is not read.
+        let unlisted = vec![(file("meta.json", 10, 1000), None)];
+        let e = extract_index(&archive, &unlisted, &t.path().join("unlisted")).unwrap_err();
+        assert!(e.to_string().contains("not in its manifest"), "{e}");
+    }
 
     /// Reads in pieces of the given sizes, over and over.
     struct Pieces<'a> {

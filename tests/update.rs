@@ -362,6 +362,44 @@ fn a_damaged_archive_is_not_updated() {
     }
 }
 
+#[test]
+fn damage_in_the_index_refuses_an_update_that_extends_it() {
+    let t = tempfile::tempdir().unwrap();
+    let input = t.path().join("in");
+    write(
+        &input.join("小明.txt"),
+        txt("小明", &chatter("小明", 0, 3000)).as_bytes(),
+    );
+    let archive = t.path().join("a.zip");
+    backup_json(&input, &archive, &[]);
+    // A byte in the middle of the largest index file (stored: its data lies as it is).
+    let o = python(
+        "import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1])\ni = max((i for i in z.infolist() if i.filename.startswith('index/') and not i.filename.endswith('.json')), key=lambda i: i.file_size)\nf = open(sys.argv[1], 'rb'); f.seek(i.header_offset + 26); n, m = int.from_bytes(f.read(2), 'little'), int.from_bytes(f.read(2), 'little')\nprint(i.header_offset + 30 + n + m + i.file_size // 2)",
+        &[&archive],
+    );
+    let at: usize = stdout(&o).trim().parse().unwrap();
+    let mut bytes = fs::read(&archive).unwrap();
+    bytes[at] ^= 0x20;
+    fs::write(&archive, &bytes).unwrap();
+    // Another conversation: the earlier one is carried over and its index extended.
+    let more = t.path().join("more");
+    write(
+        &more.join("小红.txt"),
+        txt("小红", &chatter("小红", 0, 50)).as_bytes(),
+    );
+    let o = run(&[
+        "backup",
+        more.to_str().unwrap(),
+        "-o",
+        archive.to_str().unwrap(),
+        "--update",
+    ]);
+    expect_code(&o, 2);
+    assert!(stderr(&o).contains("damaged"), "{}", stderr(&o));
+    assert_eq!(fs::read(&archive).unwrap(), bytes, "left as it was");
+    assert!(!t.path().join("a.zip.partial").exists(), "nothing left behind");
+}
+
 /// A TXT export of one conversation with a friend.
 fn export_of(friend: &str, msgs: &[(&str, &str, &str)]) -> String {
     let sep = "=".repeat(64);
