@@ -1063,11 +1063,23 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     progress.phase("reading chats", None);
     let mut parse = crate::ingest::ChatParse::new(&scratch_dir);
     let mut parsed_ahead = ahead.finish();
-    Ingest::new(&mut writer, &scanned.files, &mut stored, &opts.tz, &scratch_dir).parse(
-        found,
-        &mut parse,
-        &mut parsed_ahead,
-    )?;
+    // The files of QCE resources folders, as stored, for the exports' messages to name: those
+    // of the archive being updated, then this run's.
+    let mut resources = crate::ingest::ResourceFiles::default();
+    if let Some(e) = earlier.as_ref() {
+        for r in e.by_path.values() {
+            let entry = renames.get(&r.entry).unwrap_or(&r.entry);
+            resources.add(&r.path, r.sha256, entry);
+        }
+    }
+    for (f, p) in scanned.files.iter().zip(&placed) {
+        if let Some(p) = p {
+            resources.add(&f.archive_path.name, p.sha256, &p.entry.spelled(f));
+        }
+    }
+    Ingest::new(&mut writer, &scanned.files, &mut stored, &opts.tz, &scratch_dir)
+        .with_resources(&resources)
+        .parse(found, &mut parse, &mut parsed_ahead)?;
     // An update: the conversations the new exports hold are merged with what the earlier
     // exports they came from hold; the others are carried over as they are (see
     // `crate::carry`), unless the earlier archive's derived entries cannot be taken over.
@@ -1125,11 +1137,9 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
             };
             let more_count = more.len() as u64;
             // The files of the scan, and after them the earlier exports taken out of the archive.
-            Ingest::new(&mut writer, &scanned.files, &mut stored, &opts.tz, &scratch_dir).parse(
-                more,
-                &mut parse,
-                &mut parsed_ahead,
-            )?;
+            Ingest::new(&mut writer, &scanned.files, &mut stored, &opts.tz, &scratch_dir)
+                .with_resources(&resources)
+                .parse(more, &mut parse, &mut parsed_ahead)?;
             exports_parsed_again = more_count;
             Some(dir)
         }

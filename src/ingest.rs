@@ -194,6 +194,67 @@ impl ChatParse {
     }
 }
 
+/// The files that QCE exports keep beside themselves, `resources/{images,videos,audios,files}/
+/// <name>` (see the formats document, 5.1), as stored: by the folder that holds `resources/`
+/// (its archive path in lower case, ending in `/`), each one's lower-case name with its hash
+/// and entry. The exports' messages name their resources by file name only.
+#[derive(Default)]
+pub struct ResourceFiles(HashMap<String, HashMap<String, (Sha256Digest, String)>>);
+
+/// The folders of `resources/` that QCE writes, one per kind of resource.
+const RESOURCE_KINDS: [&str; 4] = ["images", "videos", "audios", "files"];
+
+impl ResourceFiles {
+    /// Takes the stored file at `archive_path` when it lies in a QCE resources folder; a later
+    /// call for the same path replaces an earlier one.
+    pub fn add(&mut self, archive_path: &str, sha256: Sha256Digest, entry: &str) {
+        let lower = archive_path.to_lowercase();
+        let parts: Vec<&str> = lower.split('/').collect();
+        let n = parts.len();
+        if n < 3 || parts[n - 3] != "resources" || !RESOURCE_KINDS.contains(&parts[n - 2]) {
+            return;
+        }
+        let base: String = parts[..n - 3].iter().map(|p| format!("{p}/")).collect();
+        let kind = RESOURCE_KINDS
+            .iter()
+            .position(|k| *k == parts[n - 2])
+            .unwrap_or(0);
+        let slot = self.0.entry(base).or_default();
+        let name = parts[n - 1].to_string();
+        // One name in two kinds' folders: the earlier kind of the list wins (pictures first).
+        let key = format!("{kind}/{name}");
+        slot.insert(key, (sha256, entry.to_string()));
+    }
+
+    /// The resources beside the export at `archive_path` (those of its own folder, then of the
+    /// folder above it, where a chunked export's folder lies), by lower-case file name.
+    fn beside(&self, archive_path: &str) -> HashMap<String, (Sha256Digest, String)> {
+        let lower = archive_path.to_lowercase();
+        let mut dirs = Vec::new();
+        let mut rest = lower.as_str();
+        for _ in 0..2 {
+            match rest.rsplit_once('/') {
+                Some((d, _)) => {
+                    dirs.push(format!("{d}/"));
+                    rest = d;
+                }
+                None => break,
+            }
+        }
+        let mut out: HashMap<String, (Sha256Digest, String)> = HashMap::new();
+        for d in dirs {
+            let Some(files) = self.0.get(&d) else { continue };
+            let mut keyed: Vec<(&String, &(Sha256Digest, String))> = files.iter().collect();
+            keyed.sort();
+            for (key, found) in keyed {
+                let name = key.split_once('/').map_or(key.as_str(), |(_, n)| n);
+                out.entry(name.to_string()).or_insert_with(|| found.clone());
+            }
+        }
+        out
+    }
+}
+
 pub struct Ingest<'a> {
     pub writer: &'a mut ArchiveWriter,
     pub files: &'a [ScannedFile],
@@ -204,6 +265,8 @@ pub struct Ingest<'a> {
     pub scratch: &'a Path,
     /// An archive write that failed inside a parser callback: fatal, reported after the stage.
     pub fatal: Option<Error>,
+    /// The stored files of QCE resources folders, which QCE exports' messages name.
+    pub resources: Option<&'a ResourceFiles>,
 }
 
 impl<'a> Ingest<'a> {
@@ -221,7 +284,14 @@ impl<'a> Ingest<'a> {
             tz,
             scratch,
             fatal: None,
+            resources: None,
         }
+    }
+
+    /// Links the attachments of QCE exports to the stored files of their resources folders.
+    pub fn with_resources(mut self, resources: &'a ResourceFiles) -> Self {
+        self.resources = Some(resources);
+        self
     }
 }
 
@@ -450,6 +520,20 @@ impl Ingest<'_> {
                     }
                 };
                 parts.insert(name.to_lowercase(), (sha, entry));
+            }
+            // QCE names each message's resources by file name; the files lie in the resources
+            // folder beside the export (what it embeds comes first).
+            let from_qce = matches!(
+                fx.kind,
+                ExportKind::QceTxt
+                    | ExportKind::QceJson
+                    | ExportKind::QceJsonlManifest
+                    | ExportKind::QceJsonlChunk
+            );
+            if let (true, Some(resources)) = (from_qce, self.resources) {
+                for (name, found) in resources.beside(&f.archive_path.name) {
+                    parts.entry(name).or_insert(found);
+                }
             }
             rec.problems.extend(col.findings.iter().map(chats::finding_text));
             rec.images_damaged = col
@@ -807,4 +891,61 @@ pub fn read_head(path: &Path, n: usize) -> io::Result<Vec<u8>> {
     }
     buf.truncate(filled);
     Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resources_are_found_beside_an_export_and_beside_its_folder() {
+        let d = |b: u8| Sha256Digest([b; 32]);
+        let mut r = ResourceFiles::default();
+        r.add(
+            "in/群/resources/images/A.JPG",
+            d(1),
+            "files/in/群/resources/images/A.JPG",
+        );
+        r.add(
+            "in/群/resources/files/a.jpg",
+            d(2),
+            "files/in/群/resources/files/a.jpg",
+        );
+        r.add(
+            "in/群/resources/files/报告.pdf",
+            d(3),
+            "files/in/群/resources/files/报告.pdf",
+        );
+        // Not a resources folder of QCE's: other kinds, deeper folders, a file named resources.
+        r.add("in/群/resources/other/b.jpg", d(4), "x");
+        r.add("in/群/resources/images/sub/c.jpg", d(5), "x");
+        r.add("in/群/resources", d(6), "x");
+        // A chunked export's folder, with the resources beside it.
+        r.add(
+            "in/私聊/resources/videos/v.mp4",
+            d(7),
+            "files/in/私聊/resources/videos/v.mp4",
+        );
+
+        let near = r.beside("in/群/群.json");
+        assert_eq!(near.len(), 2, "{:?}", near.keys().collect::<Vec<_>>());
+        // The picture's folder comes before the files' for one name in both.
+        assert_eq!(
+            near["a.jpg"],
+            (d(1), "files/in/群/resources/images/A.JPG".to_string())
+        );
+        assert_eq!(near["报告.pdf"].0, d(3));
+        assert_eq!(r.beside("in/私聊/manifest.json")["v.mp4"].0, d(7));
+        let chunked = r.beside("in/私聊/private_chunked_jsonl/manifest.json");
+        assert_eq!(chunked["v.mp4"].0, d(7));
+        let deeper = r.beside("in/私聊/private_chunked_jsonl/chunks/c000001.jsonl");
+        assert!(deeper.is_empty(), "two folders up is not beside it");
+        // A later content for the same path replaces the earlier one (an update's new file).
+        r.add(
+            "in/群/resources/files/报告.pdf",
+            d(9),
+            "files/in/群/resources/files/报告.pdf",
+        );
+        assert_eq!(r.beside("in/群/x.json")["报告.pdf"].0, d(9));
+    }
 }

@@ -550,3 +550,75 @@ fn many_conversations_merge_within_a_small_limit_of_open_files() {
     let texts: Vec<&str> = msgs.iter().map(|m| m["text"].as_str().unwrap()).collect();
     assert_eq!(texts, ["第2条", "第1条", "第0条"]);
 }
+
+/// A qq-chat-exporter JSON export whose messages name resources kept beside it.
+fn qce_json(messages: &[(u64, &str, &[&str])]) -> String {
+    let msgs: Vec<String> = messages
+        .iter()
+        .map(|(secs, text, files)| {
+            let res: Vec<String> = files
+                .iter()
+                .map(|f| format!("{{\"type\": \"image\", \"filename\": \"{f}\", \"size\": 1}}"))
+                .collect();
+            format!(
+                "{{\"timestamp\": {}, \"sender\": {{\"uin\": \"10001\", \"name\": \"甲\"}}, \"type\": \"text\", \"content\": {{\"text\": \"{text}\", \"resources\": [{}]}}}}",
+                secs * 1000,
+                res.join(", ")
+            )
+        })
+        .collect();
+    format!(
+        "{{\"metadata\": {{\"name\": \"QQChatExporter\", \"version\": \"6.0.0\"}}, \"chatInfo\": {{\"name\": \"资源群\", \"type\": \"group\", \"peerUid\": \"g_1\"}}, \"messages\": [{}]}}",
+        msgs.join(", ")
+    )
+}
+
+#[test]
+fn qce_resources_beside_the_export_are_linked_to_its_messages() {
+    let t = tempfile::tempdir().unwrap();
+    let input = t.path().join("exports");
+    let pic = [&[0xffu8, 0xd8, 0xff, 0xe0][..], &noise(1, 5000)].concat();
+    let clip = noise(2, 7000);
+    // Named in other case than on disk (Windows does not tell them apart); one resource that
+    // was not copied; the same picture as a photo elsewhere (stored once).
+    write(&input.join("group_资源群/resources/images/A1.JPG"), &pic);
+    write(&input.join("group_资源群/resources/videos/v1.mp4"), &clip);
+    write(&input.join("photos/copy.jpg"), &pic);
+    let export = qce_json(&[
+        (1_700_000_000, "看图", &["a1.jpg"]),
+        (1_700_000_060, "视频", &["V1.mp4", "gone.png"]),
+        (1_700_000_120, "没有附件", &[]),
+    ]);
+    write(&input.join("group_资源群/group_资源群.json"), export.as_bytes());
+    let (archive, s) = backup(t.path(), &[&input]);
+    assert_eq!(s["messages"], 3, "{s}");
+    let report = &s["export_reports"][0];
+    assert_eq!(report["images_found"], 2, "{report}");
+    let msgs = show(&archive, "资源群", &[]);
+    let atts: Vec<serde_json::Value> = msgs
+        .iter()
+        .flat_map(|m| m["attachments"].as_array().unwrap().clone())
+        .collect();
+    assert_eq!(atts.len(), 3, "{atts:?}");
+    let linked: Vec<&serde_json::Value> = atts.iter().filter(|a| !a["entry"].is_null()).collect();
+    assert_eq!(linked.len(), 2, "{atts:?}");
+    // Each linked entry holds the resource's bytes, with the hash named.
+    let o = python(
+        "import sys, zipfile, hashlib, json\nz = zipfile.ZipFile(sys.argv[1])\nfor a in json.loads(sys.argv[2]):\n    d = z.read(a['entry'])\n    assert hashlib.sha256(d).hexdigest() == a['sha256'], a\n    print(len(d))",
+        &[&archive, Path::new(&serde_json::to_string(&linked).unwrap())],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut sizes: Vec<usize> = stdout(&o).lines().map(|l| l.parse().unwrap()).collect();
+    sizes.sort();
+    assert_eq!(sizes, [pic.len(), clip.len()]);
+    // The viewer shows the picture from the archive and says one attachment is missing.
+    let pages = python(
+        "import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1])\nprint('\\n'.join(z.read(n).decode() for n in z.namelist() if n.startswith('viewer/chats/') and n.endswith('.html')))",
+        &[&archive],
+    );
+    let html = stdout(&pages);
+    assert!(html.contains("<img"), "no picture shown");
+    assert_eq!(html.matches("not in the archive: gone.png").count(), 1, "{html}");
+    assert!(!html.contains("not in the archive: a1.jpg"), "{html}");
+    assert!(!html.contains("not in the archive: V1.mp4"), "{html}");
+}
