@@ -1240,16 +1240,24 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         Ok((chat_locations, carried, built, block_done))
     });
     // The archive being updated must be whole before anything built on it is finished; a
-    // failure in reading it is explained by its check. An update refused for damage leaves
-    // nothing behind (it does not resume).
-    let refused = match (&staged, earlier.as_mut()) {
-        (_, Some(e)) => e.require_intact(progress).err(),
-        _ => None,
+    // failure in reading it is explained by its check. An update that fails here leaves
+    // nothing behind (it does not resume), nor does one whose block could not be copied.
+    let staged = match earlier.as_mut() {
+        None => staged,
+        Some(e) => match e.require_intact(progress) {
+            Err(refused) => Err(refused),
+            Ok(()) => match staged {
+                Ok((_, _, _, Some(Err(err)))) => Err(err),
+                other => other,
+            },
+        },
     };
-    if let Some(refused) = refused {
-        drop(writer);
-        let _ = std::fs::remove_file(&partial);
-        return Err(refused);
+    if earlier.is_some() {
+        if let Err(err) = staged {
+            drop(writer);
+            let _ = std::fs::remove_file(&partial);
+            return Err(err);
+        }
     }
     let (chat_locations, carried, built, block_done) = staged?;
     chat.chat_locations = chat_locations;
@@ -1960,7 +1968,9 @@ fn writer_after_prefix(e: &mut Earlier, partial: &Path, end: u64) -> Result<(Arc
                 use std::os::unix::io::AsRawFd;
                 // SAFETY: fallocate on an open descriptor; a refusal (a file system without
                 // it) changes nothing, and `set_len` gives the length.
-                unsafe { libc::fallocate(f.as_raw_fd(), 0, 0, end as libc::off_t) };
+                if let Ok(len) = libc::off_t::try_from(end) {
+                    unsafe { libc::fallocate(f.as_raw_fd(), 0, 0, len) };
+                }
             }
             f.set_len(end)
         })

@@ -299,6 +299,7 @@ pub fn write_index(
 fn extract_index(archive: &Path, files: &[(CatalogFile, Option<u32>)], dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::write(dir, e))?;
     let mut src = File::open(archive).map_err(|e| Error::read(archive, e))?;
+    let mut buf = vec![0u8; 1 << 20];
     for (f, crc32) in files {
         let Some(crc32) = *crc32 else {
             return Err(Error::zip(
@@ -318,15 +319,23 @@ fn extract_index(archive: &Path, files: &[(CatalogFile, Option<u32>)], dir: &Pat
         src.seek(SeekFrom::Start(f.offset))
             .map_err(|e| Error::read(archive, e))?;
         let path = dir.join(&f.name);
-        let mut out = CrcWriter {
-            inner: File::create(&path).map_err(|e| Error::write(&path, e))?,
-            crc: crc32fast::Hasher::new(),
-        };
-        let copied = io::copy(&mut (&mut src).take(f.len), &mut out).map_err(|e| Error::write(&path, e))?;
-        if copied != f.len {
-            return Err(Error::zip(archive, format!("index file {} is cut short", f.name)));
+        let mut out = File::create(&path).map_err(|e| Error::write(&path, e))?;
+        let mut crc = crc32fast::Hasher::new();
+        let mut left = f.len;
+        while left > 0 {
+            let n = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+            match src.read_exact(&mut buf[..n]) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    return Err(Error::zip(archive, format!("index file {} is cut short", f.name)));
+                }
+                Err(e) => return Err(Error::read(archive, e)),
+            }
+            crc.update(&buf[..n]);
+            out.write_all(&buf[..n]).map_err(|e| Error::write(&path, e))?;
+            left -= n as u64;
         }
-        if out.crc.finalize() != crc32 {
+        if crc.finalize() != crc32 {
             return Err(Error::Damaged {
                 path: archive.to_path_buf(),
                 detail: format!(
@@ -337,24 +346,6 @@ fn extract_index(archive: &Path, files: &[(CatalogFile, Option<u32>)], dir: &Pat
         }
     }
     Ok(())
-}
-
-/// A writer that keeps the CRC-32 of what goes through it.
-struct CrcWriter<W> {
-    inner: W,
-    crc: crc32fast::Hasher,
-}
-
-impl<W: Write> Write for CrcWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.crc.update(&buf[..n]);
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
 }
 
 /// The catalog of an archive's index, found through its seal.
@@ -835,6 +826,10 @@ mod tests {
             Err(Error::Damaged { detail, .. }) => assert!(detail.contains("seg.idx"), "{detail}"),
             other => panic!("not refused as damage: {:?}", other.map(|_| ())),
         }
+        // One that runs past the end of the archive.
+        let long = vec![(file("seg.idx", 95_000, 10_000), Some(0))];
+        let e = extract_index(&archive, &long, &t.path().join("long")).unwrap_err();
+        assert!(e.to_string().contains("cut short"), "{e}");
         // A file that its manifest does not list is not read.
         let unlisted = vec![(file("meta.json", 10, 1000), None)];
         let e = extract_index(&archive, &unlisted, &t.path().join("unlisted")).unwrap_err();

@@ -378,26 +378,54 @@ fn damage_in_the_index_refuses_an_update_that_extends_it() {
         &[&archive],
     );
     let at: usize = stdout(&o).trim().parse().unwrap();
-    let mut bytes = fs::read(&archive).unwrap();
+    let good = fs::read(&archive).unwrap();
+    let mut bytes = good.clone();
     bytes[at] ^= 0x20;
-    fs::write(&archive, &bytes).unwrap();
     // Another conversation: the earlier one is carried over and its index extended.
     let more = t.path().join("more");
     write(
         &more.join("小红.txt"),
         txt("小红", &chatter("小红", 0, 50)).as_bytes(),
     );
-    let o = run(&[
-        "backup",
-        more.to_str().unwrap(),
-        "-o",
-        archive.to_str().unwrap(),
-        "--update",
-    ]);
+    let update = || {
+        run(&[
+            "backup",
+            more.to_str().unwrap(),
+            "-o",
+            archive.to_str().unwrap(),
+            "--update",
+        ])
+    };
+    fs::write(&archive, &bytes).unwrap();
+    let o = update();
     expect_code(&o, 2);
     assert!(stderr(&o).contains("damaged"), "{}", stderr(&o));
     assert_eq!(fs::read(&archive).unwrap(), bytes, "left as it was");
     assert!(!t.path().join("a.zip.partial").exists(), "nothing left behind");
+    // The same damage under a seal made to match it: the index file's own CRC-32 refuses it
+    // before the index reader opens it.
+    let forged = t.path().join("forged.zip");
+    fs::write(&forged, &bytes).unwrap();
+    let o = python(
+        "import sys, hashlib\np = sys.argv[1]\nb = bytearray(open(p, 'rb').read())\nat = b.rfind(b'qqvault-seal ')\ntext = b[at:].decode()\nlines = text.split('\\n')\nlines[1] = 'sha256 ' + hashlib.sha256(b[:at]).hexdigest()\ntext = '\\n'.join(lines)\nc = text.rfind('check ')\ntext = text[:c] + 'check ' + hashlib.sha256(text[:c].encode()).hexdigest() + '\\n'\nassert len(text) == len(b) - at\nb[at:] = text.encode()\nopen(p, 'wb').write(b)",
+        &[&forged],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    fs::rename(&forged, &archive).unwrap();
+    let sealed = fs::read(&archive).unwrap();
+    let o = run(&["verify", archive.to_str().unwrap()]);
+    assert!(stdout(&o).contains("crc_mismatch"), "{}", stdout(&o));
+    assert!(
+        !stdout(&o).contains("seal_mismatch"),
+        "the seal matches: {}",
+        stdout(&o)
+    );
+    let o = update();
+    expect_code(&o, 2);
+    assert!(stderr(&o).contains("does not match its CRC-32"), "{}", stderr(&o));
+    assert_eq!(fs::read(&archive).unwrap(), sealed, "left as it was");
+    assert!(!t.path().join("a.zip.partial").exists(), "nothing left behind");
+    drop(good);
 }
 
 /// A TXT export of one conversation with a friend.
