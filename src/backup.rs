@@ -1106,6 +1106,14 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     if let (Some(p), false) = (&carry_plan, renames.is_empty()) {
         touched.extend(p.linking().cloned());
     }
+    // Files new or changed in a QCE resources folder: the conversations of the exports beside
+    // it link to them anew.
+    if let Some(p) = &carry_plan {
+        let folders = crate::ingest::ResourceFiles::folders_of(plan.added.iter().chain(&plan.changed));
+        if !folders.is_empty() {
+            touched.extend(p.beside_resources(&folders).cloned());
+        }
+    }
     let reparse = carry_plan.as_ref().map(|p| p.reparse(&touched));
     let rebuilt = carry_plan.is_none();
     let mut moved_sources: HashMap<String, String> = HashMap::new();

@@ -154,19 +154,52 @@ impl CarryPlan {
     }
 
     /// The earlier conversations whose messages may link to stored files (read from exports
-    /// that embed pictures: MHT, and QCE's JSON formats). When an update moves an entry to an
-    /// earlier version, such links are made anew, so these conversations are merged anew.
+    /// that embed pictures, MHT, or name the files of their resources folder, QCE's). When an
+    /// update moves an entry to an earlier version, such links are made anew, so these
+    /// conversations are merged anew.
     pub fn linking(&self) -> impl Iterator<Item = &ConversationKey> {
-        let plain = [ExportKind::QqTxt.label(), ExportKind::QceTxt.label()];
+        let plain = ExportKind::QqTxt.label();
         let linking: HashSet<&str> = self
             .exports
             .iter()
-            .filter(|x| !plain.contains(&x.format.as_str()))
+            .filter(|x| x.format != plain)
             .map(|x| x.path.as_str())
             .collect();
         self.conversations
             .iter()
             .filter(move |c| c.sources.iter().any(|s| linking.contains(s.as_str())))
+            .map(|c| &c.key)
+    }
+
+    /// The earlier conversations read from QCE exports beside one of `folders` (folders that
+    /// hold `resources/`, as [`crate::ingest::ResourceFiles::folders`] gives them): an update
+    /// that brings files into those resources folders merges them anew, so that their messages
+    /// link to the files as in a backup of everything at once.
+    pub fn beside_resources<'s>(
+        &'s self,
+        folders: &'s HashSet<String>,
+    ) -> impl Iterator<Item = &'s ConversationKey> {
+        let qce = [
+            ExportKind::QceTxt,
+            ExportKind::QceJson,
+            ExportKind::QceJsonlManifest,
+            ExportKind::QceJsonlChunk,
+        ];
+        let beside: HashSet<&str> = self
+            .exports
+            .iter()
+            .filter(|x| {
+                qce.iter().find(|k| k.label() == x.format).is_some_and(|k| {
+                    crate::ingest::ResourceFiles::folders(&x.path, *k == ExportKind::QceJsonlChunk)
+                        .iter()
+                        .any(|f| folders.contains(f))
+                })
+            })
+            .map(|x| x.path.as_str())
+            .collect();
+        self.conversations
+            .iter()
+            .filter(move |c| c.sources.iter().any(|s| beside.contains(s.as_str())))
             .map(|c| &c.key)
     }
 

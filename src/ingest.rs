@@ -196,62 +196,84 @@ impl ChatParse {
 
 /// The files that QCE exports keep beside themselves, `resources/{images,videos,audios,files}/
 /// <name>` (see the formats document, 5.1), as stored: by the folder that holds `resources/`
-/// (its archive path in lower case, ending in `/`), each one's lower-case name with its hash
-/// and entry. The exports' messages name their resources by file name only.
+/// (its archive path in lower case, ending in `/`; empty at the top), then by lower-case file
+/// name, one slot per kind of resource. The exports' messages name their resources by file
+/// name only.
 #[derive(Default)]
-pub struct ResourceFiles(HashMap<String, HashMap<String, (Sha256Digest, String)>>);
+pub struct ResourceFiles(HashMap<String, HashMap<String, [Option<Resource>; 4]>>);
 
-/// The folders of `resources/` that QCE writes, one per kind of resource.
+/// One stored resource: its archive path, hash and entry.
+type Resource = (String, Sha256Digest, String);
+
+/// The folders of `resources/` that QCE writes, one per kind of resource, pictures first.
 const RESOURCE_KINDS: [&str; 4] = ["images", "videos", "audios", "files"];
 
 impl ResourceFiles {
-    /// Takes the stored file at `archive_path` when it lies in a QCE resources folder; a later
-    /// call for the same path replaces an earlier one.
-    pub fn add(&mut self, archive_path: &str, sha256: Sha256Digest, entry: &str) {
+    /// Where a file at `archive_path` lies if it is a QCE resource: the folder holding
+    /// `resources/` (lower case), the kind, and its lower-case name.
+    fn place(archive_path: &str) -> Option<(String, usize, String)> {
         let lower = archive_path.to_lowercase();
         let parts: Vec<&str> = lower.split('/').collect();
         let n = parts.len();
-        if n < 3 || parts[n - 3] != "resources" || !RESOURCE_KINDS.contains(&parts[n - 2]) {
-            return;
+        if n < 3 || parts[n - 3] != "resources" {
+            return None;
         }
+        let kind = RESOURCE_KINDS.iter().position(|k| *k == parts[n - 2])?;
         let base: String = parts[..n - 3].iter().map(|p| format!("{p}/")).collect();
-        let kind = RESOURCE_KINDS
-            .iter()
-            .position(|k| *k == parts[n - 2])
-            .unwrap_or(0);
-        let slot = self.0.entry(base).or_default();
-        let name = parts[n - 1].to_string();
-        // One name in two kinds' folders: the earlier kind of the list wins (pictures first).
-        let key = format!("{kind}/{name}");
-        slot.insert(key, (sha256, entry.to_string()));
+        Some((base, kind, parts[n - 1].to_string()))
     }
 
-    /// The resources beside the export at `archive_path` (those of its own folder, then of the
-    /// folder above it, where a chunked export's folder lies), by lower-case file name.
-    fn beside(&self, archive_path: &str) -> HashMap<String, (Sha256Digest, String)> {
-        let lower = archive_path.to_lowercase();
-        let mut dirs = Vec::new();
-        let mut rest = lower.as_str();
-        for _ in 0..2 {
-            match rest.rsplit_once('/') {
-                Some((d, _)) => {
-                    dirs.push(format!("{d}/"));
-                    rest = d;
-                }
-                None => break,
-            }
+    /// Takes the stored file at `archive_path` when it lies in a QCE resources folder. The same
+    /// path again is its newer content (an update's); of two paths whose names differ only in
+    /// case, the first in byte order wins, whatever order they come in, so that an update and a
+    /// backup of everything link the same one.
+    pub fn add(&mut self, archive_path: &str, sha256: Sha256Digest, entry: &str) {
+        let Some((base, kind, name)) = Self::place(archive_path) else {
+            return;
+        };
+        let slot = &mut self.0.entry(base).or_default().entry(name).or_default()[kind];
+        if slot.as_ref().is_none_or(|(p, _, _)| archive_path <= p.as_str()) {
+            *slot = Some((archive_path.to_string(), sha256, entry.to_string()));
         }
-        let mut out: HashMap<String, (Sha256Digest, String)> = HashMap::new();
-        for d in dirs {
-            let Some(files) = self.0.get(&d) else { continue };
-            let mut keyed: Vec<(&String, &(Sha256Digest, String))> = files.iter().collect();
-            keyed.sort();
-            for (key, found) in keyed {
-                let name = key.split_once('/').map_or(key.as_str(), |(_, n)| n);
-                out.entry(name.to_string()).or_insert_with(|| found.clone());
-            }
+    }
+
+    /// The folders holding `resources/` that some of `paths` lie in.
+    pub fn folders_of<'p>(paths: impl Iterator<Item = &'p String>) -> std::collections::HashSet<String> {
+        paths
+            .filter_map(|p| Self::place(p))
+            .map(|(base, _, _)| base)
+            .collect()
+    }
+
+    /// The folders where the resources of the export at `archive_path` may lie: its own, then
+    /// the one above it (where a chunked export's folder lies). A `chunk` lies in the `chunks/`
+    /// folder of its export: it counts from that export's folder.
+    pub fn folders(archive_path: &str, chunk: bool) -> Vec<String> {
+        let lower = archive_path.to_lowercase();
+        let mut dirs: Vec<&str> = lower.split('/').collect();
+        dirs.pop();
+        if chunk {
+            dirs.pop();
+        }
+        let mut out = vec![dirs.iter().map(|d| format!("{d}/")).collect::<String>()];
+        if !dirs.is_empty() {
+            dirs.pop();
+            out.push(dirs.iter().map(|d| format!("{d}/")).collect());
         }
         out
+    }
+
+    /// The stored resource named `name` in the first of `folders` that holds one.
+    pub fn find(&self, folders: &[String], name: &str) -> Option<(Sha256Digest, String)> {
+        let name = name.to_lowercase();
+        folders.iter().find_map(|d| {
+            let slots = self.0.get(d)?.get(&name)?;
+            slots
+                .iter()
+                .flatten()
+                .next()
+                .map(|(_, sha, entry)| (*sha, entry.clone()))
+        })
     }
 }
 
@@ -530,11 +552,11 @@ impl Ingest<'_> {
                     | ExportKind::QceJsonlManifest
                     | ExportKind::QceJsonlChunk
             );
-            if let (true, Some(resources)) = (from_qce, self.resources) {
-                for (name, found) in resources.beside(&f.archive_path.name) {
-                    parts.entry(name).or_insert(found);
-                }
-            }
+            let resources = self.resources.filter(|_| from_qce);
+            let folders = match resources {
+                Some(_) => ResourceFiles::folders(&f.archive_path.name, fx.kind == ExportKind::QceJsonlChunk),
+                None => Vec::new(),
+            };
             rec.problems.extend(col.findings.iter().map(chats::finding_text));
             rec.images_damaged = col
                 .findings
@@ -564,6 +586,14 @@ impl Ingest<'_> {
             merger
                 .add_file(chats::source_of(fx.kind), spool, &mut |m| {
                     chats::resolve_attachments(m, &parts);
+                    if let Some(r) = resources {
+                        for a in m.attachments.iter_mut().filter(|a| a.entry.is_none()) {
+                            if let Some((sha, entry)) = r.find(&folders, &a.name) {
+                                a.sha256 = Some(sha);
+                                a.entry = Some(entry);
+                            }
+                        }
+                    }
                     found += m.attachments.iter().filter(|a| a.entry.is_some()).count() as u64;
                     if count_placeholders {
                         placeholders += m.text.matches("[图片]").count() as u64;
@@ -920,32 +950,61 @@ mod tests {
         r.add("in/群/resources/other/b.jpg", d(4), "x");
         r.add("in/群/resources/images/sub/c.jpg", d(5), "x");
         r.add("in/群/resources", d(6), "x");
-        // A chunked export's folder, with the resources beside it.
         r.add(
             "in/私聊/resources/videos/v.mp4",
             d(7),
             "files/in/私聊/resources/videos/v.mp4",
         );
-
-        let near = r.beside("in/群/群.json");
-        assert_eq!(near.len(), 2, "{:?}", near.keys().collect::<Vec<_>>());
+        // At the top: an export and its resources given as two inputs.
+        r.add("resources/images/top.png", d(8), "files/resources/images/top.png");
+        let at = |r: &ResourceFiles, path: &str, chunk: bool, name: &str| {
+            r.find(&ResourceFiles::folders(path, chunk), name)
+                .map(|(sha, _)| sha)
+        };
         // The picture's folder comes before the files' for one name in both.
         assert_eq!(
-            near["a.jpg"],
-            (d(1), "files/in/群/resources/images/A.JPG".to_string())
+            r.find(&ResourceFiles::folders("in/群/群.json", false), "a.JPG"),
+            Some((d(1), "files/in/群/resources/images/A.JPG".to_string()))
         );
-        assert_eq!(near["报告.pdf"].0, d(3));
-        assert_eq!(r.beside("in/私聊/manifest.json")["v.mp4"].0, d(7));
-        let chunked = r.beside("in/私聊/private_chunked_jsonl/manifest.json");
-        assert_eq!(chunked["v.mp4"].0, d(7));
-        let deeper = r.beside("in/私聊/private_chunked_jsonl/chunks/c000001.jsonl");
-        assert!(deeper.is_empty(), "two folders up is not beside it");
+        assert_eq!(at(&r, "in/群/群.json", false, "报告.pdf"), Some(d(3)));
+        assert_eq!(at(&r, "in/群/群.json", false, "b.jpg"), None);
+        assert_eq!(at(&r, "in/群/群.json", false, "c.jpg"), None);
+        // Its own folder, the one above it; a chunk counts from its export's folder.
+        assert_eq!(at(&r, "in/私聊/manifest.json", false, "v.mp4"), Some(d(7)));
+        assert_eq!(
+            at(&r, "in/私聊/p_chunked_jsonl/manifest.json", false, "v.mp4"),
+            Some(d(7))
+        );
+        let chunk = "in/私聊/p_chunked_jsonl/chunks/c000001.jsonl";
+        assert_eq!(at(&r, chunk, true, "v.mp4"), Some(d(7)));
+        assert_eq!(
+            at(&r, "in/私聊/p_chunked_jsonl/deeper/x.json", false, "v.mp4"),
+            None
+        );
+        assert_eq!(at(&r, "g.json", false, "top.png"), Some(d(8)));
+        assert_eq!(at(&r, "in/g.json", false, "top.png"), Some(d(8)));
         // A later content for the same path replaces the earlier one (an update's new file).
         r.add(
             "in/群/resources/files/报告.pdf",
             d(9),
             "files/in/群/resources/files/报告.pdf",
         );
-        assert_eq!(r.beside("in/群/x.json")["报告.pdf"].0, d(9));
+        assert_eq!(at(&r, "in/群/x.json", false, "报告.pdf"), Some(d(9)));
+        // Names that differ only in case: the first path in byte order, in either order added.
+        let (upper, lower) = ("in/群/resources/images/B.png", "in/群/resources/images/b.png");
+        for order in [[upper, lower], [lower, upper]] {
+            let mut r = ResourceFiles::default();
+            for (k, p) in order.iter().enumerate() {
+                r.add(p, d(10 + k as u8), p);
+            }
+            let found = r.find(&ResourceFiles::folders("in/群/x.json", false), "b.PNG");
+            assert_eq!(found.map(|(_, e)| e).as_deref(), Some(upper));
+        }
+        let changed = [
+            "in/群/resources/files/报告.pdf".to_string(),
+            "in/其他.txt".to_string(),
+        ];
+        let folders = ResourceFiles::folders_of(changed.iter());
+        assert_eq!(folders.into_iter().collect::<Vec<_>>(), ["in/群/"]);
     }
 }

@@ -763,3 +763,98 @@ fn an_update_without_a_block_compares_the_entries_it_copies() {
     );
     assert_eq!(fs::read(out.join("in/a.txt")).unwrap(), b"second content\n");
 }
+
+/// The attachments of the conversations in `archive`, from its JSON Lines: (name, sha256,
+/// entry), with each linked entry checked to hold the content of the hash named.
+fn linked_attachments(archive: &Path) -> Vec<(String, String, String)> {
+    let o = python(
+        "import sys, zipfile, json, hashlib\nz = zipfile.ZipFile(sys.argv[1])\nfor n in z.namelist():\n    if n.startswith('chats/') and n.endswith('.jsonl'):\n        for line in z.read(n).decode().splitlines():\n            for a in json.loads(line).get('attachments', []):\n                if a['entry']:\n                    assert hashlib.sha256(z.read(a['entry'])).hexdigest() == a['sha256'], a\n                print(json.dumps([a['name'], a['sha256'] or '', a['entry'] or '']))",
+        &[archive],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut v: Vec<(String, String, String)> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn qce_resources_that_an_update_brings_or_changes_are_linked() {
+    let t = tempfile::tempdir().unwrap();
+    // A QCE JSON export backed up alone; its resources folder comes with an update (both
+    // inputs are named exp/, so the two share their folder in the archive).
+    let (a, b) = (t.path().join("a/exp"), t.path().join("b/exp"));
+    let json = "{\"metadata\": {\"name\": \"QQChatExporter\"}, \"chatInfo\": {\"name\": \"图片群\", \"type\": \"group\", \"peerUin\": \"555\"}, \"messages\": [{\"timestamp\": 1700000000000, \"sender\": {\"uin\": \"1\", \"name\": \"甲\"}, \"content\": {\"text\": \"[图片]\", \"resources\": [{\"type\": \"image\", \"filename\": \"a1.jpg\"}]}}]}";
+    write(&a.join("g/图片群.json"), json.as_bytes());
+    let pic = [&[0xffu8, 0xd8, 0xff, 0xe0][..], &noise(3, 4000)].concat();
+    write(&b.join("g/resources/images/A1.JPG"), &pic);
+    let archive = t.path().join("a.zip");
+    backup_json(&a, &archive, &[]);
+    assert_eq!(
+        linked_attachments(&archive)[0].2,
+        "",
+        "not linked without its resources"
+    );
+    let s = backup_json(&b, &archive, &["--update"]);
+    assert_eq!(s["update"]["chats"]["merged"], 1, "merged anew: {s}");
+    // Everything at once: one folder exp/ holding both.
+    let all = t.path().join("all/exp");
+    write(&all.join("g/图片群.json"), json.as_bytes());
+    write(&all.join("g/resources/images/A1.JPG"), &pic);
+    let whole = t.path().join("whole.zip");
+    expect_code(
+        &run(&["backup", all.to_str().unwrap(), "-o", whole.to_str().unwrap()]),
+        0,
+    );
+    let linked = linked_attachments(&archive);
+    assert_eq!(linked, linked_attachments(&whole), "as in a backup of everything");
+    assert_eq!(linked[0].2, "files/exp/g/resources/images/A1.JPG");
+    assert_eq!(
+        entries(&archive, &["chats/"]),
+        entries(&whole, &["chats/"]),
+        "the same conversations as a backup of everything"
+    );
+
+    // A QCE TXT export with a file among its resources, whose content an update changes: the
+    // message links to the new content, the earlier one is kept as an earlier version.
+    let (c, d) = (t.path().join("c/txt"), t.path().join("d/txt"));
+    let txt = "[QQChatExporter V5 / https://github.com/shuakami/qq-chat-exporter]\n\n聊天名称: 文件群\n聊天类型: 群聊\n\n甲:\n时间: 2024-01-01 10:00:00\n内容: 看文件\n资源: 1 个文件\n  - file: 报告.pdf\n\n\n乙:\n时间: 2024-01-01 10:01:00\n内容: 好的\n";
+    write(&c.join("文件群.txt"), txt.as_bytes());
+    write(&c.join("resources/files/报告.pdf"), &noise(4, 3000));
+    let newer = noise(5, 3100);
+    write(&d.join("resources/files/报告.pdf"), &newer);
+    let archive = t.path().join("t.zip");
+    backup_json(&c, &archive, &[]);
+    let before = linked_attachments(&archive);
+    assert_eq!(before.len(), 1);
+    assert_eq!(before[0].2, "files/txt/resources/files/报告.pdf");
+    backup_json(&d, &archive, &["--update"]);
+    let after = linked_attachments(&archive);
+    assert_eq!(after[0].2, "files/txt/resources/files/报告.pdf");
+    let sha = stdout(&python(
+        "import sys, hashlib\nprint(hashlib.sha256(open(sys.argv[1], 'rb').read()).hexdigest())",
+        &[&d.join("resources/files/报告.pdf")],
+    ))
+    .trim()
+    .to_string();
+    assert_eq!(after[0].1, sha, "linked to the new content");
+    expect_code(&run(&["verify", archive.to_str().unwrap()]), 0);
+
+    // The resource's content is stored once, under another path (aaa/ comes first), and an
+    // update gives that path new content: the earlier content moves to an earlier version, and
+    // the link follows it there.
+    let (e, f) = (t.path().join("e/txt"), t.path().join("f/txt"));
+    let report = noise(6, 2500);
+    write(&e.join("文件群.txt"), txt.as_bytes());
+    write(&e.join("resources/files/报告.pdf"), &report);
+    write(&e.join("aaa/copy.pdf"), &report);
+    write(&f.join("aaa/copy.pdf"), &noise(7, 2600));
+    let archive = t.path().join("v.zip");
+    backup_json(&e, &archive, &[]);
+    assert_eq!(linked_attachments(&archive)[0].2, "files/txt/aaa/copy.pdf");
+    backup_json(&f, &archive, &["--update"]);
+    let moved = linked_attachments(&archive);
+    assert!(moved[0].2.starts_with("versions/"), "{moved:?}");
+}
