@@ -888,8 +888,10 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     if let Some(e) = earlier.as_mut() {
         if let Err(err) = copy_earlier(&mut writer, e, &renames, copied_before) {
             let refused = e.require_intact(progress).err();
-            // An update does not resume: what it wrote is of no use.
+            // An update does not resume: what it wrote is of no use. The block copy stops
+            // first (a file still open cannot be removed on Windows).
             drop(writer);
+            drop(block_copy.take());
             let _ = std::fs::remove_file(&partial);
             return Err(refused.unwrap_or(err));
         }
@@ -1096,6 +1098,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
             Err(err) => {
                 let refused = e.require_intact(progress).err();
                 drop(writer);
+                drop(block_copy.take());
                 let _ = std::fs::remove_file(&partial);
                 return Err(refused.unwrap_or(err));
             }
@@ -1136,10 +1139,9 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
                 Ok(dir) => dir,
                 Err(err) => {
                     let refused = e.require_intact(progress).err();
-                    if refused.is_some() {
-                        drop(writer);
-                        let _ = std::fs::remove_file(&partial);
-                    }
+                    drop(writer);
+                    drop(block_copy.take());
+                    let _ = std::fs::remove_file(&partial);
                     return Err(refused.unwrap_or(err));
                 }
             };
@@ -1263,6 +1265,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     if earlier.is_some() {
         if let Err(err) = staged {
             drop(writer);
+            drop(block_copy.take());
             let _ = std::fs::remove_file(&partial);
             return Err(err);
         }
