@@ -32,6 +32,8 @@ mkdir -p "$work"
 evict() {
   python3 - "$data" "$new" "$work" <<'PY'
 import os, sys
+if not hasattr(os, "posix_fadvise"):
+    sys.exit(0)  # not on this system: the steps then read what the cache holds
 for top in sys.argv[1:]:
     for root, _, names in os.walk(top):
         for n in names:
