@@ -888,11 +888,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     if let Some(e) = earlier.as_mut() {
         if let Err(err) = copy_earlier(&mut writer, e, &renames, copied_before) {
             let refused = e.require_intact(progress).err();
-            // An update does not resume: what it wrote is of no use. The block copy stops
-            // first (a file still open cannot be removed on Windows).
-            drop(writer);
-            drop(block_copy.take());
-            let _ = std::fs::remove_file(&partial);
+            discard_update(writer, block_copy.take(), &partial);
             return Err(refused.unwrap_or(err));
         }
         stored = e.stored.clone();
@@ -1097,9 +1093,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
             Ok(p) => p,
             Err(err) => {
                 let refused = e.require_intact(progress).err();
-                drop(writer);
-                drop(block_copy.take());
-                let _ = std::fs::remove_file(&partial);
+                discard_update(writer, block_copy.take(), &partial);
                 return Err(refused.unwrap_or(err));
             }
         },
@@ -1139,9 +1133,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
                 Ok(dir) => dir,
                 Err(err) => {
                     let refused = e.require_intact(progress).err();
-                    drop(writer);
-                    drop(block_copy.take());
-                    let _ = std::fs::remove_file(&partial);
+                    discard_update(writer, block_copy.take(), &partial);
                     return Err(refused.unwrap_or(err));
                 }
             };
@@ -1264,9 +1256,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     };
     if earlier.is_some() {
         if let Err(err) = staged {
-            drop(writer);
-            drop(block_copy.take());
-            let _ = std::fs::remove_file(&partial);
+            discard_update(writer, block_copy.take(), &partial);
             return Err(err);
         }
     }
@@ -1460,16 +1450,11 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     // The block copied from the archive being updated is checked against it (see
     // `verify::KnownPrefix`). That archive is closed before the new one takes its name
     // (Windows cannot rename over an open file).
-    let mut read_back = 0;
-    if let Some(done) = block_done {
-        match done {
-            Ok(n) => read_back = n,
-            Err(err) => {
-                let _ = std::fs::remove_file(&partial);
-                return Err(err);
-            }
-        }
-    }
+    // (A failed copy stopped the update above, once the archive's seal was checked.)
+    let read_back = match block_done {
+        Some(Ok(n)) => n,
+        _ => 0,
+    };
     let known = earlier
         .as_mut()
         .and_then(|e| e.known_prefix(read_back, copies))
@@ -1504,6 +1489,15 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         resumed_files: reused.len() as u64,
         resumed_in_place,
     })
+}
+
+/// Removes the partial file of an update that failed: an update does not resume, so what it
+/// wrote is of no use. Its writer and block copy stop first (Windows cannot remove a file that
+/// is still open).
+fn discard_update(writer: ArchiveWriter, block_copy: Option<BlockCopy>, partial: &Path) {
+    drop(writer);
+    drop(block_copy);
+    let _ = std::fs::remove_file(partial);
 }
 
 /// At most so many entries are read back while the pages and index are made (see

@@ -159,15 +159,20 @@ impl CarryPlan {
     /// conversations are merged anew.
     pub fn linking(&self) -> impl Iterator<Item = &ConversationKey> {
         let plain = ExportKind::QqTxt.label();
-        let linking: HashSet<&str> = self
+        self.read_from(move |x| x.format != plain)
+    }
+
+    /// The earlier conversations read from an export that `export` says yes to.
+    fn read_from(&self, export: impl Fn(&ExportRecord) -> bool) -> impl Iterator<Item = &ConversationKey> {
+        let sources: HashSet<&str> = self
             .exports
             .iter()
-            .filter(|x| x.format != plain)
+            .filter(|x| export(x))
             .map(|x| x.path.as_str())
             .collect();
         self.conversations
             .iter()
-            .filter(move |c| c.sources.iter().any(|s| linking.contains(s.as_str())))
+            .filter(move |c| c.sources.iter().any(|s| sources.contains(s.as_str())))
             .map(|c| &c.key)
     }
 
@@ -179,28 +184,13 @@ impl CarryPlan {
         &'s self,
         folders: &'s HashSet<String>,
     ) -> impl Iterator<Item = &'s ConversationKey> {
-        let qce = [
-            ExportKind::QceTxt,
-            ExportKind::QceJson,
-            ExportKind::QceJsonlManifest,
-            ExportKind::QceJsonlChunk,
-        ];
-        let beside: HashSet<&str> = self
-            .exports
-            .iter()
-            .filter(|x| {
-                qce.iter().find(|k| k.label() == x.format).is_some_and(|k| {
-                    crate::ingest::ResourceFiles::folders(&x.path, *k == ExportKind::QceJsonlChunk)
-                        .iter()
-                        .any(|f| folders.contains(f))
-                })
-            })
-            .map(|x| x.path.as_str())
-            .collect();
-        self.conversations
-            .iter()
-            .filter(move |c| c.sources.iter().any(|s| beside.contains(s.as_str())))
-            .map(|c| &c.key)
+        self.read_from(move |x| {
+            ExportKind::ALL
+                .iter()
+                .find(|k| k.label() == x.format)
+                .and_then(|k| crate::ingest::ResourceFiles::export_folders(&x.path, *k))
+                .is_some_and(|fs| fs.iter().any(|f| folders.contains(f)))
+        })
     }
 
     /// How many earlier conversations are carried over.

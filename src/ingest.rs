@@ -245,10 +245,22 @@ impl ResourceFiles {
             .collect()
     }
 
+    /// The folders where the resources of the export `kind` at `archive_path` may lie, when it
+    /// is one of QCE's (see [`ResourceFiles::folders`]).
+    pub fn export_folders(archive_path: &str, kind: ExportKind) -> Option<Vec<String>> {
+        match kind {
+            ExportKind::QceTxt | ExportKind::QceJson | ExportKind::QceJsonlManifest => {
+                Some(Self::folders(archive_path, false))
+            }
+            ExportKind::QceJsonlChunk => Some(Self::folders(archive_path, true)),
+            _ => None,
+        }
+    }
+
     /// The folders where the resources of the export at `archive_path` may lie: its own, then
     /// the one above it (where a chunked export's folder lies). A `chunk` lies in the `chunks/`
     /// folder of its export: it counts from that export's folder.
-    pub fn folders(archive_path: &str, chunk: bool) -> Vec<String> {
+    fn folders(archive_path: &str, chunk: bool) -> Vec<String> {
         let lower = archive_path.to_lowercase();
         let mut dirs: Vec<&str> = lower.split('/').collect();
         dirs.pop();
@@ -545,18 +557,9 @@ impl Ingest<'_> {
             }
             // QCE names each message's resources by file name; the files lie in the resources
             // folder beside the export (what it embeds comes first).
-            let from_qce = matches!(
-                fx.kind,
-                ExportKind::QceTxt
-                    | ExportKind::QceJson
-                    | ExportKind::QceJsonlManifest
-                    | ExportKind::QceJsonlChunk
-            );
-            let resources = self.resources.filter(|_| from_qce);
-            let folders = match resources {
-                Some(_) => ResourceFiles::folders(&f.archive_path.name, fx.kind == ExportKind::QceJsonlChunk),
-                None => Vec::new(),
-            };
+            let beside = self
+                .resources
+                .zip(ResourceFiles::export_folders(&f.archive_path.name, fx.kind));
             rec.problems.extend(col.findings.iter().map(chats::finding_text));
             rec.images_damaged = col
                 .findings
@@ -586,9 +589,9 @@ impl Ingest<'_> {
             merger
                 .add_file(chats::source_of(fx.kind), spool, &mut |m| {
                     chats::resolve_attachments(m, &parts);
-                    if let Some(r) = resources {
+                    if let Some((r, folders)) = &beside {
                         for a in m.attachments.iter_mut().filter(|a| a.entry.is_none()) {
-                            if let Some((sha, entry)) = r.find(&folders, &a.name) {
+                            if let Some((sha, entry)) = r.find(folders, &a.name) {
                                 a.sha256 = Some(sha);
                                 a.entry = Some(entry);
                             }

@@ -381,15 +381,24 @@ mod tests {
         ]
     }
 
+    /// A writer of 16 KiB blocks into a new file in `dir`, and the file's path; None, said on
+    /// stderr, where the folder takes no direct writes.
+    fn small_blocks(dir: &std::path::Path) -> Option<(DirectFile, std::path::PathBuf)> {
+        let path = dir.join("a.zip.partial");
+        let file = File::create(&path).unwrap();
+        let w = DirectFile::with_capacity(file, &path, 16 << 10);
+        if w.is_none() {
+            eprintln!("skipped: the temporary folder takes no direct writes");
+        }
+        w.map(|w| (w, path))
+    }
+
     /// A writer dropped unfinished (a run that stops on an error) leaves in the file all it
     /// was given, the unfinished block included.
     #[test]
     fn a_dropped_writer_leaves_what_it_was_given() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a.zip.partial");
-        let file = File::create(&path).unwrap();
-        let Some(mut w) = DirectFile::with_capacity(file, &path, 16 << 10) else {
-            eprintln!("skipped: the temporary folder takes no direct writes");
+        let Some((mut w, path)) = small_blocks(dir.path()) else {
             return;
         };
         let data: Vec<u8> = (0..40_000u32).map(|i| (i % 251) as u8).collect();
@@ -403,10 +412,7 @@ mod tests {
     #[test]
     fn settled_is_where_the_file_holds_everything_written() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a.zip.partial");
-        let file = File::create(&path).unwrap();
-        let Some(mut w) = DirectFile::with_capacity(file, &path, 16 << 10) else {
-            eprintln!("skipped: the temporary folder takes no direct writes");
+        let Some((mut w, path)) = small_blocks(dir.path()) else {
             return;
         };
         let mut data: Vec<u8> = (0..40_000u32).map(|i| (i % 251) as u8).collect();
@@ -431,10 +437,7 @@ mod tests {
         #[test]
         fn holds_what_was_written(ops in prop::collection::vec(op(), 1..60)) {
             let dir = tempfile::tempdir().unwrap();
-            let path = dir.path().join("a.zip.partial");
-            let file = File::create(&path).unwrap();
-            let Some(mut w) = DirectFile::with_capacity(file, &path, 16 << 10) else {
-                eprintln!("skipped: the temporary folder takes no direct writes");
+            let Some((mut w, path)) = small_blocks(dir.path()) else {
                 return Ok(());
             };
             let mut model: Vec<u8> = Vec::new();
