@@ -2252,6 +2252,18 @@ fn copy_earlier(
         .collect();
     let path = e.reader.path.clone();
     for i in 0..e.reader.zip.len() {
+        // Decided from the zip directory alone: opening an entry reads its local header, a
+        // seek for each of the (many thousand) entries of the block, which are not copied here.
+        let data = e
+            .reader
+            .zip
+            .by_index_data(i)
+            .map_err(|err| Error::zip(&path, err))?;
+        if data.header_start() < copied_before
+            || !kept_as_is(&data.name().map_err(|err| Error::zip(&path, err))?)
+        {
+            continue;
+        }
         let file = e
             .reader
             .zip
@@ -2261,9 +2273,6 @@ fn copy_earlier(
             .name()
             .map(|n| n.to_string())
             .map_err(|err| Error::zip(&path, err))?;
-        if file.header_start() < copied_before || !kept_as_is(&name) {
-            continue;
-        }
         let Some(rec) = records.get(&name) else {
             return Err(Error::zip(
                 &path,
