@@ -854,7 +854,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     let mut writer = match (in_place, prefix) {
         (Some(records), _) => {
             std::fs::rename(&resume, &partial).map_err(|e| Error::write(&partial, e))?;
-            ArchiveWriter::append(&partial, records)?
+            ArchiveWriter::append_past_cache(&partial, records)?
         }
         (None, Some(end)) => {
             let e = earlier
@@ -881,6 +881,12 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         }
     };
 
+    // The entries a resumed run reused, which its writer starts with.
+    let resumed_entries = if resumed_prefix.is_some() {
+        writer.entries().len()
+    } else {
+        0
+    };
     let total_bytes: u64 = jobs.iter().map(|&j| files[j].size).sum();
     clock.lap("hash");
     progress.phase("writing", Some(total_bytes));
@@ -1054,10 +1060,14 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     let mut export_entries: HashMap<String, String> = HashMap::new();
     clock.lap("write");
     // A new archive written past the page cache is read back in two parts (see
-    // `start_read_back`): an update's start is checked against the archive it updates, a
-    // resumed run's against what it read back.
+    // `start_read_back`): an update's start is checked against the archive it updates; a
+    // resumed run's reading back goes on after what it reused, which it read back when it
+    // began.
     let mut read_back: Option<ReadBackJob> = None;
-    let reads_back = earlier.is_none() && resumed_prefix.is_none();
+    let reads_back = earlier.is_none();
+    // A resumed run goes on reading back from the end of what it reused, which it read back
+    // when it began: the hash of the file up to there, and the entries there.
+    let read_back_from = resumed_prefix.as_ref().map(|k| (k.len, k.state.clone()));
     progress.phase("reading chats", None);
     let mut parse = crate::ingest::ChatParse::new(&scratch_dir);
     let mut parsed_ahead = ahead.finish();
@@ -1215,7 +1225,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
                     writer.add_bytes(&name, EntryKind::Viewer, bytes)?;
                     // The first page finished the last conversation's entries.
                     if reads_back && read_back.is_none() {
-                        read_back = start_read_back(&writer, &partial);
+                        read_back = start_read_back(&writer, &partial, read_back_from.clone());
                     }
                     Ok(())
                 },
@@ -1376,11 +1386,15 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
             r.ok().flatten()
         })
         // What was read back must be the first entries written, in the order written (the walk
-        // goes from the start of the file): anything else is not taken, and the check reads
-        // everything.
+        // goes from the start of the file, or from the end of what a resumed run reused):
+        // anything else is not taken, and the check reads everything.
         .filter(|rb| {
-            rb.entries.len() <= entries.len()
-                && rb.entries.iter().zip(&entries).all(|(x, w)| x.name == w.name)
+            rb.entries.len() + resumed_entries <= entries.len()
+                && rb
+                    .entries
+                    .iter()
+                    .zip(&entries[resumed_entries..])
+                    .all(|(x, w)| x.name == w.name)
         })
         .map(|rb| {
             let written: HashMap<&str, &crate::archive::manifest::EntryRecord> =
@@ -1403,7 +1417,18 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
                     ))
                 })
                 .collect();
-            rb.prefix.into_known(&partial, records)
+            match resumed_prefix.take() {
+                None => rb.prefix.into_known(&partial, records),
+                // After what the resumed run reused: the start read back grows to take both.
+                Some(mut k) => {
+                    k.len = rb.prefix.len;
+                    k.compared = rb.prefix.len;
+                    k.state = rb.prefix.state;
+                    k.records.extend(records);
+                    k.spans.extend(rb.prefix.spans);
+                    k
+                }
+            }
         });
     if read_back.is_some() {
         resumed_prefix = read_back;
@@ -1515,7 +1540,11 @@ type ReadBackJob = std::thread::JoinHandle<(std::io::Result<Option<crate::archiv
 /// archive reads only what follows (see `verify::KnownPrefix`). Without conversations there is
 /// nothing to do beside it, and it is not started. None where the archive is not written past
 /// the page cache.
-fn start_read_back(writer: &ArchiveWriter, partial: &Path) -> Option<ReadBackJob> {
+fn start_read_back(
+    writer: &ArchiveWriter,
+    partial: &Path,
+    from: Option<(u64, sha2::Sha256)>,
+) -> Option<ReadBackJob> {
     let limit = writer.settled_end()?;
     let path = partial.to_path_buf();
     std::thread::Builder::new()
@@ -1523,8 +1552,13 @@ fn start_read_back(writer: &ArchiveWriter, partial: &Path) -> Option<ReadBackJob
         .spawn(move || {
             lower_priority();
             let started = std::time::Instant::now();
-            let found =
-                crate::archive::salvage::read_back(&path, limit, READ_BACK_ENTRIES, &crate::progress::Silent);
+            let found = crate::archive::salvage::read_back(
+                &path,
+                from,
+                limit,
+                READ_BACK_ENTRIES,
+                &crate::progress::Silent,
+            );
             (found, started.elapsed().as_secs_f64())
         })
         .ok()

@@ -100,6 +100,18 @@ impl DirectFile {
 
     /// [`new`](Self::new) with blocks of `capacity` bytes (a multiple of the file system's block).
     pub fn with_capacity(file: File, path: &Path, capacity: usize) -> Option<Self> {
+        Self::with_capacity_at(file, path, capacity, 0)
+    }
+
+    /// Writes into `file` after its first `at` bytes, which stay as they are (the checked start
+    /// of an interrupted run's file, which a resumed run goes on writing after). The bytes from
+    /// `at` to the next multiple of the block go through the page cache, as writes into a block
+    /// handed over do: the direct blocks start there, and nothing before `at` is written again.
+    pub fn after(file: File, path: &Path, at: u64) -> Option<Self> {
+        Self::with_capacity_at(file, path, CAPACITY, at)
+    }
+
+    fn with_capacity_at(file: File, path: &Path, capacity: usize, at: u64) -> Option<Self> {
         let direct = std::fs::OpenOptions::new()
             .write(true)
             .custom_flags(libc::O_DIRECT)
@@ -118,13 +130,15 @@ impl DirectFile {
             .name("direct-write".into())
             .spawn(move || write_jobs(direct, cached, todo, spent_tx, failed))
             .ok()?;
+        // Where the first direct block starts: `at` rounded up to the block.
+        let start = at.checked_next_multiple_of(align as u64)?;
         Some(DirectFile {
             file,
             buf: Aligned::new(capacity, align),
-            start: 0,
+            start,
             len: 0,
-            pos: 0,
-            end: 0,
+            pos: at,
+            end: at,
             capacity,
             jobs: Some(jobs),
             spent,
@@ -209,7 +223,9 @@ impl DirectFile {
             return Err(io::Error::other("the thread writing the archive has stopped"));
         }
         self.failed()?;
-        Ok(self.start)
+        // Before the first direct block of a writer that went on after a file's start, only
+        // what went through the page cache is there.
+        Ok(self.start.min(self.end))
     }
 
     /// Writes everything (the unfinished block through the page cache), waits for the writing
@@ -405,6 +421,43 @@ mod tests {
         w.write_all(&data).unwrap();
         drop(w);
         assert!(std::fs::read(&path).unwrap() == data);
+    }
+
+    /// A writer that goes on after a file's start (a resumed run's checked entries) leaves
+    /// that start as it is, and the file ends up as the start and then what was written;
+    /// `settled` never says more than what is there.
+    #[test]
+    fn a_writer_after_a_start_keeps_it_and_writes_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.zip.partial");
+        // Not a multiple of the block, so the first bytes go through the page cache.
+        let start: Vec<u8> = (0..10_001u32).map(|i| (i % 241) as u8).collect();
+        std::fs::write(&path, &start).unwrap();
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .unwrap();
+        let Some(mut w) = DirectFile::with_capacity_at(file, &path, 16 << 10, start.len() as u64) else {
+            eprintln!("skipped: the temporary folder takes no direct writes");
+            return;
+        };
+        let data: Vec<u8> = (0..50_000u32).map(|i| (i % 239) as u8).collect();
+        w.write_all(&data[..100]).unwrap();
+        let at = w.settled().unwrap();
+        assert!(at <= start.len() as u64 + 100, "settled at {at}");
+        w.write_all(&data[100..]).unwrap();
+        // Back into what went through the page cache, as the zip writer fills in a header.
+        w.seek(SeekFrom::Start(start.len() as u64 + 10)).unwrap();
+        w.write_all(b"patched").unwrap();
+        w.seek(SeekFrom::End(0)).unwrap();
+        let mut expected = [start.clone(), data].concat();
+        expected[start.len() + 10..start.len() + 17].copy_from_slice(b"patched");
+        let at = w.settled().unwrap();
+        assert!(at > start.len() as u64 && at <= expected.len() as u64);
+        let f = w.into_file().unwrap();
+        drop(f);
+        assert!(std::fs::read(&path).unwrap() == expected);
     }
 
     /// `settled` says how far the file holds what was written, patches into blocks handed over

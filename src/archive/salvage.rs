@@ -319,7 +319,7 @@ pub fn salvage(
             max_entries: usize::MAX,
             every_mark: true,
         };
-        if let Some(k) = in_one_pass(path, direct, align, whole, Some(recognise), progress)? {
+        if let Some(k) = in_one_pass(path, direct, align, None, whole, Some(recognise), progress)? {
             return finish(path, k.end, k.found, k.states);
         }
     }
@@ -437,17 +437,18 @@ fn in_one_pass(
     path: &Path,
     direct: File,
     align: usize,
+    from: Option<(u64, Sha256)>,
     walk: Walk,
     recognise: Option<&Recognise<'_>>,
     progress: &dyn Progress,
 ) -> io::Result<Option<Kept>> {
     use crate::archive::layout::FILES_PREFIX;
-    use crate::archive::sequential::{run, Planned};
+    use crate::archive::sequential::{run_from, Planned};
     let file = File::open(path)?;
     let mut f = &file;
     let len = f.metadata()?.len().min(walk.limit);
     let mut walked: Vec<(u64, Local)> = Vec::new();
-    let mut pos = 0u64;
+    let mut pos = from.as_ref().map_or(0, |(at, _)| *at);
     while walked.len() < walk.max_entries {
         let Some(h) = local_header(&mut f, pos, len)? else {
             break;
@@ -485,7 +486,7 @@ fn in_one_pass(
         Some(_) => Some(&look),
         None => None,
     };
-    let pass = run(direct, align, walked_to, &plan, &marks, look, progress);
+    let pass = run_from(direct, align, from, walked_to, &plan, &marks, look, progress);
     drop(marks);
     drop(plan);
     if pass.seal.is_err() {
@@ -550,11 +551,14 @@ pub struct ReadBack {
 
 /// Reads back the start of the file being written at `path` (see [`ReadBack`]): at most
 /// `max_entries` entries, so that what is kept of each stays small beside the rest of the run.
+/// With `from` (an offset where an entry starts, and the hash state of the bytes before it),
+/// the reading goes on from there: those bytes were read back already (a resumed run's start).
 /// None where the system takes no direct reads, the pass could not read the file, an entry did
 /// not check, or no entry ends before `limit`; the check of the finished archive then reads
 /// everything (and names what is wrong).
 pub fn read_back(
     path: &Path,
+    from: Option<(u64, Sha256)>,
     limit: u64,
     max_entries: usize,
     progress: &dyn Progress,
@@ -572,6 +576,7 @@ pub fn read_back(
             path,
             direct,
             align,
+            from,
             Walk {
                 limit,
                 max_entries,
@@ -594,7 +599,7 @@ pub fn read_back(
     }
     #[cfg(not(target_os = "linux"))]
     {
-        let _ = (path, limit, max_entries, progress);
+        let _ = (path, from, limit, max_entries, progress);
         Ok(None)
     }
 }
@@ -933,16 +938,16 @@ mod tests {
             assert!(streamed.is_ok());
         }
         let limit = w.settled_end().unwrap();
-        let rb = read_back(&path, limit, usize::MAX, &Quiet)
+        let rb = read_back(&path, None, limit, usize::MAX, &Quiet)
             .unwrap()
             .expect("a file written direct is read direct");
         // At most so many entries: the start they make.
-        let first_two = read_back(&path, limit, 2, &Quiet).unwrap().unwrap();
+        let first_two = read_back(&path, None, limit, 2, &Quiet).unwrap().unwrap();
         assert_eq!(first_two.entries.len(), 2);
         assert_eq!(first_two.prefix.len, rb.prefix.spans[&rb.entries[1].name].end);
         let bytes = std::fs::read(&path).unwrap();
         assert_eq!(
-            first_two.prefix.state.finalize(),
+            first_two.prefix.state.clone().finalize(),
             Sha256::digest(&bytes[..first_two.prefix.len as usize])
         );
         // The last entry is still open (its local header is filled in later): not read back.
@@ -957,6 +962,44 @@ mod tests {
         }
         assert!(rb.prefix.len <= limit);
         assert_eq!(rb.prefix.spans.len(), rb.entries.len());
+        // Going on from the first two (a resumed run reads back after what it reused): the
+        // entries after them, and the same hash of the file as one pass from the start.
+        let rest = read_back(
+            &path,
+            Some((first_two.prefix.len, first_two.prefix.state.clone())),
+            limit,
+            usize::MAX,
+            &Quiet,
+        )
+        .unwrap()
+        .expect("read back from where the first two end");
+        let names = |v: &[Salvaged]| v.iter().map(|x| x.name.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&rest.entries), names(&rb.entries[2..]));
+        for (x, y) in rest.entries.iter().zip(&rb.entries[2..]) {
+            assert_eq!((x.size, x.crc32, x.sha256), (y.size, y.crc32, y.sha256));
+        }
+        assert_eq!(rest.prefix.len, rb.prefix.len);
+        assert_eq!(
+            rest.prefix.state.clone().finalize(),
+            rb.prefix.state.clone().finalize()
+        );
+        assert!(rest
+            .prefix
+            .spans
+            .keys()
+            .all(|n| !first_two.prefix.spans.contains_key(n)));
+        // From a state that is not that of the bytes before: the hash differs (it is carried
+        // on, not computed anew).
+        let wrong = read_back(
+            &path,
+            Some((first_two.prefix.len, Sha256::new())),
+            limit,
+            usize::MAX,
+            &Quiet,
+        )
+        .unwrap()
+        .unwrap();
+        assert_ne!(wrong.prefix.state.finalize(), rb.prefix.state.clone().finalize());
         // More is written, and the archive finished: its start is still what was hashed.
         w.add_bytes("files/in/e.txt", EntryKind::File, b"after").unwrap();
         w.finish(b"{}", Vec::new()).unwrap();

@@ -171,6 +171,25 @@ pub fn run(
     look: Option<&Look<'_>>,
     progress: &dyn Progress,
 ) -> Pass {
+    run_from(file, align, None, hash_len, plan, marks, look, progress)
+}
+
+/// [`run`] from the offset `from.0` on, whose bytes before it were hashed already into the
+/// state `from.1` (a file read back in two passes: the second goes on from the first). The
+/// entries planned lie after that offset; the seal's hash and its marks are those of the whole
+/// file's first `hash_len` bytes.
+#[allow(clippy::too_many_arguments)]
+pub fn run_from(
+    file: File,
+    align: usize,
+    from: Option<(u64, Sha256)>,
+    hash_len: u64,
+    plan: &[Planned],
+    marks: &[u64],
+    look: Option<&Look<'_>>,
+    progress: &dyn Progress,
+) -> Pass {
+    let (skip, state) = from.unwrap_or((0, Sha256::new()));
     // The entries go to two threads by turns of work, in file order, so that both have work
     // wherever the reading stands (the conversations and pages, all deflated, lie together
     // at the end of an archive).
@@ -199,17 +218,21 @@ pub fn run(
     let (second_tx, second_rx) = crossbeam_channel::bounded::<Arc<Window>>(QUEUED);
     let senders = vec![seal_tx, first_tx, second_tx];
     std::thread::scope(|s| {
-        let reader = s.spawn(move || read_blocks(&file, align, hash_len, senders, back_tx, back_rx));
+        let first_block = skip / BLOCK as u64;
+        let reader =
+            s.spawn(move || read_blocks(&file, align, first_block, hash_len, senders, back_tx, back_rx));
         let first_done = s.spawn(move || digest_entries(&first, first_rx, look));
         let second_done = s.spawn(move || digest_entries(&second, second_rx, look));
-        let mut hasher = Sha256::new();
-        let mut hashed = 0u64;
+        let mut hasher = state;
+        let mut hashed = skip;
         let mut kept = Vec::new();
-        let mut marks = marks.iter().copied().peekable();
+        let mut marks = marks.iter().copied().filter(|&m| m >= skip).peekable();
         for w in seal_rx {
             let bytes = w.bytes();
             let n = hash_len.saturating_sub(w.start).min(bytes.len() as u64) as usize;
-            let mut done = 0usize;
+            // The bytes before `skip` were hashed by the pass that this one goes on from.
+            let mut done = (skip.saturating_sub(w.start) as usize).min(n);
+            let n_new = n - done;
             while let Some(m) = marks.next_if(|&m| m <= w.start + n as u64) {
                 let to = (m.saturating_sub(w.start) as usize).max(done);
                 hasher.update(&bytes[done..to]);
@@ -217,8 +240,8 @@ pub fn run(
                 kept.push((m, hasher.clone()));
             }
             hasher.update(&bytes[done..n]);
-            hashed += n as u64;
-            progress.advance(n as u64);
+            hashed += n_new as u64;
+            progress.advance(n_new as u64);
         }
         let read = reader
             .join()
@@ -249,13 +272,14 @@ pub fn run(
     })
 }
 
-/// Reads the file's first `hash_len` bytes (rounded up to the block) and hands each block, in
-/// order, to every consumer. [`READERS`] threads read; the blocks are given out to them in file
+/// Reads the file's first `hash_len` bytes (rounded up to the block), from the block
+/// `first_block` on, and hands each block, in order, to every consumer. [`READERS`] threads read; the blocks are given out to them in file
 /// order, each with its buffer, so that the block handed over next always has its buffer (a
 /// reader never waits for one while holding another back).
 fn read_blocks(
     file: &File,
     align: usize,
+    first_block: u64,
     hash_len: u64,
     to: Vec<Sender<Arc<Window>>>,
     back_tx: Sender<Aligned>,
@@ -277,7 +301,7 @@ fn read_blocks(
             });
         }
         drop(done_tx);
-        let result = hand_over(blocks, &to, &work_tx, &done_rx, &back_rx, align);
+        let result = hand_over(first_block, blocks, &to, &work_tx, &done_rx, &back_rx, align);
         // The readers stop once no more work can come.
         drop(work_tx);
         result
@@ -287,6 +311,7 @@ fn read_blocks(
 /// Gives the reads out in order (at most [`READERS`] + 1 ahead of the block awaited) and hands
 /// the blocks over as they complete, in order.
 fn hand_over(
+    first_block: u64,
     blocks: u64,
     to: &[Sender<Arc<Window>>],
     work: &Sender<(u64, Aligned)>,
@@ -296,7 +321,7 @@ fn hand_over(
 ) -> io::Result<()> {
     let stopped = || io::Error::other("a reading thread stopped");
     let mut made = 0usize;
-    let (mut issued, mut next) = (0u64, 0u64);
+    let (mut issued, mut next) = (first_block, first_block);
     let mut ready: std::collections::BTreeMap<u64, io::Result<Arc<Window>>> = Default::default();
     while next < blocks {
         while issued < blocks && issued <= next + READERS {

@@ -154,6 +154,35 @@ impl PosWriter {
         Self::new(file, 0)
     }
 
+    /// Goes on writing past the page cache where it can (as [`PosWriter::new_direct`]), after
+    /// the first `at` bytes of the file at `path`, where this writer stands with nothing
+    /// buffered. Left as it is where it cannot.
+    fn go_direct(&mut self, path: &Path, at: u64) {
+        #[cfg(target_os = "linux")]
+        {
+            if self.pos != at || std::env::var_os("QQVAULT_DIRECT_WRITE").is_some_and(|v| v == "0") {
+                return;
+            }
+            let Sink::Cached(w) = &self.inner else { return };
+            if !w.buffer().is_empty() {
+                return;
+            }
+            let Some(d) = w
+                .get_ref()
+                .try_clone()
+                .ok()
+                .and_then(|handle| super::direct::DirectFile::after(handle, path, at))
+            else {
+                return;
+            };
+            self.inner = Sink::Direct(Box::new(d));
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = (path, at);
+        }
+    }
+
     /// Flushes everything into the file and returns it.
     fn into_file(self) -> io::Result<File> {
         self.inner.into_file()
@@ -516,13 +545,23 @@ impl ArchiveWriter {
     /// [`crate::archive::salvage`]) to write after its entries, which are `records`: its
     /// central directory is read, then cut off, and the writing goes on where it began.
     pub fn append(path: &Path, records: Vec<EntryRecord>) -> Result<Self> {
+        Self::append_with(path, records, false)
+    }
+
+    /// [`append`](Self::append), writing past the page cache where it can, as a new archive is
+    /// written ([`create`](Self::create)): for a resumed run, whose file nothing else writes.
+    pub fn append_past_cache(path: &Path, records: Vec<EntryRecord>) -> Result<Self> {
+        Self::append_with(path, records, true)
+    }
+
+    fn append_with(path: &Path, records: Vec<EntryRecord>, direct: bool) -> Result<Self> {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .open(path)
             .map_err(|e| Error::write(path, e))?;
         let inner = PosWriter::new(file, 0);
-        let zip = ZipWriter::new_append(inner).map_err(|e| Error::zip(path, e))?;
+        let mut zip = ZipWriter::new_append(inner).map_err(|e| Error::zip(path, e))?;
         // The old directory and what follows it go: nothing has been written yet, so a second
         // handle can cut the file where the writer now stands.
         let at = zip
@@ -534,6 +573,14 @@ impl ArchiveWriter {
             .open(path)
             .and_then(|f| f.set_len(at))
             .map_err(|e| Error::write(path, e))?;
+        if direct {
+            // SAFETY (the zip writer's contract for its inner writer): the sink is replaced by
+            // one over the same file at the same position, with nothing buffered in either;
+            // nothing is written or moved.
+            if let Some(w) = unsafe { zip.get_mut() } {
+                w.go_direct(path, at);
+            }
+        }
         Ok(ArchiveWriter {
             path: path.to_path_buf(),
             zip,
@@ -1067,7 +1114,7 @@ mod tests {
             .unwrap();
         let limit = w.settled_end().unwrap();
         assert!(limit <= w.zip.get_ref().unwrap().pos);
-        let rb = crate::archive::salvage::read_back(&path, limit, usize::MAX, &crate::progress::Silent)
+        let rb = crate::archive::salvage::read_back(&path, None, limit, usize::MAX, &crate::progress::Silent)
             .unwrap()
             .expect("a file written direct is read direct");
         let names: Vec<&str> = rb.entries.iter().map(|e| e.name.as_str()).collect();
