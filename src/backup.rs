@@ -270,6 +270,9 @@ pub struct BackupSummary {
     /// Whether the writing went on in the interrupted run's file (true) or its entries were
     /// copied into a new one (some of them were not reused).
     pub resumed_in_place: bool,
+    /// Whether a resumed run merged the exports it reused, and started their index, before it
+    /// wrote the files it did not reuse (see `merge_early`).
+    pub resumed_merged_early: bool,
     /// Each export with what was read from it (and what went wrong).
     pub export_reports: Vec<crate::archive::manifest::ExportRecord>,
 }
@@ -303,6 +306,7 @@ impl BackupSummary {
             dry_run: true,
             resumed_files: 0,
             resumed_in_place: false,
+            resumed_merged_early: false,
         }
     }
 
@@ -623,7 +627,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     // Large text exports are parsed beside everything else from now on (see `AheadParser`).
     // Not those of an update (most are in the archive already and are not parsed again), nor
     // files that share their size with another (one of them may be a twin that is not written).
-    let ahead = crate::ingest::AheadParser::start(&opts.tz, crate::scratch::folder_of(&partial));
+    let mut ahead = crate::ingest::AheadParser::start(&opts.tz, crate::scratch::folder_of(&partial));
     if !opts.dry_run && !opts.update {
         let mut sizes: HashMap<u64, u32> = HashMap::new();
         for f in files {
@@ -917,6 +921,40 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     for fx in &found {
         ahead.offer(fx.file, fx.kind, &files[fx.file]);
     }
+    let scratch_dir = crate::scratch::folder_of(&partial).to_path_buf();
+    // A resumed run whose exports are among the files it reused merges them, and starts the
+    // search index, before it writes the rest (see `merge_early`): the index is the longest
+    // stage, and the core the writing leaves idle builds it meanwhile.
+    let mut early: Option<EarlyChats> = None;
+    let mut parsed_before: HashMap<usize, crate::ingest::ParsedAhead> = HashMap::new();
+    if salvage.is_some() && earlier.is_none() && !found.is_empty() {
+        let not_placed = files
+            .iter()
+            .zip(&placed)
+            .filter(|(_, p)| p.is_none())
+            .map(|(f, _)| &f.archive_path.name);
+        let resources_to_come = !crate::ingest::ResourceFiles::folders_of(not_placed).is_empty();
+        let mergeable = found.iter().all(|fx| match fx.kind {
+            ExportKind::QqTxt => true,
+            // Their messages name the files of a resources folder: none may be still to come.
+            ExportKind::QceTxt | ExportKind::QceJson => !resources_to_come,
+            _ => false,
+        });
+        if mergeable {
+            let fresh = crate::ingest::AheadParser::start(&opts.tz, &scratch_dir);
+            parsed_before = std::mem::replace(&mut ahead, fresh).finish();
+            early = merge_early(
+                &mut writer,
+                files,
+                &placed,
+                &mut stored,
+                &found,
+                &mut parsed_before,
+                opts,
+                &scratch_dir,
+            )?;
+        }
+    }
     let jobs_total = jobs.len() as u64;
     let mut jobs_done = 0u64;
     // Shared with the workers while the files are written: they leave out a content stored
@@ -1055,7 +1093,14 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     // counts, across exports the largest count any one holds) exactly as if everything had been
     // backed up at once; the other conversations cannot change and are carried over.
     found.sort_by_key(|f| f.file);
-    let scratch_dir = crate::scratch::folder_of(&partial).to_path_buf();
+    // What was merged early holds every export only if the writing found no other. Else it is
+    // set aside: its index thread is waited for before the run ends, so that its temporary
+    // files do not outlive the run.
+    let (early, set_aside) = match early {
+        Some(e) if e.found != found => (None, Some(e)),
+        kept => (kept, None),
+    };
+    let merged_early = early.is_some();
     let mut carried_exports = Vec::new();
     let mut export_entries: HashMap<String, String> = HashMap::new();
     clock.lap("write");
@@ -1071,6 +1116,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     progress.phase("reading chats", None);
     let mut parse = crate::ingest::ChatParse::new(&scratch_dir);
     let mut parsed_ahead = ahead.finish();
+    parsed_ahead.extend(parsed_before);
     // The files of QCE resources folders, as stored, for the exports' messages to name: those
     // of the archive being updated, then this run's.
     let mut resources = crate::ingest::ResourceFiles::default();
@@ -1085,9 +1131,11 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
             resources.add(&f.archive_path.name, p.sha256, &p.entry.spelled(f));
         }
     }
-    Ingest::new(&mut writer, &scanned.files, &mut stored, &opts.tz, &scratch_dir)
-        .with_resources(&resources)
-        .parse(found, &mut parse, &mut parsed_ahead)?;
+    if early.is_none() {
+        Ingest::new(&mut writer, &scanned.files, &mut stored, &opts.tz, &scratch_dir)
+            .with_resources(&resources)
+            .parse(found, &mut parse, &mut parsed_ahead)?;
+    }
     // An update: the conversations the new exports hold are merged with what the earlier
     // exports they came from hold; the others are carried over as they are (see
     // `crate::carry`), unless the earlier archive's derived entries cannot be taken over.
@@ -1159,7 +1207,18 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     };
     let files = &scanned.files;
     let carry_all = carry_plan.is_none();
-    let mut chat = parse.finish(&scratch_dir, |k| carry_all || touched.contains(k));
+    let (mut chat, early_index) = match early {
+        // The renditions it left go where the parse would have written them.
+        Some(mut e) => {
+            Ingest::new(&mut writer, files, &mut stored, &opts.tz, &scratch_dir)
+                .write_renditions(e.renditions, &mut e.chat.exports)?;
+            (e.chat, e.index)
+        }
+        None => (
+            parse.finish(&scratch_dir, |k| carry_all || touched.contains(k)),
+            None,
+        ),
+    };
     let written = chat.conversations.len();
     let carried_count = carry_plan.as_ref().map(|p| p.carried(&touched)).unwrap_or(0);
     let any_chats = written + carried_count > 0;
@@ -1183,7 +1242,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     let staged = std::thread::scope(|s| -> Result<_> {
         // INDEX: built on a thread of its own (it needs only the merged messages) while the
         // conversations and pages are written; written into the archive after them.
-        let index_job = make_index.then(|| {
+        let index_job = (make_index && early_index.is_none()).then(|| {
             let (ids, scratch) = (&ids, &scratch_dir);
             s.spawn(move || {
                 let started = std::time::Instant::now();
@@ -1236,11 +1295,15 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         if make_index {
             progress.phase("indexing", None);
         }
-        let built = match index_job {
-            Some(h) => {
-                let (built, secs) = h
-                    .join()
-                    .map_err(|_| Error::zip(&scratch_dir, "the indexing thread failed"))?;
+        let joined = match (index_job, early_index) {
+            (Some(h), _) => Some(h.join()),
+            (None, Some(h)) if make_index => Some(h.join()),
+            _ => None,
+        };
+        let built = match joined {
+            Some(done) => {
+                let (built, secs) =
+                    done.map_err(|_| Error::zip(&scratch_dir, "the indexing thread failed"))?;
                 // Beside the stages above, not after them: not a lap.
                 clock
                     .laps
@@ -1488,6 +1551,9 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     let report = seal_and_commit(&partial, output, seal_records, known.as_ref(), direct, progress)?;
     // The interrupted run's file has served.
     let _ = std::fs::remove_file(&resume);
+    if let Some(h) = set_aside.and_then(|e| e.index) {
+        let _ = h.join();
+    }
     clock.lap("verify");
     let chat_totals = ChatTotals::from_records(&chat.exports, &chat.conversations, chat.placeholder_matches);
     let archive_bytes = std::fs::metadata(output).map(|m| m.len()).unwrap_or(0);
@@ -1513,7 +1579,87 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         dry_run: false,
         resumed_files: reused.len() as u64,
         resumed_in_place,
+        resumed_merged_early: merged_early,
     })
+}
+
+/// What a resumed run merged before writing the files it did not reuse (see [`merge_early`]).
+struct EarlyChats {
+    /// The exports merged, in file order: all of them only when the writing finds no other.
+    found: Vec<FoundExport>,
+    chat: crate::ingest::ChatOutcome,
+    /// The UTF-8 renditions of the exports, to be written where the parse would have written
+    /// them (after the files).
+    renditions: Vec<crate::ingest::Rendition>,
+    /// Their search index, being built on a thread of its own.
+    index: Option<std::thread::JoinHandle<(Result<crate::search_index::BuiltIndex>, f64)>>,
+}
+
+/// Merges the exports `found` (those a resumed run reused, their files `placed`), as the chat
+/// stage would once every file is written, and starts building their search index, so that
+/// the index, the longest stage, is built while the rest of the files are written. Nothing is
+/// written into the archive: the UTF-8 renditions are left for later, and the caller takes
+/// this only for exports whose messages name no file still to come (TXT and QCE exports, the
+/// latter only when no file of a resources folder is still to come), and only when the writing
+/// finds no other export; else the chat stage parses and merges everything as usual. None when
+/// an export embeds images (stored as they are parsed, each one deduplicated against every
+/// file stored).
+#[allow(clippy::too_many_arguments)]
+fn merge_early(
+    writer: &mut ArchiveWriter,
+    files: &[ScannedFile],
+    placed: &[Option<Placed>],
+    stored: &mut HashMap<Sha256Digest, String>,
+    found: &[FoundExport],
+    parsed: &mut HashMap<usize, crate::ingest::ParsedAhead>,
+    opts: &BackupOptions,
+    scratch: &Path,
+) -> Result<Option<EarlyChats>> {
+    let mut resources = crate::ingest::ResourceFiles::default();
+    for (f, p) in files.iter().zip(placed) {
+        if let Some(p) = p {
+            resources.add(&f.archive_path.name, p.sha256, &p.entry.spelled(f));
+        }
+    }
+    let mut sorted = found.to_vec();
+    sorted.sort_by_key(|f| f.file);
+    let mut parse = crate::ingest::ChatParse::new(scratch);
+    let mut ingest = Ingest::new(writer, files, stored, &opts.tz, scratch)
+        .with_resources(&resources)
+        .deferring();
+    ingest.parse(sorted.clone(), &mut parse, parsed)?;
+    let Some(renditions) = ingest.finish_deferred() else {
+        return Ok(None);
+    };
+    let chat = parse.finish(scratch, |_| true);
+    let index = if opts.no_index || chat.conversations.is_empty() {
+        None
+    } else {
+        let merged = std::sync::Arc::clone(&chat.merged);
+        let ids: Vec<String> = chat.conversations.iter().map(|c| c.id.clone()).collect();
+        let order = chat.order.clone();
+        let scratch = scratch.to_path_buf();
+        // Where no thread can be started, the chat stage builds the index as usual.
+        std::thread::Builder::new()
+            .name("index".into())
+            .spawn(move || {
+                let started = std::time::Instant::now();
+                let mut source = crate::ingest::MergedSource {
+                    merged: &merged,
+                    ids: ids.clone(),
+                    order,
+                };
+                let built = crate::search_index::build(&scratch, &ids, &mut source, None);
+                (built, started.elapsed().as_secs_f64())
+            })
+            .ok()
+    };
+    Ok(Some(EarlyChats {
+        found: sorted,
+        chat,
+        renditions,
+        index,
+    }))
 }
 
 /// Removes the partial file of an update that failed: an update does not resume, so what it

@@ -245,3 +245,104 @@ fn a_run_killed_after_the_files_goes_on_in_its_own_file() {
     );
     assert_eq!(stdout(&o).trim(), stdout(&o2).trim());
 }
+
+/// A TXT export of `n` messages with `peer`, as the Message Manager writes one.
+fn txt_export(peer: &str, n: usize) -> String {
+    let sep = "=".repeat(64);
+    let mut s = format!(
+        "消息记录（此消息记录为文本格式，不支持重新导入）\r\n\r\n{sep}\r\n消息分组:我的好友\r\n{sep}\r\n消息对象:{peer}\r\n{sep}\r\n\r\n"
+    );
+    for i in 0..n {
+        s.push_str(&format!(
+            "2019-03-{:02} {:02}:{:02}:{:02} {peer}\r\n第{i}条：你好 {peer}\r\n\r\n",
+            1 + i / 3600,
+            i / 60 % 24,
+            i % 60,
+            (i * 7) % 60
+        ));
+    }
+    s
+}
+
+/// What a backup holds besides its index (whose file names are made anew by each build): the
+/// entries' names and hashes, and the manifest's exports and conversations.
+fn holdings(archive: &Path) -> String {
+    stdout(&python(
+        "import sys, zipfile, json\nm = json.loads(zipfile.ZipFile(sys.argv[1]).read('manifest.json'))\nprint(sorted((e['name'], e['sha256']) for e in m['entries'] if not e['name'].startswith('index/')))\nprint(json.dumps(m['exports'], sort_keys=True))\nprint(json.dumps(m['conversations'], sort_keys=True))",
+        &[archive],
+    ))
+}
+
+/// A resumed run whose exports were all written by the interrupted one merges them, and
+/// starts their index, before it writes the rest, and still gives what an uninterrupted run
+/// gives: the UTF-8 rendition of an export in GB18030 included, written where the parse would
+/// have written it. When the files it writes after that hold another export, what it merged
+/// early is set aside and everything is merged as usual.
+#[cfg(unix)]
+#[test]
+fn a_resumed_run_merges_the_exports_it_reused_before_the_rest_with_the_same_result() {
+    let t = tempfile::tempdir().unwrap();
+    for (case, later_export) in [("reused", false), ("another later", true)] {
+        let input = t.path().join(case).join("in");
+        // Scanned first: the exports, one in UTF-8 with its BOM, one in GB18030.
+        write(
+            &input.join("a/全部消息记录.txt"),
+            &[b"\xEF\xBB\xBF".to_vec(), txt_export("甲", 300).into_bytes()].concat(),
+        );
+        write(
+            &input.join("a/乙.txt"),
+            &encoding_rs::GB18030.encode(&txt_export("乙", 200)).0,
+        );
+        for i in 0..5 {
+            write(
+                &input.join(format!("b/video{i}.mp4")),
+                &noise(200 + i, 30_000_000),
+            );
+        }
+        for i in 0..20 {
+            write(
+                &input.join(format!("c/p{i}.jpg")),
+                &[b"\xFF\xD8\xFF\xE0".to_vec(), noise(i, 50_000)].concat(),
+            );
+        }
+        if later_export {
+            // Scanned after the videos: not in the interrupted run's file.
+            write(&input.join("d/丙.txt"), txt_export("丙", 50).as_bytes());
+        }
+        let whole = t.path().join(case).join("whole.zip");
+        expect_code(
+            &run(&["backup", input.to_str().unwrap(), "-o", whole.to_str().unwrap()]),
+            0,
+        );
+        let archive = t.path().join(case).join("resumed.zip");
+        let partial = t.path().join(case).join("resumed.zip.partial");
+        kill_mid_write(
+            &["backup", input.to_str().unwrap(), "-o", archive.to_str().unwrap()],
+            &partial,
+            50_000_000,
+        );
+        let o = run(&[
+            "backup",
+            input.to_str().unwrap(),
+            "-o",
+            archive.to_str().unwrap(),
+            "--json",
+        ]);
+        expect_code(&o, 0);
+        let s = json(&o);
+        assert!(s["resumed_files"].as_u64().unwrap() >= 3, "{case}: {s}");
+        assert_eq!(s["resumed_merged_early"], !later_export, "{case}");
+        assert_eq!(holdings(&archive), holdings(&whole), "{case}");
+        assert_eq!(contents(&archive), contents(&whole), "{case}");
+        let h = holdings(&archive);
+        assert!(
+            h.contains("text/") && h.contains("乙.txt"),
+            "{case}: the rendition is kept"
+        );
+        expect_code(&run(&["verify", archive.to_str().unwrap()]), 0);
+        unzip_test(&archive);
+        // The index finds what the exports hold.
+        let found = stdout(&run(&["search", archive.to_str().unwrap(), "第7条", "--json"]));
+        assert!(found.contains("甲") && found.contains("乙"), "{case}: {found}");
+    }
+}
