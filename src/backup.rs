@@ -885,6 +885,14 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         }
     };
 
+    // A resumed run writes on where the entries it reused end, which it read back: were that
+    // anywhere else, none of them is taken as read back (the check reads them again).
+    if resumed_prefix
+        .as_ref()
+        .is_some_and(|k| writer.position() != Some(k.len))
+    {
+        resumed_prefix = None;
+    }
     // The entries a resumed run reused, which its writer starts with.
     let resumed_entries = if resumed_prefix.is_some() {
         writer.entries().len()

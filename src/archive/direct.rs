@@ -68,7 +68,8 @@ enum Job {
     Barrier(Sender<()>),
 }
 
-/// A file being written from its start, in blocks that bypass the page cache.
+/// A file being written from its start (or after a start it keeps, see
+/// [`DirectFile::after`]), in blocks that bypass the page cache.
 pub struct DirectFile {
     /// The ordinary handle: the writing thread writes through it what is not a whole block,
     /// reads and the final sync go through it, and it is what [`DirectFile::into_file`] returns.
@@ -87,6 +88,8 @@ pub struct DirectFile {
     made: usize,
     align: usize,
     failure: Arc<Mutex<Option<io::Error>>>,
+    /// Set by the writing thread when the system refused a direct write.
+    cached_blocks: Arc<std::sync::atomic::AtomicBool>,
     worker: Option<JoinHandle<()>>,
 }
 
@@ -121,17 +124,19 @@ impl DirectFile {
         if !align.is_power_of_two() || capacity == 0 || !capacity.is_multiple_of(align) {
             return None;
         }
+        // Where the first direct block starts: `at` rounded up to the block.
+        let start = at.checked_next_multiple_of(align as u64)?;
         let cached = file.try_clone().ok()?;
         let (jobs, todo) = crossbeam_channel::bounded::<Job>(IN_FLIGHT);
         let (spent_tx, spent) = crossbeam_channel::unbounded::<Aligned>();
         let failure = Arc::new(Mutex::new(None));
         let failed = Arc::clone(&failure);
+        let cached_blocks = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let fell_back = Arc::clone(&cached_blocks);
         let worker = std::thread::Builder::new()
             .name("direct-write".into())
-            .spawn(move || write_jobs(direct, cached, todo, spent_tx, failed))
+            .spawn(move || write_jobs(direct, cached, todo, spent_tx, failed, fell_back))
             .ok()?;
-        // Where the first direct block starts: `at` rounded up to the block.
-        let start = at.checked_next_multiple_of(align as u64)?;
         Some(DirectFile {
             file,
             buf: Aligned::new(capacity, align),
@@ -145,8 +150,15 @@ impl DirectFile {
             made: 1,
             align,
             failure,
+            cached_blocks,
             worker: Some(worker),
         })
+    }
+
+    /// Whether a block had to go through the page cache (the system refused to write it
+    /// directly): the rest did too.
+    pub fn fell_back(&self) -> bool {
+        self.cached_blocks.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The ordinary handle to the file.
@@ -265,6 +277,7 @@ fn write_jobs(
     todo: Receiver<Job>,
     spent: Sender<Aligned>,
     failure: Arc<Mutex<Option<io::Error>>>,
+    fell_back: Arc<std::sync::atomic::AtomicBool>,
 ) {
     let mut use_direct = true;
     let mut failed = false;
@@ -277,6 +290,7 @@ fn write_jobs(
                         // Refused (a file system without direct writes, say): the page cache
                         // takes this block and the rest.
                         use_direct = false;
+                        fell_back.store(true, std::sync::atomic::Ordering::Relaxed);
                         match cached.write_all_at(buf.bytes(), at) {
                             Ok(()) => done = true,
                             Err(e) => {
@@ -453,10 +467,12 @@ mod tests {
         w.seek(SeekFrom::End(0)).unwrap();
         let mut expected = [start.clone(), data].concat();
         expected[start.len() + 10..start.len() + 17].copy_from_slice(b"patched");
-        let at = w.settled().unwrap();
-        assert!(at > start.len() as u64 && at <= expected.len() as u64);
-        let f = w.into_file().unwrap();
-        drop(f);
+        // Two whole blocks of 16 KiB from the block after the start were handed over.
+        let first_block = (start.len() as u64).next_multiple_of(alignment(w.file()) as u64);
+        assert_eq!(w.settled().unwrap(), first_block + 2 * (16 << 10));
+        // Written past the cache, not through it after a refusal.
+        assert!(!w.fell_back(), "the blocks went through the page cache");
+        drop(w.into_file().unwrap());
         assert!(std::fs::read(&path).unwrap() == expected);
     }
 

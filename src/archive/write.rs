@@ -594,6 +594,11 @@ impl ArchiveWriter {
         &self.path
     }
 
+    /// Where the next entry will start.
+    pub fn position(&self) -> Option<u64> {
+        self.zip.get_ref().map(|w| w.pos)
+    }
+
     /// Whether the archive goes to the disk past the page cache (see [`super::direct`]): its
     /// check then reads it the same way.
     pub fn writes_direct(&self) -> bool {
