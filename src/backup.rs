@@ -948,7 +948,26 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
             ExportKind::QceTxt | ExportKind::QceJson => !resources_to_come,
             _ => false,
         });
-        if mergeable {
+        // A large export still to be written would set the early merge aside (and its parse
+        // ahead would be waited for first): those are looked at beforehand, as the parse ahead
+        // looks at them.
+        let export_to_come = || {
+            files
+                .iter()
+                .zip(&placed)
+                .filter(|(f, p)| {
+                    p.is_none()
+                        && f.size >= 4 << 20
+                        && !crate::archive::write::has_compressed_extension(&f.archive_path.name)
+                })
+                .any(|(f, _)| {
+                    crate::ingest::read_head(&f.disk_path, crate::chats::HEAD_LEN)
+                        .ok()
+                        .and_then(|head| crate::ingest::recognise(&f.archive_path.name, &head))
+                        .is_some()
+                })
+        };
+        if mergeable && !export_to_come() {
             let fresh = crate::ingest::AheadParser::start(&opts.tz, &scratch_dir);
             parsed_before = std::mem::replace(&mut ahead, fresh).finish();
             early = merge_early(
@@ -1102,12 +1121,8 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     // backed up at once; the other conversations cannot change and are carried over.
     found.sort_by_key(|f| f.file);
     // What was merged early holds every export only if the writing found no other. Else it is
-    // set aside: its index thread is waited for before the run ends, so that its temporary
-    // files do not outlive the run.
-    let (early, set_aside) = match early {
-        Some(e) if e.found != found => (None, Some(e)),
-        kept => (kept, None),
-    };
+    // set aside at once: its index build stops, and its temporary files go.
+    let early = early.filter(|e| e.found == found);
     let merged_early = early.is_some();
     let mut carried_exports = Vec::new();
     let mut export_entries: HashMap<String, String> = HashMap::new();
@@ -1559,9 +1574,6 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     let report = seal_and_commit(&partial, output, seal_records, known.as_ref(), direct, progress)?;
     // The interrupted run's file has served.
     let _ = std::fs::remove_file(&resume);
-    if let Some(h) = set_aside.and_then(|e| e.index) {
-        let _ = h.join();
-    }
     clock.lap("verify");
     let chat_totals = ChatTotals::from_records(&chat.exports, &chat.conversations, chat.placeholder_matches);
     let archive_bytes = std::fs::metadata(output).map(|m| m.len()).unwrap_or(0);
@@ -1600,7 +1612,60 @@ struct EarlyChats {
     /// them (after the files).
     renditions: Vec<crate::ingest::Rendition>,
     /// Their search index, being built on a thread of its own.
-    index: Option<std::thread::JoinHandle<(Result<crate::search_index::BuiltIndex>, f64)>>,
+    index: Option<EarlyIndex>,
+}
+
+/// The search index a resumed run builds early (see [`merge_early`]), on a thread that is not
+/// scoped: dropped unjoined (a run that fails, or that sets the early merge aside), it stops
+/// the build and waits for the thread, so that nothing goes on writing its temporary folder
+/// after the run.
+struct EarlyIndex {
+    cancel: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    handle: Option<std::thread::JoinHandle<(Result<crate::search_index::BuiltIndex>, f64)>>,
+}
+
+impl EarlyIndex {
+    fn join(mut self) -> std::thread::Result<(Result<crate::search_index::BuiltIndex>, f64)> {
+        match self.handle.take() {
+            Some(h) => h.join(),
+            None => Err(Box::new("no indexing thread")),
+        }
+    }
+}
+
+impl Drop for EarlyIndex {
+    fn drop(&mut self) {
+        self.cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// The messages of `inner` until `cancel` is set: then an error, which ends the index build.
+struct Cancellable<'a, S> {
+    inner: S,
+    cancel: &'a std::sync::atomic::AtomicBool,
+}
+
+impl<S: crate::chats::ConversationSource> crate::chats::ConversationSource for Cancellable<'_, S> {
+    fn messages(
+        &mut self,
+        i: usize,
+    ) -> Result<Box<dyn Iterator<Item = io::Result<crate::chats::MessageLine>> + '_>> {
+        let cancel = self.cancel;
+        let it = self.inner.messages(i)?;
+        Ok(Box::new(it.map(move |m| {
+            if cancel.load(std::sync::atomic::Ordering::Relaxed) {
+                Err(io::Error::other("the early index was set aside"))
+            } else {
+                m
+            }
+        })))
+    }
+    fn origin(&self) -> std::path::PathBuf {
+        self.inner.origin()
+    }
 }
 
 /// Merges the exports `found` (those a resumed run reused, their files `placed`), as the chat
@@ -1647,20 +1712,29 @@ fn merge_early(
         let ids: Vec<String> = chat.conversations.iter().map(|c| c.id.clone()).collect();
         let order = chat.order.clone();
         let scratch = scratch.to_path_buf();
+        let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop = std::sync::Arc::clone(&cancel);
         // Where no thread can be started, the chat stage builds the index as usual.
         std::thread::Builder::new()
             .name("index".into())
             .spawn(move || {
                 let started = std::time::Instant::now();
-                let mut source = crate::ingest::MergedSource {
-                    merged: &merged,
-                    ids: ids.clone(),
-                    order,
+                let mut source = Cancellable {
+                    inner: crate::ingest::MergedSource {
+                        merged: &merged,
+                        ids: ids.clone(),
+                        order,
+                    },
+                    cancel: &stop,
                 };
                 let built = crate::search_index::build(&scratch, &ids, &mut source, None);
                 (built, started.elapsed().as_secs_f64())
             })
             .ok()
+            .map(|handle| EarlyIndex {
+                cancel,
+                handle: Some(handle),
+            })
     };
     Ok(Some(EarlyChats {
         found: sorted,

@@ -317,6 +317,9 @@ pub struct Rendition {
     export: usize,
     file: usize,
     encoding: TextEncoding,
+    /// How many problems its record held then: what writing it finds goes there, as when the
+    /// parse writes it.
+    problems_at: usize,
 }
 
 impl<'a> Ingest<'a> {
@@ -371,7 +374,9 @@ impl<'a> Ingest<'a> {
             let (Some(f), Some(rec)) = (self.files.get(r.file), exports.get_mut(r.export)) else {
                 continue;
             };
-            // As when the parse writes it: a failure to read the export is said in its record.
+            // As when the parse writes it: a failure to read the export is said in its record,
+            // in the same place among its problems.
+            let before = rec.problems.len();
             if let Err(e) = self.write_rendition(f, r.encoding, rec) {
                 if let Some(fatal) = self.fatal.take() {
                     return Err(fatal);
@@ -380,6 +385,9 @@ impl<'a> Ingest<'a> {
                     "reading the export failed: {e}; the original is archived unchanged"
                 ));
             }
+            let found: Vec<String> = rec.problems.drain(before..).collect();
+            let at = r.problems_at.min(rec.problems.len());
+            rec.problems.splice(at..at, found);
         }
         Ok(())
     }
@@ -767,6 +775,7 @@ impl Ingest<'_> {
                     export: at.0,
                     file: at.1,
                     encoding: p.encoding,
+                    problems_at: rec.problems.len(),
                 }),
                 None => self.write_rendition(f, p.encoding, rec)?,
             }
