@@ -270,9 +270,6 @@ pub struct BackupSummary {
     /// Whether the writing went on in the interrupted run's file (true) or its entries were
     /// copied into a new one (some of them were not reused).
     pub resumed_in_place: bool,
-    /// Whether a resumed run merged the exports it reused, and started their index, before it
-    /// wrote the files it did not reuse (see `merge_early`).
-    pub resumed_merged_early: bool,
     /// Each export with what was read from it (and what went wrong).
     pub export_reports: Vec<crate::archive::manifest::ExportRecord>,
 }
@@ -306,7 +303,6 @@ impl BackupSummary {
             dry_run: true,
             resumed_files: 0,
             resumed_in_place: false,
-            resumed_merged_early: false,
         }
     }
 
@@ -627,7 +623,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     // Large text exports are parsed beside everything else from now on (see `AheadParser`).
     // Not those of an update (most are in the archive already and are not parsed again), nor
     // files that share their size with another (one of them may be a twin that is not written).
-    let mut ahead = crate::ingest::AheadParser::start(&opts.tz, crate::scratch::folder_of(&partial));
+    let ahead = crate::ingest::AheadParser::start(&opts.tz, crate::scratch::folder_of(&partial));
     if !opts.dry_run && !opts.update {
         let mut sizes: HashMap<u64, u32> = HashMap::new();
         for f in files {
@@ -929,59 +925,6 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     for fx in &found {
         ahead.offer(fx.file, fx.kind, &files[fx.file]);
     }
-    let scratch_dir = crate::scratch::folder_of(&partial).to_path_buf();
-    // A resumed run whose exports are among the files it reused merges them, and starts the
-    // search index, before it writes the rest (see `merge_early`): the index is the longest
-    // stage, and the core the writing leaves idle builds it meanwhile.
-    let mut early: Option<EarlyChats> = None;
-    let mut parsed_before: HashMap<usize, crate::ingest::ParsedAhead> = HashMap::new();
-    if salvage.is_some() && earlier.is_none() && !found.is_empty() {
-        let not_placed = files
-            .iter()
-            .zip(&placed)
-            .filter(|(_, p)| p.is_none())
-            .map(|(f, _)| &f.archive_path.name);
-        let resources_to_come = !crate::ingest::ResourceFiles::folders_of(not_placed).is_empty();
-        let mergeable = found.iter().all(|fx| match fx.kind {
-            ExportKind::QqTxt => true,
-            // Their messages name the files of a resources folder: none may be still to come.
-            ExportKind::QceTxt | ExportKind::QceJson => !resources_to_come,
-            _ => false,
-        });
-        // A large export still to be written would set the early merge aside (and its parse
-        // ahead would be waited for first): those are looked at beforehand, as the parse ahead
-        // looks at them.
-        let export_to_come = || {
-            files
-                .iter()
-                .zip(&placed)
-                .filter(|(f, p)| {
-                    p.is_none()
-                        && f.size >= 4 << 20
-                        && !crate::archive::write::has_compressed_extension(&f.archive_path.name)
-                })
-                .any(|(f, _)| {
-                    crate::ingest::read_head(&f.disk_path, crate::chats::HEAD_LEN)
-                        .ok()
-                        .and_then(|head| crate::ingest::recognise(&f.archive_path.name, &head))
-                        .is_some()
-                })
-        };
-        if mergeable && !export_to_come() {
-            let fresh = crate::ingest::AheadParser::start(&opts.tz, &scratch_dir);
-            parsed_before = std::mem::replace(&mut ahead, fresh).finish();
-            early = merge_early(
-                &mut writer,
-                files,
-                &placed,
-                &mut stored,
-                &found,
-                &mut parsed_before,
-                opts,
-                &scratch_dir,
-            )?;
-        }
-    }
     let jobs_total = jobs.len() as u64;
     let mut jobs_done = 0u64;
     // Shared with the workers while the files are written: they leave out a content stored
@@ -1120,10 +1063,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     // counts, across exports the largest count any one holds) exactly as if everything had been
     // backed up at once; the other conversations cannot change and are carried over.
     found.sort_by_key(|f| f.file);
-    // What was merged early holds every export only if the writing found no other. Else it is
-    // set aside at once: its index build stops, and its temporary files go.
-    let early = early.filter(|e| e.found == found);
-    let merged_early = early.is_some();
+    let scratch_dir = crate::scratch::folder_of(&partial).to_path_buf();
     let mut carried_exports = Vec::new();
     let mut export_entries: HashMap<String, String> = HashMap::new();
     clock.lap("write");
@@ -1139,7 +1079,6 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     progress.phase("reading chats", None);
     let mut parse = crate::ingest::ChatParse::new(&scratch_dir);
     let mut parsed_ahead = ahead.finish();
-    parsed_ahead.extend(parsed_before);
     // The files of QCE resources folders, as stored, for the exports' messages to name: those
     // of the archive being updated, then this run's.
     let mut resources = crate::ingest::ResourceFiles::default();
@@ -1154,11 +1093,9 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
             resources.add(&f.archive_path.name, p.sha256, &p.entry.spelled(f));
         }
     }
-    if early.is_none() {
-        Ingest::new(&mut writer, &scanned.files, &mut stored, &opts.tz, &scratch_dir)
-            .with_resources(&resources)
-            .parse(found, &mut parse, &mut parsed_ahead)?;
-    }
+    Ingest::new(&mut writer, &scanned.files, &mut stored, &opts.tz, &scratch_dir)
+        .with_resources(&resources)
+        .parse(found, &mut parse, &mut parsed_ahead)?;
     // An update: the conversations the new exports hold are merged with what the earlier
     // exports they came from hold; the others are carried over as they are (see
     // `crate::carry`), unless the earlier archive's derived entries cannot be taken over.
@@ -1230,18 +1167,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     };
     let files = &scanned.files;
     let carry_all = carry_plan.is_none();
-    let (mut chat, early_index) = match early {
-        // The renditions it left go where the parse would have written them.
-        Some(mut e) => {
-            Ingest::new(&mut writer, files, &mut stored, &opts.tz, &scratch_dir)
-                .write_renditions(e.renditions, &mut e.chat.exports)?;
-            (e.chat, e.index)
-        }
-        None => (
-            parse.finish(&scratch_dir, |k| carry_all || touched.contains(k)),
-            None,
-        ),
-    };
+    let mut chat = parse.finish(&scratch_dir, |k| carry_all || touched.contains(k));
     let written = chat.conversations.len();
     let carried_count = carry_plan.as_ref().map(|p| p.carried(&touched)).unwrap_or(0);
     let any_chats = written + carried_count > 0;
@@ -1265,7 +1191,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     let staged = std::thread::scope(|s| -> Result<_> {
         // INDEX: built on a thread of its own (it needs only the merged messages) while the
         // conversations and pages are written; written into the archive after them.
-        let index_job = (make_index && early_index.is_none()).then(|| {
+        let index_job = make_index.then(|| {
             let (ids, scratch) = (&ids, &scratch_dir);
             s.spawn(move || {
                 let started = std::time::Instant::now();
@@ -1318,15 +1244,11 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         if make_index {
             progress.phase("indexing", None);
         }
-        let joined = match (index_job, early_index) {
-            (Some(h), _) => Some(h.join()),
-            (None, Some(h)) if make_index => Some(h.join()),
-            _ => None,
-        };
-        let built = match joined {
-            Some(done) => {
-                let (built, secs) =
-                    done.map_err(|_| Error::zip(&scratch_dir, "the indexing thread failed"))?;
+        let built = match index_job {
+            Some(h) => {
+                let (built, secs) = h
+                    .join()
+                    .map_err(|_| Error::zip(&scratch_dir, "the indexing thread failed"))?;
                 // Beside the stages above, not after them: not a lap.
                 clock
                     .laps
@@ -1599,149 +1521,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         dry_run: false,
         resumed_files: reused.len() as u64,
         resumed_in_place,
-        resumed_merged_early: merged_early,
     })
-}
-
-/// What a resumed run merged before writing the files it did not reuse (see [`merge_early`]).
-struct EarlyChats {
-    /// The exports merged, in file order: all of them only when the writing finds no other.
-    found: Vec<FoundExport>,
-    chat: crate::ingest::ChatOutcome,
-    /// The UTF-8 renditions of the exports, to be written where the parse would have written
-    /// them (after the files).
-    renditions: Vec<crate::ingest::Rendition>,
-    /// Their search index, being built on a thread of its own.
-    index: Option<EarlyIndex>,
-}
-
-/// The search index a resumed run builds early (see [`merge_early`]), on a thread that is not
-/// scoped: dropped unjoined (a run that fails, or that sets the early merge aside), it stops
-/// the build and waits for the thread, so that nothing goes on writing its temporary folder
-/// after the run.
-struct EarlyIndex {
-    cancel: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    handle: Option<std::thread::JoinHandle<(Result<crate::search_index::BuiltIndex>, f64)>>,
-}
-
-impl EarlyIndex {
-    fn join(mut self) -> std::thread::Result<(Result<crate::search_index::BuiltIndex>, f64)> {
-        match self.handle.take() {
-            Some(h) => h.join(),
-            None => Err(Box::new("no indexing thread")),
-        }
-    }
-}
-
-impl Drop for EarlyIndex {
-    fn drop(&mut self) {
-        self.cancel.store(true, std::sync::atomic::Ordering::Relaxed);
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
-    }
-}
-
-/// The messages of `inner` until `cancel` is set: then an error, which ends the index build.
-struct Cancellable<'a, S> {
-    inner: S,
-    cancel: &'a std::sync::atomic::AtomicBool,
-}
-
-impl<S: crate::chats::ConversationSource> crate::chats::ConversationSource for Cancellable<'_, S> {
-    fn messages(
-        &mut self,
-        i: usize,
-    ) -> Result<Box<dyn Iterator<Item = io::Result<crate::chats::MessageLine>> + '_>> {
-        let cancel = self.cancel;
-        let it = self.inner.messages(i)?;
-        Ok(Box::new(it.map(move |m| {
-            if cancel.load(std::sync::atomic::Ordering::Relaxed) {
-                Err(io::Error::other("the early index was set aside"))
-            } else {
-                m
-            }
-        })))
-    }
-    fn origin(&self) -> std::path::PathBuf {
-        self.inner.origin()
-    }
-}
-
-/// Merges the exports `found` (those a resumed run reused, their files `placed`), as the chat
-/// stage would once every file is written, and starts building their search index, so that
-/// the index, the longest stage, is built while the rest of the files are written. Nothing is
-/// written into the archive: the UTF-8 renditions are left for later, and the caller takes
-/// this only for exports whose messages name no file still to come (TXT and QCE exports, the
-/// latter only when no file of a resources folder is still to come), and only when the writing
-/// finds no other export; else the chat stage parses and merges everything as usual. None when
-/// an export embeds images (stored as they are parsed, each one deduplicated against every
-/// file stored).
-#[allow(clippy::too_many_arguments)]
-fn merge_early(
-    writer: &mut ArchiveWriter,
-    files: &[ScannedFile],
-    placed: &[Option<Placed>],
-    stored: &mut HashMap<Sha256Digest, String>,
-    found: &[FoundExport],
-    parsed: &mut HashMap<usize, crate::ingest::ParsedAhead>,
-    opts: &BackupOptions,
-    scratch: &Path,
-) -> Result<Option<EarlyChats>> {
-    let mut resources = crate::ingest::ResourceFiles::default();
-    for (f, p) in files.iter().zip(placed) {
-        if let Some(p) = p {
-            resources.add(&f.archive_path.name, p.sha256, &p.entry.spelled(f));
-        }
-    }
-    let mut sorted = found.to_vec();
-    sorted.sort_by_key(|f| f.file);
-    let mut parse = crate::ingest::ChatParse::new(scratch);
-    let mut ingest = Ingest::new(writer, files, stored, &opts.tz, scratch)
-        .with_resources(&resources)
-        .deferring();
-    ingest.parse(sorted.clone(), &mut parse, parsed)?;
-    let Some(renditions) = ingest.finish_deferred() else {
-        return Ok(None);
-    };
-    let chat = parse.finish(scratch, |_| true);
-    let index = if opts.no_index || chat.conversations.is_empty() {
-        None
-    } else {
-        let merged = std::sync::Arc::clone(&chat.merged);
-        let ids: Vec<String> = chat.conversations.iter().map(|c| c.id.clone()).collect();
-        let order = chat.order.clone();
-        let scratch = scratch.to_path_buf();
-        let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let stop = std::sync::Arc::clone(&cancel);
-        // Where no thread can be started, the chat stage builds the index as usual.
-        std::thread::Builder::new()
-            .name("index".into())
-            .spawn(move || {
-                let started = std::time::Instant::now();
-                let mut source = Cancellable {
-                    inner: crate::ingest::MergedSource {
-                        merged: &merged,
-                        ids: ids.clone(),
-                        order,
-                    },
-                    cancel: &stop,
-                };
-                let built = crate::search_index::build(&scratch, &ids, &mut source, None);
-                (built, started.elapsed().as_secs_f64())
-            })
-            .ok()
-            .map(|handle| EarlyIndex {
-                cancel,
-                handle: Some(handle),
-            })
-    };
-    Ok(Some(EarlyChats {
-        found: sorted,
-        chat,
-        renditions,
-        index,
-    }))
 }
 
 /// Removes the partial file of an update that failed: an update does not resume, so what it

@@ -85,7 +85,6 @@ impl chats::ConversationSource for MergedSource<'_> {
 }
 
 /// An input file recognised as an export.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FoundExport {
     pub file: usize,
     pub kind: ExportKind,
@@ -97,9 +96,8 @@ pub struct ChatOutcome {
     /// The conversations written.
     pub conversations: Vec<ConversationRecord>,
     pub placeholder_matches: u64,
-    /// The merged conversations' messages, in temporary files (shared with the thread that
-    /// indexes them; removed when the last holder drops them).
-    pub merged: std::sync::Arc<MergedChats>,
+    /// The merged conversations' messages, in temporary files.
+    pub merged: MergedChats,
     /// For each conversation written, its place among the merged ones.
     pub order: Vec<usize>,
     /// Where each conversation's JSON Lines lie in the archive, in the order of
@@ -186,10 +184,10 @@ impl ChatParse {
             exports,
             conversations,
             placeholder_matches: stats.placeholder_matches,
-            merged: std::sync::Arc::new(MergedChats {
+            merged: MergedChats {
                 merger,
                 scratch: scratch.to_path_buf(),
-            }),
+            },
             order,
             chat_locations: Vec::new(),
         }
@@ -303,23 +301,6 @@ pub struct Ingest<'a> {
     pub fatal: Option<Error>,
     /// The stored files of QCE resources folders, which QCE exports' messages name.
     pub resources: Option<&'a ResourceFiles>,
-    /// When set, the parse writes nothing into the archive: the UTF-8 renditions it would
-    /// write are listed here instead, to be written later ([`Ingest::write_renditions`]), and
-    /// an export that embeds images stops it (see [`Ingest::deferring`]).
-    deferred: Option<Vec<Rendition>>,
-    /// A deferring parse stopped by an export that embeds images.
-    refused: bool,
-}
-
-/// A UTF-8 rendition of an export, to be written: the export's place among the records, its
-/// file, and the encoding it was read in.
-pub struct Rendition {
-    export: usize,
-    file: usize,
-    encoding: TextEncoding,
-    /// How many problems its record held then: what writing it finds goes there, as when the
-    /// parse writes it.
-    problems_at: usize,
 }
 
 impl<'a> Ingest<'a> {
@@ -338,8 +319,6 @@ impl<'a> Ingest<'a> {
             scratch,
             fatal: None,
             resources: None,
-            deferred: None,
-            refused: false,
         }
     }
 
@@ -347,49 +326,6 @@ impl<'a> Ingest<'a> {
     pub fn with_resources(mut self, resources: &'a ResourceFiles) -> Self {
         self.resources = Some(resources);
         self
-    }
-
-    /// A parse that writes nothing into the archive, so that it can run before the files are
-    /// all written (a resumed run's; see `backup`): the UTF-8 renditions are listed instead,
-    /// and an export that embeds images (stored as they are parsed, each deduplicated against
-    /// every file stored) stops the parse. [`Ingest::finish_deferred`] says which.
-    pub fn deferring(mut self) -> Self {
-        self.deferred = Some(Vec::new());
-        self
-    }
-
-    /// After a deferring parse: the renditions it left to write, or None when an export that
-    /// embeds images stopped it (what it parsed is then of no use).
-    pub fn finish_deferred(self) -> Option<Vec<Rendition>> {
-        match self.refused {
-            true => None,
-            false => self.deferred,
-        }
-    }
-
-    /// Writes the renditions a deferring parse listed, in its order, into the records of the
-    /// exports (`exports`, as the parse made them): what the parse would have written itself.
-    pub fn write_renditions(&mut self, list: Vec<Rendition>, exports: &mut [ExportRecord]) -> Result<()> {
-        for r in list {
-            let (Some(f), Some(rec)) = (self.files.get(r.file), exports.get_mut(r.export)) else {
-                continue;
-            };
-            // As when the parse writes it: a failure to read the export is said in its record,
-            // in the same place among its problems.
-            let before = rec.problems.len();
-            if let Err(e) = self.write_rendition(f, r.encoding, rec) {
-                if let Some(fatal) = self.fatal.take() {
-                    return Err(fatal);
-                }
-                rec.problems.push(format!(
-                    "reading the export failed: {e}; the original is archived unchanged"
-                ));
-            }
-            let found: Vec<String> = rec.problems.drain(before..).collect();
-            let at = r.problems_at.min(rec.problems.len());
-            rec.problems.splice(at..at, found);
-        }
-        Ok(())
     }
 }
 
@@ -472,7 +408,7 @@ impl Ingest<'_> {
                         _ => read_text(fx.kind, f, self.tz, &mut col),
                     };
                     text.and_then(|p| match p {
-                        Some(p) => self.record_text(f, p, &mut rec, (exports.len(), fx.file)),
+                        Some(p) => self.record_text(f, p, &mut rec),
                         None => Ok(()),
                     })
                 }
@@ -601,10 +537,6 @@ impl Ingest<'_> {
             }
             // Embedded images: stored once each (MHT images were stored while parsing).
             let mut parts: HashMap<String, (Sha256Digest, String)> = std::mem::take(&mut mht_parts);
-            if self.deferred.is_some() && !col.embedded.is_empty() {
-                self.refused = true;
-                return Ok(());
-            }
             for (name, ctype, bytes) in &col.embedded {
                 let sha = Sha256Digest::of(bytes);
                 let entry = match self.stored.get(&sha) {
@@ -731,14 +663,7 @@ impl Ingest<'_> {
 
     /// What the parse of a TXT or JSON export ([`read_text`]) found goes in its record; a UTF-8
     /// rendition is kept when the file was in another encoding.
-    /// `at`: the export's place among the records, and its file.
-    fn record_text(
-        &mut self,
-        f: &ScannedFile,
-        p: TextParse,
-        rec: &mut ExportRecord,
-        at: (usize, usize),
-    ) -> io::Result<()> {
+    fn record_text(&mut self, f: &ScannedFile, p: TextParse, rec: &mut ExportRecord) -> io::Result<()> {
         rec.encoding = Some(p.encoding.label().to_string());
         rec.undecodable_bytes = p.malformed;
         match &p.summary {
@@ -770,42 +695,22 @@ impl Ingest<'_> {
             ));
         }
         if !matches!(p.encoding, TextEncoding::Utf8 | TextEncoding::Utf8Bom) {
-            match self.deferred.as_mut() {
-                Some(later) => later.push(Rendition {
-                    export: at.0,
-                    file: at.1,
-                    encoding: p.encoding,
-                    problems_at: rec.problems.len(),
-                }),
-                None => self.write_rendition(f, p.encoding, rec)?,
-            }
-        }
-        Ok(())
-    }
-
-    /// Writes the UTF-8 rendition of the export `f`, read in `encoding`, and names it in its
-    /// record. A failure to write the archive is fatal (kept in `fatal`).
-    fn write_rendition(
-        &mut self,
-        f: &ScannedFile,
-        encoding: TextEncoding,
-        rec: &mut ExportRecord,
-    ) -> io::Result<()> {
-        let entry = format!("{}{}", layout::TEXT_PREFIX, f.archive_path.name);
-        let file = File::open(&f.disk_path)?;
-        let reader = decode::DecodingReader::new(file, encoding);
-        match self
-            .writer
-            .add_stream(&entry, EntryKind::Text, reader, u64::MAX, Some(f.mtime), &|_| {})
-        {
-            Ok(_) => rec.utf8_entry = Some(entry),
-            Err(StreamError::Source(e)) => rec
-                .problems
-                .push(format!("the UTF-8 rendition could not be made: {e}")),
-            Err(StreamError::Archive(e)) => {
-                let detail = e.to_string();
-                self.fatal = Some(e);
-                return Err(io::Error::other(detail));
+            let entry = format!("{}{}", layout::TEXT_PREFIX, f.archive_path.name);
+            let file = File::open(&f.disk_path)?;
+            let reader = decode::DecodingReader::new(file, p.encoding);
+            match self
+                .writer
+                .add_stream(&entry, EntryKind::Text, reader, u64::MAX, Some(f.mtime), &|_| {})
+            {
+                Ok(_) => rec.utf8_entry = Some(entry),
+                Err(StreamError::Source(e)) => rec
+                    .problems
+                    .push(format!("the UTF-8 rendition could not be made: {e}")),
+                Err(StreamError::Archive(e)) => {
+                    let detail = e.to_string();
+                    self.fatal = Some(e);
+                    return Err(io::Error::other(detail));
+                }
             }
         }
         Ok(())
