@@ -889,12 +889,6 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     {
         resumed_prefix = None;
     }
-    // The entries a resumed run reused, which its writer starts with.
-    let resumed_entries = if resumed_prefix.is_some() {
-        writer.entries().len()
-    } else {
-        0
-    };
     let total_bytes: u64 = jobs.iter().map(|&j| files[j].size).sum();
     clock.lap("hash");
     progress.phase("writing", Some(total_bytes));
@@ -1397,6 +1391,8 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         // goes from the start of the file, or from the end of what a resumed run reused):
         // anything else is not taken, and the check reads everything.
         .filter(|rb| {
+            // The entries a resumed run reused, which its writer started with.
+            let resumed_entries = resumed_prefix.as_ref().map_or(0, |k| k.records.len());
             rb.entries.len() + resumed_entries <= entries.len()
                 && rb
                     .entries
@@ -2301,19 +2297,17 @@ fn copy_earlier(
             .zip
             .by_index_data(i)
             .map_err(|err| Error::zip(&path, err))?;
-        if data.header_start() < copied_before
-            || !kept_as_is(&data.name().map_err(|err| Error::zip(&path, err))?)
-        {
+        let name = data
+            .name()
+            .map(|n| n.to_string())
+            .map_err(|err| Error::zip(&path, err))?;
+        if data.header_start() < copied_before || !kept_as_is(&name) {
             continue;
         }
         let file = e
             .reader
             .zip
             .by_index_raw(i)
-            .map_err(|err| Error::zip(&path, err))?;
-        let name = file
-            .name()
-            .map(|n| n.to_string())
             .map_err(|err| Error::zip(&path, err))?;
         let Some(rec) = records.get(&name) else {
             return Err(Error::zip(

@@ -443,7 +443,7 @@ fn in_one_pass(
     progress: &dyn Progress,
 ) -> io::Result<Option<Kept>> {
     use crate::archive::layout::FILES_PREFIX;
-    use crate::archive::sequential::{run_from, Planned};
+    use crate::archive::sequential::{run, Planned};
     let file = File::open(path)?;
     let mut f = &file;
     let len = f.metadata()?.len().min(walk.limit);
@@ -486,7 +486,7 @@ fn in_one_pass(
         Some(_) => Some(&look),
         None => None,
     };
-    let pass = run_from(direct, align, from, walked_to, &plan, &marks, look, progress);
+    let pass = run(direct, align, from, walked_to, &plan, &marks, look, progress);
     drop(marks);
     drop(plan);
     if pass.seal.is_err() {

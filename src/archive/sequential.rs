@@ -161,25 +161,12 @@ pub fn open(path: &Path) -> Option<(File, usize)> {
 
 /// Runs the pass over the first `hash_len` bytes of the file opened by [`open`]; `look` is
 /// shown the first bytes of the entries planned with [`Planned::head`]; the seal's hash state
-/// is kept at each offset of `marks` (ascending).
-pub fn run(
-    file: File,
-    align: usize,
-    hash_len: u64,
-    plan: &[Planned],
-    marks: &[u64],
-    look: Option<&Look<'_>>,
-    progress: &dyn Progress,
-) -> Pass {
-    run_from(file, align, None, hash_len, plan, marks, look, progress)
-}
-
-/// [`run`] from the offset `from.0` on, whose bytes before it were hashed already into the
-/// state `from.1` (a file read back in two passes: the second goes on from the first). The
-/// entries planned lie after that offset; the seal's hash and its marks are those of the whole
-/// file's first `hash_len` bytes.
+/// is kept at each offset of `marks` (ascending). With `from`, the pass goes on from the offset
+/// `from.0`, whose bytes before it were hashed already into the state `from.1` (a file read back
+/// in two passes: the second goes on from the first): the entries planned lie after it, and the
+/// seal's hash and its marks are still those of the whole file's first `hash_len` bytes.
 #[allow(clippy::too_many_arguments)]
-pub fn run_from(
+pub fn run(
     file: File,
     align: usize,
     from: Option<(u64, Sha256)>,
@@ -273,9 +260,10 @@ pub fn run_from(
 }
 
 /// Reads the file's first `hash_len` bytes (rounded up to the block), from the block
-/// `first_block` on, and hands each block, in order, to every consumer. [`READERS`] threads read; the blocks are given out to them in file
-/// order, each with its buffer, so that the block handed over next always has its buffer (a
-/// reader never waits for one while holding another back).
+/// `first_block` on, and hands each block, in order, to every consumer. [`READERS`] threads
+/// read; the blocks are given out to them in file order, each with its buffer, so that the
+/// block handed over next always has its buffer (a reader never waits for one while holding
+/// another back).
 fn read_blocks(
     file: &File,
     align: usize,
@@ -687,7 +675,7 @@ mod tests {
             3 * BLOCK as u64 - 1,
             hash_len,
         ];
-        let pass = run(file, align, hash_len, &plan, &marks, None, &Quiet);
+        let pass = run(file, align, None, hash_len, &plan, &marks, None, &Quiet);
         assert_eq!(
             pass.seal.unwrap(),
             Sha256Digest(Sha256::digest(&bytes[..hash_len as usize]).into())
@@ -719,7 +707,7 @@ mod tests {
         let other = dir.path().join("b.zip");
         std::fs::write(&other, &damaged).unwrap();
         let (file, align) = open(&other).unwrap();
-        let pass = run(file, align, hash_len, &plan, &[], None, &Quiet);
+        let pass = run(file, align, None, hash_len, &plan, &[], None, &Quiet);
         assert_ne!(
             pass.seal.unwrap(),
             Sha256Digest(Sha256::digest(&bytes[..hash_len as usize]).into())

@@ -812,7 +812,7 @@ fn sequential_pass(
             })
         })
         .collect();
-    let pass = run(file, align, hash_len, &plan, &[], None, progress);
+    let pass = run(file, align, None, hash_len, &plan, &[], None, progress);
     (pass.seal, pass.entries)
 }
 #[cfg(not(target_os = "linux"))]
