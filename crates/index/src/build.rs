@@ -193,10 +193,7 @@ impl IndexBuilder {
             docstore_blocksize: 32_768,
             ..IndexSettings::default()
         };
-        let index = Index::builder()
-            .schema(schema)
-            .settings(settings)
-            .create_in_dir(dir)?;
+        let index = Index::create(unsynced_dir(dir)?, schema, settings)?;
         let start = IndexInfo::new(opts.folding, opts.store_text, 0, 0);
         IndexBuilder::with_writer(dir, index, fields, opts, start)
     }
@@ -248,7 +245,7 @@ impl IndexBuilder {
             source,
         })?;
         let info = crate::search::check_info(&bytes).map_err(|e| refuse(e.to_string()))?;
-        let index = Index::open_in_dir(dir).map_err(|e| refuse(e.to_string()))?;
+        let index = Index::open(unsynced_dir(dir)?).map_err(|e| refuse(e.to_string()))?;
         if !crate::schema::newest_first(&index) {
             return Err(refuse("its segments are not sorted newest first".into()));
         }
@@ -401,6 +398,14 @@ impl IndexBuilder {
             merge_time,
         })
     }
+}
+
+/// The directory to build in: tantivy's, without its syncs (see the `unsynced` module).
+fn unsynced_dir(dir: &Path) -> Result<crate::unsynced::UnsyncedDirectory, BuildError> {
+    crate::unsynced::UnsyncedDirectory::open(dir).map_err(|e| BuildError::Io {
+        path: dir.to_path_buf(),
+        source: io::Error::other(e),
+    })
 }
 
 /// Largest memory budget tantivy accepts per indexing thread (its arena addresses are 32-bit).

@@ -56,6 +56,7 @@ mod query;
 mod schema;
 mod search;
 mod tokenizer;
+mod unsynced;
 
 pub use build::{
     BuildError, BuildOptions, IndexBuildStats, IndexBuilder, IndexDoc, SegmentMerge, MAX_SEGMENTS,
