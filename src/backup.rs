@@ -1969,8 +1969,8 @@ fn earlier_prefix(e: &Earlier, renames: &HashMap<String, String>, readme: &str) 
     let records = e.reader.manifest.entries_by_name();
     let mut starts: Vec<(u64, String)> = Vec::with_capacity(e.reader.zip.len());
     let zip = &e.reader.zip;
-    // From the zip directory alone: the block's local headers are walked once, when it is
-    // copied (`salvage::seal_prefix`).
+    // From the zip directory alone, as is the directory written for the block
+    // (`salvage::seal_prefix`): its local headers are never walked.
     for i in 0..zip.len() {
         let file = zip.by_index_data(i).map_err(|err| Error::zip(path, err))?;
         let name = file.name().map_err(|err| Error::zip(path, err))?.to_string();
@@ -2018,8 +2018,15 @@ fn writer_after_prefix(e: &mut Earlier, partial: &Path, end: u64) -> Result<(Arc
             f.set_len(end)
         })
         .map_err(|err| Error::write(partial, err))?;
-    let names = crate::archive::salvage::seal_prefix(&e.reader.path, partial, end)
-        .map_err(|err| Error::read(&e.reader.path, err))?;
+    let zip = &e.reader.zip;
+    let names = crate::archive::salvage::seal_prefix(
+        &e.reader.path,
+        zip.central_directory_start(),
+        zip.len(),
+        partial,
+        end,
+    )
+    .map_err(|err| Error::read(&e.reader.path, err))?;
     let by_name = e.reader.manifest.entries_by_name();
     let records = names
         .iter()

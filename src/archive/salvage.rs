@@ -278,29 +278,97 @@ impl Found {
 }
 
 /// Makes the file `to`, whose first `end` bytes are (or are being made) a copy of those of the
-/// whole archive `from`, cut between two entries, a zip of the entries they hold, trusted as
-/// they are: `from`'s headers are walked, the data is not read, and a directory of the entries
-/// is written into `to` after `end`. Returns their names, in order, each with where it lies
-/// (from its local header to the end of its data).
-pub fn seal_prefix(from: &Path, to: &Path, end: u64) -> io::Result<Vec<(String, std::ops::Range<u64>)>> {
-    let file = File::open(from)?;
-    let mut f = &file;
-    let mut pos = 0u64;
-    let mut found = Vec::new();
-    while pos < end {
-        let Some(h) = local_header(&mut f, pos, end)? else {
-            return Err(io::Error::other(format!(
-                "no complete entry at byte {pos} of the copied part"
-            )));
-        };
-        let next = h.data_end;
-        found.push((Found::new(h, pos, Sha256Digest([0; 32]), None), pos..next));
-        pos = next;
+/// archive `from`, cut between two entries, a zip of the entries they hold, trusted as they
+/// are: the records of `from`'s central directory (`count` of them from `cd_start`) for the
+/// entries that start before `end` are written after `end` as they are, followed by the end
+/// records. Nothing of the entries themselves is read: their local headers lie all over the
+/// gigabytes copied, and walking them cost a read of the disk per entry (2.5 s for 23,000
+/// entries, before the copy could start). The records are `from`'s own bytes, which the check
+/// of `from`'s seal covers. Returns the entries' names in file order, each with where it lies
+/// (from its local header to the next one, or to `end`).
+pub fn seal_prefix(
+    from: &Path,
+    cd_start: u64,
+    count: usize,
+    to: &Path,
+    end: u64,
+) -> io::Result<Vec<(String, std::ops::Range<u64>)>> {
+    let bad = |what: String| io::Error::other(format!("{}: {what}", from.display()));
+    let mut r = io::BufReader::with_capacity(1 << 20, File::open(from)?);
+    r.seek(SeekFrom::Start(cd_start))?;
+    let mut kept: Vec<(u64, String, Vec<u8>)> = Vec::new();
+    for i in 0..count {
+        let mut rec = vec![0u8; 46];
+        r.read_exact(&mut rec)?;
+        if u32_at(&rec, 0) != 0x0201_4b50 {
+            return Err(bad(format!("central directory record {i} is not one")));
+        }
+        let (n, m, k) = (
+            u16_at(&rec, 28) as usize,
+            u16_at(&rec, 30) as usize,
+            u16_at(&rec, 32) as usize,
+        );
+        rec.resize(46 + n + m + k, 0);
+        r.read_exact(&mut rec[46..])?;
+        let offset = record_offset(&rec, n, m)
+            .ok_or_else(|| bad(format!("central directory record {i} has no offset")))?;
+        if offset < end {
+            let name = String::from_utf8(rec[46..46 + n].to_vec()).map_err(|_| {
+                bad(format!(
+                    "central directory record {i} has a name that is not UTF-8"
+                ))
+            })?;
+            kept.push((offset, name, rec));
+        }
     }
-    drop(file);
-    let (found, spans): (Vec<Found>, Vec<_>) = found.into_iter().unzip();
-    seal_as_zip(to, end, &found)?;
-    Ok(found.into_iter().map(|x| x.entry.name).zip(spans).collect())
+    kept.sort_by_key(|x| x.0);
+    if kept.first().is_some_and(|x| x.0 != 0) || kept.windows(2).any(|w| w[0].0 == w[1].0) {
+        return Err(bad(
+            "its first entries do not follow one another from its start".into()
+        ));
+    }
+    let file = OpenOptions::new().write(true).open(to)?;
+    file.set_len(end)?;
+    let mut w = BufWriter::new(file);
+    w.seek(SeekFrom::Start(end))?;
+    let mut cd_size = 0u64;
+    for (_, _, rec) in &kept {
+        w.write_all(rec)?;
+        cd_size += rec.len() as u64;
+    }
+    write_end_records(&mut w, end, cd_size, kept.len() as u64)?;
+    w.flush()?;
+    w.get_ref().sync_all()?;
+    let starts: Vec<u64> = kept.iter().map(|x| x.0).chain([end]).collect();
+    Ok(kept
+        .into_iter()
+        .zip(starts.windows(2))
+        .map(|((_, name, _), w)| (name, w[0]..w[1]))
+        .collect())
+}
+
+/// The local header offset of a central directory record (`n`: its name's length, `m`: its
+/// extra field's): from its ZIP64 extra field when the record says 0xFFFFFFFF, where it comes
+/// after the sizes that are 0xFFFFFFFF too.
+fn record_offset(rec: &[u8], n: usize, m: usize) -> Option<u64> {
+    const MAX32: u32 = 0xFFFF_FFFF;
+    let offset = u32_at(rec, 42);
+    if offset != MAX32 {
+        return Some(u64::from(offset));
+    }
+    let skip = 8 * (usize::from(u32_at(rec, 24) == MAX32) + usize::from(u32_at(rec, 20) == MAX32));
+    let extra = rec.get(46 + n..46 + n + m)?;
+    let mut i = 0;
+    while i + 4 <= extra.len() {
+        let (id, len) = (u16_at(extra, i), u16_at(extra, i + 2) as usize);
+        let body = extra.get(i + 4..i + 4 + len)?;
+        if id == 1 {
+            let v = body.get(skip..skip + 8)?;
+            return Some(u64::from_le_bytes(v.try_into().ok()?));
+        }
+        i += 4 + len;
+    }
+    None
 }
 
 /// Walks the local headers of `path` and keeps every complete, checked entry; then makes the
@@ -664,7 +732,15 @@ fn seal_as_zip(path: &Path, end: u64, found: &[Found]) -> io::Result<()> {
         w.write_all(&rec)?;
         cd_size += rec.len() as u64;
     }
-    let count = found.len() as u64;
+    write_end_records(&mut w, end, cd_size, found.len() as u64)?;
+    w.flush()?;
+    w.get_ref().sync_all()
+}
+
+/// The end records of a central directory of `count` records, `cd_size` bytes from `end`
+/// (ZIP64 ones too where a value does not fit the classic record).
+fn write_end_records(w: &mut impl Write, end: u64, cd_size: u64, count: u64) -> io::Result<()> {
+    const MAX32: u64 = 0xFFFF_FFFF;
     let cd_end = end + cd_size;
     if count >= 0xFFFF || end >= MAX32 || cd_size >= MAX32 {
         let mut z = Vec::new();
@@ -695,8 +771,7 @@ fn seal_as_zip(path: &Path, end: u64, found: &[Found]) -> io::Result<()> {
     eocd.extend_from_slice(&(end.min(MAX32) as u32).to_le_bytes());
     eocd.extend_from_slice(&0u16.to_le_bytes());
     w.write_all(&eocd)?;
-    w.flush()?;
-    w.get_ref().sync_all()
+    Ok(())
 }
 
 /// The pass exists on Linux only.
@@ -1011,5 +1086,115 @@ mod tests {
             let e = zip.by_name(&x.name).unwrap();
             assert_eq!(rb.prefix.spans[&x.name].start, e.header_start());
         }
+    }
+}
+
+#[cfg(test)]
+mod prefix_tests {
+    use super::*;
+
+    fn zip_of(path: &Path, entries: &[(&str, Vec<u8>)]) {
+        let mut z = zip::ZipWriter::new(File::create(path).unwrap());
+        for (i, (name, body)) in entries.iter().enumerate() {
+            let method = if i % 2 == 0 {
+                zip::CompressionMethod::Deflated
+            } else {
+                zip::CompressionMethod::Stored
+            };
+            z.start_file(
+                *name,
+                zip::write::SimpleFileOptions::default().compression_method(method),
+            )
+            .unwrap();
+            z.write_all(body).unwrap();
+        }
+        z.finish().unwrap();
+    }
+
+    #[test]
+    fn the_directory_of_a_prefix_is_the_archives_own_records() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (from, to) = (tmp.path().join("a.zip"), tmp.path().join("b.zip"));
+        let entries: Vec<(&str, Vec<u8>)> = vec![
+            ("README.txt", b"qqvault archive\n".to_vec()),
+            ("files/in/照片.jpg", vec![7u8; 70_000]),
+            ("files/in/全部消息记录.txt", "消息\r\n".repeat(9000).into_bytes()),
+            ("files/in/empty.txt", Vec::new()),
+            ("chats/x/messages.jsonl", b"{}\n".repeat(100)),
+            ("manifest.json", b"{}".to_vec()),
+        ];
+        zip_of(&from, &entries);
+        let mut zip = zip::ZipArchive::new(File::open(&from).unwrap()).unwrap();
+        let starts: Vec<u64> = (0..zip.len())
+            .map(|i| zip.by_index_raw(i).unwrap().header_start())
+            .collect();
+        let bytes = std::fs::read(&from).unwrap();
+        for k in 1..entries.len() {
+            let end = starts[k];
+            std::fs::write(&to, &bytes[..end as usize]).unwrap();
+            let spans = seal_prefix(&from, zip.central_directory_start(), zip.len(), &to, end).unwrap();
+            let want: Vec<(String, std::ops::Range<u64>)> = (0..k)
+                .map(|i| (entries[i].0.to_string(), starts[i]..starts[i + 1]))
+                .collect();
+            assert_eq!(spans, want, "cut before entry {k}");
+            // The cut file opens as a zip of those entries, each whole.
+            let mut cut = zip::ZipArchive::new(File::open(&to).unwrap()).unwrap();
+            assert_eq!(cut.len(), k);
+            for (i, (name, body)) in entries.iter().take(k).enumerate() {
+                let mut e = cut.by_index(i).unwrap();
+                assert_eq!(e.name().unwrap(), *name);
+                let mut got = Vec::new();
+                e.read_to_end(&mut got).unwrap();
+                assert_eq!(&got, body, "{name}");
+            }
+        }
+        // A directory that is not where it is said to be is refused.
+        std::fs::write(&to, &bytes[..starts[2] as usize]).unwrap();
+        assert!(seal_prefix(
+            &from,
+            zip.central_directory_start() + 1,
+            zip.len(),
+            &to,
+            starts[2]
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn a_zip64_record_gives_its_offset_after_the_sizes_it_holds() {
+        let name = b"files/big.bin";
+        let mut rec = vec![0u8; 46];
+        rec[0..4].copy_from_slice(&0x0201_4b50u32.to_le_bytes());
+        // Compressed and uncompressed sizes and the offset all in the extra field.
+        rec[20..24].copy_from_slice(&u32::MAX.to_le_bytes());
+        rec[24..28].copy_from_slice(&u32::MAX.to_le_bytes());
+        rec[42..46].copy_from_slice(&u32::MAX.to_le_bytes());
+        let mut extra = Vec::new();
+        // Another extra field first (an extended timestamp), then the ZIP64 one.
+        extra.extend_from_slice(&0x5455u16.to_le_bytes());
+        extra.extend_from_slice(&5u16.to_le_bytes());
+        extra.extend_from_slice(&[1, 0, 0, 0, 0]);
+        extra.extend_from_slice(&1u16.to_le_bytes());
+        extra.extend_from_slice(&24u16.to_le_bytes());
+        extra.extend_from_slice(&(5u64 << 32).to_le_bytes());
+        extra.extend_from_slice(&(5u64 << 32).to_le_bytes());
+        extra.extend_from_slice(&(9u64 << 32).to_le_bytes());
+        rec.extend_from_slice(name);
+        rec.extend_from_slice(&extra);
+        assert_eq!(record_offset(&rec, name.len(), extra.len()), Some(9 << 32));
+        // Only the offset there: it comes first.
+        rec[20..24].copy_from_slice(&7u32.to_le_bytes());
+        rec[24..28].copy_from_slice(&7u32.to_le_bytes());
+        let mut short = rec[..46 + name.len()].to_vec();
+        short.extend_from_slice(&1u16.to_le_bytes());
+        short.extend_from_slice(&8u16.to_le_bytes());
+        short.extend_from_slice(&(6u64 << 32).to_le_bytes());
+        assert_eq!(record_offset(&short, name.len(), 12), Some(6 << 32));
+        // Said to be in an extra field that is not there.
+        assert_eq!(record_offset(&rec[..46 + name.len()], name.len(), 0), None);
+        // A small offset is the record's own.
+        let mut small = rec.clone();
+        small[42..46].copy_from_slice(&1234u32.to_le_bytes());
+        assert_eq!(record_offset(&small, name.len(), extra.len()), Some(1234));
     }
 }
