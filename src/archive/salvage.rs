@@ -296,7 +296,7 @@ pub fn seal_prefix(
     let bad = |what: String| io::Error::other(format!("{}: {what}", from.display()));
     let mut r = io::BufReader::with_capacity(1 << 20, File::open(from)?);
     r.seek(SeekFrom::Start(cd_start))?;
-    let mut kept: Vec<(u64, String, Vec<u8>)> = Vec::new();
+    let mut kept: Vec<(u64, String, Vec<u8>, u64)> = Vec::new();
     for i in 0..count {
         let mut rec = vec![0u8; 46];
         r.read_exact(&mut rec)?;
@@ -310,7 +310,7 @@ pub fn seal_prefix(
         );
         rec.resize(46 + n + m + k, 0);
         r.read_exact(&mut rec[46..])?;
-        let offset = record_offset(&rec, n, m)
+        let (offset, compressed) = record_location(&rec, n, m)
             .ok_or_else(|| bad(format!("central directory record {i} has no offset")))?;
         if offset < end {
             let name = String::from_utf8(rec[46..46 + n].to_vec()).map_err(|_| {
@@ -318,11 +318,24 @@ pub fn seal_prefix(
                     "central directory record {i} has a name that is not UTF-8"
                 ))
             })?;
-            kept.push((offset, name, rec));
+            // Where its data ends at the least (its local extra field may be longer).
+            let least_end = offset.saturating_add(30 + n as u64).saturating_add(compressed);
+            kept.push((offset, name, rec, least_end));
         }
     }
+    // More records than the archive's reader counted (two of one name, which no sealed archive
+    // has) would be left out: refused instead.
+    let mut next = [0u8; 4];
+    if r.read_exact(&mut next).is_ok() && u32_at(&next, 0) == 0x0201_4b50 {
+        return Err(bad(
+            "its central directory holds more records than its entries".into()
+        ));
+    }
     kept.sort_by_key(|x| x.0);
-    if kept.first().is_some_and(|x| x.0 != 0) || kept.windows(2).any(|w| w[0].0 == w[1].0) {
+    let follow = kept.first().is_none_or(|x| x.0 == 0)
+        && kept.windows(2).all(|w| w[0].3 <= w[1].0)
+        && kept.last().is_none_or(|x| x.3 <= end);
+    if !follow {
         return Err(bad(
             "its first entries do not follow one another from its start".into()
         ));
@@ -332,7 +345,7 @@ pub fn seal_prefix(
     let mut w = BufWriter::new(file);
     w.seek(SeekFrom::Start(end))?;
     let mut cd_size = 0u64;
-    for (_, _, rec) in &kept {
+    for (_, _, rec, _) in &kept {
         w.write_all(rec)?;
         cd_size += rec.len() as u64;
     }
@@ -343,28 +356,39 @@ pub fn seal_prefix(
     Ok(kept
         .into_iter()
         .zip(starts.windows(2))
-        .map(|((_, name, _), w)| (name, w[0]..w[1]))
+        .map(|((_, name, _, _), w)| (name, w[0]..w[1]))
         .collect())
 }
 
-/// The local header offset of a central directory record (`n`: its name's length, `m`: its
-/// extra field's): from its ZIP64 extra field when the record says 0xFFFFFFFF, where it comes
-/// after the sizes that are 0xFFFFFFFF too.
-fn record_offset(rec: &[u8], n: usize, m: usize) -> Option<u64> {
+/// The local header offset and compressed size of a central directory record (`n`: its name's
+/// length, `m`: its extra field's). Each is taken from the ZIP64 extra field when the record
+/// says 0xFFFFFFFF; there the values that are present come in the order uncompressed size,
+/// compressed size, offset.
+fn record_location(rec: &[u8], n: usize, m: usize) -> Option<(u64, u64)> {
     const MAX32: u32 = 0xFFFF_FFFF;
-    let offset = u32_at(rec, 42);
-    if offset != MAX32 {
-        return Some(u64::from(offset));
+    let (size, compressed, offset) = (u32_at(rec, 24), u32_at(rec, 20), u32_at(rec, 42));
+    if size != MAX32 && compressed != MAX32 && offset != MAX32 {
+        return Some((u64::from(offset), u64::from(compressed)));
     }
-    let skip = 8 * (usize::from(u32_at(rec, 24) == MAX32) + usize::from(u32_at(rec, 20) == MAX32));
     let extra = rec.get(46 + n..46 + n + m)?;
     let mut i = 0;
     while i + 4 <= extra.len() {
         let (id, len) = (u16_at(extra, i), u16_at(extra, i + 2) as usize);
         let body = extra.get(i + 4..i + 4 + len)?;
         if id == 1 {
-            let v = body.get(skip..skip + 8)?;
-            return Some(u64::from_le_bytes(v.try_into().ok()?));
+            let mut at = 0;
+            let mut take = |field: u32| -> Option<u64> {
+                if field != MAX32 {
+                    return Some(u64::from(field));
+                }
+                let v = body.get(at..at + 8)?;
+                at += 8;
+                Some(u64::from_le_bytes(v.try_into().ok()?))
+            };
+            take(size)?;
+            let compressed = take(compressed)?;
+            let offset = take(offset)?;
+            return Some((offset, compressed));
         }
         i += 4 + len;
     }
@@ -1148,6 +1172,25 @@ mod prefix_tests {
                 assert_eq!(&got, body, "{name}");
             }
         }
+        // An end inside an entry's data is refused, as is a count of records that leaves
+        // some out.
+        std::fs::write(&to, &bytes[..starts[3] as usize]).unwrap();
+        assert!(seal_prefix(
+            &from,
+            zip.central_directory_start(),
+            zip.len(),
+            &to,
+            starts[3] - 1
+        )
+        .is_err());
+        assert!(seal_prefix(
+            &from,
+            zip.central_directory_start(),
+            zip.len() - 1,
+            &to,
+            starts[3]
+        )
+        .is_err());
         // A directory that is not where it is said to be is refused.
         std::fs::write(&to, &bytes[..starts[2] as usize]).unwrap();
         assert!(seal_prefix(
@@ -1161,7 +1204,7 @@ mod prefix_tests {
     }
 
     #[test]
-    fn a_zip64_record_gives_its_offset_after_the_sizes_it_holds() {
+    fn a_zip64_record_gives_its_place_after_the_sizes_it_holds() {
         let name = b"files/big.bin";
         let mut rec = vec![0u8; 46];
         rec[0..4].copy_from_slice(&0x0201_4b50u32.to_le_bytes());
@@ -1181,7 +1224,10 @@ mod prefix_tests {
         extra.extend_from_slice(&(9u64 << 32).to_le_bytes());
         rec.extend_from_slice(name);
         rec.extend_from_slice(&extra);
-        assert_eq!(record_offset(&rec, name.len(), extra.len()), Some(9 << 32));
+        assert_eq!(
+            record_location(&rec, name.len(), extra.len()),
+            Some((9 << 32, 5 << 32))
+        );
         // Only the offset there: it comes first.
         rec[20..24].copy_from_slice(&7u32.to_le_bytes());
         rec[24..28].copy_from_slice(&7u32.to_le_bytes());
@@ -1189,12 +1235,12 @@ mod prefix_tests {
         short.extend_from_slice(&1u16.to_le_bytes());
         short.extend_from_slice(&8u16.to_le_bytes());
         short.extend_from_slice(&(6u64 << 32).to_le_bytes());
-        assert_eq!(record_offset(&short, name.len(), 12), Some(6 << 32));
+        assert_eq!(record_location(&short, name.len(), 12), Some((6 << 32, 7)));
         // Said to be in an extra field that is not there.
-        assert_eq!(record_offset(&rec[..46 + name.len()], name.len(), 0), None);
+        assert_eq!(record_location(&rec[..46 + name.len()], name.len(), 0), None);
         // A small offset is the record's own.
         let mut small = rec.clone();
         small[42..46].copy_from_slice(&1234u32.to_le_bytes());
-        assert_eq!(record_offset(&small, name.len(), extra.len()), Some(1234));
+        assert_eq!(record_location(&small, name.len(), extra.len()), Some((1234, 7)));
     }
 }

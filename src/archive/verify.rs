@@ -497,7 +497,9 @@ pub struct KnownPrefix {
     /// That archive's manifest records, by entry name.
     pub records: HashMap<String, crate::archive::manifest::EntryRecord>,
     /// The entries in those bytes, by name, each with where it lies: from its local header to
-    /// the end of its data, as that archive's headers say. An entry of the zip directory with
+    /// the next entry's (or the end of those bytes), as that archive's directory or headers
+    /// say (an entry's data ends where the next one starts: no data descriptors, no gaps in
+    /// what qqvault writes). An entry of the zip directory with
     /// this name and header offset is proven by the comparison; its local header is not read.
     pub spans: HashMap<String, std::ops::Range<u64>>,
     /// Entries copied as they are from that archive, after the start, by their name here: their
