@@ -71,15 +71,7 @@ fn a_backup_killed_at_several_points_and_run_again_equals_an_uninterrupted_one()
             kill_at,
         );
         assert!(!archive.exists());
-        let o = run(&[
-            "backup",
-            input.to_str().unwrap(),
-            "-o",
-            archive.to_str().unwrap(),
-            "--json",
-        ]);
-        expect_code(&o, 0);
-        let s = json(&o);
+        let s = backup_json(&input, &archive, &[]);
         reused_any |= s["resumed_files"].as_u64().unwrap() > 0;
         in_place_any |= s["resumed_in_place"] == true;
         assert_eq!(contents(&archive), want, "killed at {kill_at} bytes");
@@ -219,15 +211,7 @@ fn a_run_killed_after_the_files_goes_on_in_its_own_file() {
     // writes after them: conversations, pages, index, manifest.
     let archive = t.path().join("a.zip");
     fs::copy(&whole, t.path().join("a.zip.partial")).unwrap();
-    let o = run(&[
-        "backup",
-        input.to_str().unwrap(),
-        "-o",
-        archive.to_str().unwrap(),
-        "--json",
-    ]);
-    expect_code(&o, 0);
-    let s = json(&o);
+    let s = backup_json(&input, &archive, &[]);
     assert_eq!(s["resumed_files"], 44, "{s}");
     assert_eq!(s["resumed_in_place"], true, "{s}");
     assert_eq!(contents(&archive), want);
@@ -320,15 +304,7 @@ fn a_resumed_run_whose_exports_were_reused_gives_the_same_result() {
             &partial,
             50_000_000,
         );
-        let o = run(&[
-            "backup",
-            input.to_str().unwrap(),
-            "-o",
-            archive.to_str().unwrap(),
-            "--json",
-        ]);
-        expect_code(&o, 0);
-        let s = json(&o);
+        let s = backup_json(&input, &archive, &[]);
         assert!(s["resumed_files"].as_u64().unwrap() >= 3, "{case}: {s}");
         assert_eq!(holdings(&archive), holdings(&whole), "{case}");
         assert_eq!(contents(&archive), contents(&whole), "{case}");
