@@ -316,9 +316,10 @@ pub fn require_intact(path: &Path, progress: &dyn Progress, next: &str) -> Resul
 /// Whether the archive's bytes match its seal: one read of the file, none of the entries'
 /// checks. The seal was written after the archive was checked whole, so a match says the
 /// archive is as it was then; anything else (no seal, another hash, a read error) is for
-/// [`require_intact`] to explain. With `keep_at`, the hash's state after that many bytes is
-/// kept too (for [`KnownPrefix`]).
-pub fn seal_matches(path: &Path, keep_at: Option<u64>) -> SealCheck {
+/// [`require_intact`] to explain. With `from`, the hash goes on from that state after that many
+/// bytes, hashed by the caller (an update's block copy, from the bytes it wrote), and the
+/// state is kept when the seal matches (for [`KnownPrefix`]).
+pub fn seal_matches(path: &Path, from: Option<(u64, Sha256)>) -> SealCheck {
     let mut found = SealCheck::default();
     let Ok(mut file) = File::open(path) else {
         return found;
@@ -335,11 +336,9 @@ pub fn seal_matches(path: &Path, keep_at: Option<u64>) -> SealCheck {
     let mut hasher = Sha256::new();
     let mut kept = None;
     let mut hashed = 0;
-    if let Some(k) = keep_at.filter(|&k| k <= start) {
-        if hash_range(&mut hasher, path, 0..k, map.as_ref(), silent).is_err() {
-            return found;
-        }
-        kept = Some((k, hasher.clone()));
+    if let Some((k, state)) = from.filter(|(k, _)| *k <= start) {
+        hasher = state.clone();
+        kept = Some((k, state));
         hashed = k;
     }
     if hash_range(&mut hasher, path, hashed..start, map.as_ref(), silent).is_err() {
@@ -357,7 +356,8 @@ pub fn seal_matches(path: &Path, keep_at: Option<u64>) -> SealCheck {
 pub struct SealCheck {
     /// The bytes before the seal hash to what it says.
     pub matched: bool,
-    /// When asked for and the seal matched: the hash's state after the first bytes asked for.
+    /// When the hash went on from a state given and the seal matched: that state, with how
+    /// many bytes it is after.
     pub state_at: Option<(u64, Sha256)>,
 }
 
@@ -475,10 +475,12 @@ enum SealFailure {
 
 /// The start of an archive just written that is a copy of the start of another, sealed
 /// archive, whose seal was found to match its bytes (an update copies the unchanged start of
-/// the archive it updates). The check compares these bytes with that archive's, instead of
-/// hashing them, and goes on from that archive's hash state after them; the entries that lie
-/// in them, recorded as in that archive's manifest, are proven by the comparison: they were
-/// checked whole before that archive was sealed. Every byte is still read back.
+/// the archive it updates). Bytes of it not yet proven (from `compared` on) are compared with
+/// that archive's instead of hashed, and the hash goes on from that archive's state after
+/// them; the entries that lie in them, recorded as in that archive's manifest, are proven:
+/// they were checked whole before that archive was sealed. An update's block is proven whole
+/// (`compared` is `len`): the state is the hash of the very bytes the copy wrote, in order,
+/// and that archive's seal matched when its check went on from it.
 ///
 /// A resumed backup that goes on in its interrupted run's file has such a start too: the
 /// entries that the resumed run read back, in one pass that hashed every byte up to their end
@@ -489,8 +491,8 @@ pub struct KnownPrefix {
     pub from: std::path::PathBuf,
     /// How many bytes from the start.
     pub len: u64,
-    /// Of those, how many from the start were compared already, read back from the disk as
-    /// soon as they were written (see the update's block copy): they are not read again.
+    /// Of those, how many from the start are proven already (hashed as they were written, or
+    /// read back by a resumed run): they are not read again.
     pub compared: u64,
     /// The SHA-256 state after them, from the check of that archive's seal.
     pub state: Sha256,
