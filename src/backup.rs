@@ -1209,16 +1209,12 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
         });
         let chat_locations = Ingest::new(&mut writer, files, &mut stored, &opts.tz, &scratch_dir)
             .write_chats_of(merged, conversations, order)?;
-        // What is carried over is copied once the block is written: the two would write into
-        // the same file at once, past and through the page cache, and each slow the other.
-        let block_done = block_copy.take().map(BlockCopy::finish);
-        let carried = match (carry_plan, earlier.as_mut()) {
-            (Some(plan), Some(e)) => plan.copy(&mut writer, &mut e.reader, &touched, &moved_sources)?,
-            _ => crate::carry::Carried::default(),
-        };
         progress.finish_phase();
         clock.lap("chats");
-        // VIEWER: the HTML viewer pages are written here, from the merged messages.
+        // VIEWER: the HTML viewer pages are written here, from the merged messages; an update
+        // writes them while its block is still being copied, with the index page's rows of
+        // the conversations it carries over.
+        let carried_rows = carry_plan.as_ref().map(|p| p.rows(&touched)).unwrap_or_default();
         if !opts.no_viewer && any_chats {
             progress.phase("writing the viewer", None);
             let mut source = crate::ingest::MergedSource {
@@ -1230,7 +1226,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
                 &crate::viewer::ViewerOptions::in_archive(),
                 conversations,
                 &mut source,
-                carried.rows.clone(),
+                carried_rows,
                 |path, bytes| {
                     let name = format!("{}{path}", crate::viewer::ARCHIVE_ROOT);
                     writer.add_bytes(&name, EntryKind::Viewer, bytes)?;
@@ -1244,6 +1240,16 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
             progress.finish_phase();
         }
         clock.lap("viewer");
+        // What is carried over is copied once the block is written: the two would write into
+        // the same file at once, past and through the page cache, and each slow the other.
+        let block_done = block_copy.take().map(BlockCopy::finish);
+        let carried = match (carry_plan, earlier.as_mut()) {
+            (Some(plan), Some(e)) => plan.copy(&mut writer, &mut e.reader, &touched, &moved_sources)?,
+            _ => crate::carry::Carried::default(),
+        };
+        if earlier.is_some() {
+            clock.lap("carried");
+        }
         if make_index {
             progress.phase("indexing", None);
         }
@@ -1902,7 +1908,25 @@ pub fn seal_and_commit(
         unsealed: true,
         sequential: direct,
     };
-    let report = verify::verify_with(partial, opts, known, progress)?;
+    // The file is synced while it is checked (the writer only started its pages on their way
+    // to the disk): the check reads what it wrote, the sync waits for the disk, and neither
+    // needs the other. Both are done before the seal is written and the file takes its name.
+    let syncing = {
+        let path = partial.to_path_buf();
+        // Opened for writing: Windows flushes only such a handle.
+        std::thread::spawn(move || {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .and_then(|f| f.sync_all())
+        })
+    };
+    let report = verify::verify_with(partial, opts, known, progress);
+    let synced = syncing
+        .join()
+        .unwrap_or_else(|_| Err(io::Error::other("the syncing thread failed")));
+    let report = report?;
+    synced.map_err(|e| Error::write(partial, e))?;
     if !report.ok {
         let first = report
             .problems

@@ -53,8 +53,6 @@ pub struct Carried {
     pub conversations: Vec<ConversationRecord>,
     /// Where their JSON Lines now lie.
     pub locations: Vec<CatalogChat>,
-    /// Their rows on the viewer's index page.
-    pub rows: Vec<IndexRow>,
 }
 
 impl CarryPlan {
@@ -229,6 +227,23 @@ impl CarryPlan {
         Some(IndexExtension { files, replaced })
     }
 
+    /// The rows on the viewer's index page of the conversations `touched` does not hold, in
+    /// their earlier order (none when this run makes no viewer): known before they are copied,
+    /// so that the viewer is written while the update's block is still being copied.
+    pub fn rows(&self, touched: &HashSet<ConversationKey>) -> Vec<IndexRow> {
+        let Some(pages) = &self.pages else {
+            return Vec::new();
+        };
+        self.conversations
+            .iter()
+            .filter(|c| !touched.contains(&c.key))
+            .map(|c| {
+                let mine = pages.get(&viewer::dir_name(&c.id)).cloned().unwrap_or_default();
+                IndexRow::from_pages(c.clone(), &mine)
+            })
+            .collect()
+    }
+
     /// Copies the entries of the conversations `touched` does not hold into `writer`, raw.
     /// `moved` renames the sources whose export was moved to an earlier version.
     pub fn copy(
@@ -254,8 +269,7 @@ impl CarryPlan {
                 out.locations.push(loc);
             }
             if let Some(pages) = &self.pages {
-                let mine = pages.get(&viewer::dir_name(&c.id)).cloned().unwrap_or_default();
-                for p in &mine {
+                for p in pages.get(&viewer::dir_name(&c.id)).into_iter().flatten() {
                     copy_entry(
                         writer,
                         reader,
@@ -263,7 +277,6 @@ impl CarryPlan {
                         &format!("{}{p}", viewer::ARCHIVE_ROOT),
                     )?;
                 }
-                out.rows.push(IndexRow::from_pages(c.clone(), &mine));
             }
             for s in &mut c.sources {
                 if let Some(n) = moved.get(s) {

@@ -903,7 +903,9 @@ impl ArchiveWriter {
         self.close(seal_records)
     }
 
-    /// Writes the placeholder seal and the central directory, and syncs the file.
+    /// Writes the placeholder seal and the central directory, and starts writing the file's
+    /// pages to the disk: the sync that waits for them runs beside the check of the file (see
+    /// `backup::seal_and_commit`), which reads them meanwhile.
     fn close(mut self, seal_records: Vec<(String, String)>) -> Result<()> {
         let placeholder = Seal {
             sha256: Sha256Digest([0; 32]),
@@ -917,7 +919,9 @@ impl ArchiveWriter {
         let mut inner = self.zip.finish().map_err(|e| Error::zip_write(&self.path, e))?;
         inner.flush().map_err(|e| Error::write(&self.path, e))?;
         let file = inner.into_file().map_err(|e| Error::write(&self.path, e))?;
-        file.sync_all().map_err(|e| Error::write(&self.path, e))
+        let len = file.metadata().map_err(|e| Error::write(&self.path, e))?.len();
+        start_writeback(&file, 0, len);
+        Ok(())
     }
 }
 
