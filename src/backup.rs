@@ -1491,9 +1491,10 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     drop(scanned);
 
     clock.lap("index_and_manifest");
-    // The block copied from the archive being updated is checked against it (see
-    // `verify::KnownPrefix`). That archive is closed before the new one takes its name
-    // (Windows cannot rename over an open file).
+    // The block copied from the archive being updated is proven by the hash of the bytes
+    // written, which went on into that archive's seal (see `verify::KnownPrefix`). That
+    // archive is closed before the new one takes its name (Windows cannot rename over an open
+    // file).
     // (A failed copy stopped the update above, once the archive's seal was checked.)
     drop(block_done);
     let known = earlier
@@ -1893,8 +1894,8 @@ fn changed_on_disk(f: &ScannedFile) -> bool {
 
 /// The last steps of every run that writes an archive: check the written file whole (the same
 /// check as `verify`; a file that fails it stays under its temporary name), fill in the seal,
-/// sync, and give it its final name. `known`: the start that an update copied from the archive
-/// it updates, compared with that archive instead of hashed again. `direct`: the archive was
+/// sync, and give it its final name. `known`: the start that is proven already (see
+/// `verify::KnownPrefix`), not read again. `direct`: the archive was
 /// written past the page cache, and is read back the same way (see `VerifyOptions::sequential`).
 pub fn seal_and_commit(
     partial: &Path,
@@ -1908,25 +1909,35 @@ pub fn seal_and_commit(
         unsealed: true,
         sequential: direct,
     };
-    // The file is synced while it is checked (the writer only started its pages on their way
-    // to the disk): the check reads what it wrote, the sync waits for the disk, and neither
-    // needs the other. Both are done before the seal is written and the file takes its name.
-    let syncing = {
-        let path = partial.to_path_buf();
-        // Opened for writing: Windows flushes only such a handle.
-        std::thread::spawn(move || {
-            std::fs::OpenOptions::new()
-                .write(true)
-                .open(&path)
-                .and_then(|f| f.sync_all())
-        })
+    // The writer only started the file's pages on their way to the disk. A file written past
+    // the page cache is synced before its check, which drops what little went through the
+    // cache so as to read it from the disk (only clean pages can be dropped). Otherwise (an
+    // update's file, written through the cache and checked from it) the sync runs beside the
+    // check: neither needs the other. Both are done before the seal is written and the file
+    // takes its name.
+    // Opened for writing: Windows flushes only such a handle.
+    let sync = |path: &Path| {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .and_then(|f| f.sync_all())
     };
+    if direct {
+        sync(partial).map_err(|e| Error::write(partial, e))?;
+    }
+    let syncing = (!direct).then(|| {
+        let path = partial.to_path_buf();
+        std::thread::spawn(move || sync(&path))
+    });
     let report = verify::verify_with(partial, opts, known, progress);
-    let synced = syncing
-        .join()
-        .unwrap_or_else(|_| Err(io::Error::other("the syncing thread failed")));
+    let synced = syncing.map(|t| {
+        t.join()
+            .unwrap_or_else(|_| Err(io::Error::other("the syncing thread failed")))
+    });
     let report = report?;
-    synced.map_err(|e| Error::write(partial, e))?;
+    if let Some(synced) = synced {
+        synced.map_err(|e| Error::write(partial, e))?;
+    }
     if !report.ok {
         let first = report
             .problems
@@ -2180,7 +2191,7 @@ enum CopyError {
 
 /// Copies the first `end` bytes of `src` into `dst` (`to`), to the same offsets, until `stop`,
 /// hashing every byte in order from the buffer it is written from.
-/// On Linux the bulk is read and written with `O_DIRECT` ([`copy_direct`]); the rest, or
+/// On Linux the bulk is written with `O_DIRECT` ([`copy_direct`]); the rest, or
 /// everything where that cannot be, goes through a buffer of half a MiB, which stays in the
 /// processor's cache between its copies (`copy_file_range`, the system's own copy, took
 /// twice as long on ext4: it moves 64 KiB at a time through a pipe, and it would leave
@@ -2291,10 +2302,20 @@ fn copy_direct(
         }
         turned.notify_all();
     };
+    // A thread that panics closes the turn, so that none waits for a piece it held.
+    struct CloseOnPanic<F: Fn()>(F);
+    impl<F: Fn()> Drop for CloseOnPanic<F> {
+        fn drop(&mut self) {
+            if std::thread::panicking() {
+                (self.0)();
+            }
+        }
+    }
     let src = &*src;
     std::thread::scope(|s| {
         for _ in 0..COPIERS {
             s.spawn(|| {
+                let _closes = CloseOnPanic(close);
                 // Direct reads and writes need buffers aligned to the block.
                 let mut raw = vec![0u8; CHUNK + block];
                 let skew = raw.as_ptr().align_offset(block);
