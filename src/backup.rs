@@ -82,6 +82,10 @@ pub struct ChatUpdate {
     pub index_extended: bool,
 }
 
+/// The length of an update's block and the SHA-256 state after it, made by the block copy from
+/// the bytes it wrote and handed to the check of the earlier archive's seal.
+type BlockHash = (u64, sha2::Sha256);
+
 /// The archive an update starts from.
 struct Earlier {
     reader: crate::archive::read::ArchiveReader,
@@ -150,7 +154,7 @@ impl Earlier {
     /// check goes on from there, and that state is kept for the check of the new archive.
     /// Without it (no block, or a copy that stopped short) the check hashes the archive from
     /// its start.
-    fn check_seal(&mut self, copied: Option<std::sync::mpsc::Receiver<(u64, sha2::Sha256)>>) {
+    fn check_seal(&mut self, copied: Option<std::sync::mpsc::Receiver<BlockHash>>) {
         if self.seal_check.is_none() && !self.intact {
             let sealed = self.reader.path.clone();
             // A thread that panics is taken as no match (`require_intact`).
@@ -1287,7 +1291,8 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
             return Err(err);
         }
     }
-    let (chat_locations, carried, built, block_done) = staged?;
+    // (A failed block copy failed `staged` above.)
+    let (chat_locations, carried, built, _) = staged?;
     chat.chat_locations = chat_locations;
     chat.exports.extend(carried_exports);
     // Each export names the entry that holds it, so that an update finds it by content even
@@ -1496,7 +1501,6 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
     // archive is closed before the new one takes its name (Windows cannot rename over an open
     // file).
     // (A failed copy stopped the update above, once the archive's seal was checked.)
-    drop(block_done);
     let known = earlier
         .as_mut()
         .and_then(|e| e.known_prefix(copies))
@@ -1922,13 +1926,13 @@ pub fn seal_and_commit(
             .open(path)
             .and_then(|f| f.sync_all())
     };
-    if direct {
+    let syncing = if direct {
         sync(partial).map_err(|e| Error::write(partial, e))?;
-    }
-    let syncing = (!direct).then(|| {
+        None
+    } else {
         let path = partial.to_path_buf();
-        std::thread::spawn(move || sync(&path))
-    });
+        Some(std::thread::spawn(move || sync(&path)))
+    };
     let report = verify::verify_with(partial, opts, known, progress);
     let synced = syncing.map(|t| {
         t.join()
@@ -2046,7 +2050,7 @@ fn writer_after_prefix(
     e: &mut Earlier,
     partial: &Path,
     end: u64,
-    handoff: Option<std::sync::mpsc::Sender<(u64, sha2::Sha256)>>,
+    handoff: Option<std::sync::mpsc::Sender<BlockHash>>,
 ) -> Result<(ArchiveWriter, BlockCopy)> {
     File::create(partial)
         .and_then(|f| {
@@ -2109,7 +2113,7 @@ impl BlockCopy {
         from: &Path,
         to: &Path,
         end: u64,
-        handoff: Option<std::sync::mpsc::Sender<(u64, sha2::Sha256)>>,
+        handoff: Option<std::sync::mpsc::Sender<BlockHash>>,
     ) -> Result<Self> {
         let src = File::open(from).map_err(|e| Error::read(from, e))?;
         let dst = std::fs::OpenOptions::new()
@@ -2140,8 +2144,8 @@ impl BlockCopy {
         })
     }
 
-    /// Waits for the copy to end; returns how many bytes it copied (the whole block).
-    fn finish(mut self) -> Result<u64> {
+    /// Waits for the copy to end; an error unless it copied the whole block.
+    fn finish(mut self) -> Result<()> {
         let done = match self.thread.take().map(|t| t.join()) {
             Some(Ok(r)) => r,
             _ => Err(CopyError::Target(io::Error::other("the copying thread failed"))),
@@ -2153,7 +2157,7 @@ impl BlockCopy {
             )
         };
         match done {
-            Ok(c) if c.bytes == self.end => Ok(c.bytes),
+            Ok(c) if c.bytes == self.end => Ok(()),
             Ok(_) => Err(short()),
             Err(CopyError::Source(e)) if e.kind() == io::ErrorKind::UnexpectedEof => Err(short()),
             Err(CopyError::Source(e)) => Err(Error::read(&self.from, e)),
@@ -2283,7 +2287,7 @@ fn copy_direct(
     // The first piece that could not be written directly (the file system refused).
     let refused = AtomicU64::new(u64::MAX);
     // The first read that failed.
-    let failed: std::sync::Mutex<Option<(u64, io::Error)>> = std::sync::Mutex::new(None);
+    let failed: std::sync::Mutex<Option<io::Error>> = std::sync::Mutex::new(None);
     // Which piece is hashed next, the hash so far, and whether the copy goes on.
     struct Turn {
         next: u64,
@@ -2336,7 +2340,7 @@ fn copy_direct(
                     // `bench/update.sh` took 14.2 to 17.3 s against 16.9 to 17.4 s).
                     if let Err(e) = src.read_exact_at(&mut buf[..n], at) {
                         if let Ok(mut f) = failed.lock() {
-                            f.get_or_insert((at, e));
+                            f.get_or_insert(e);
                         }
                         close();
                         return;
@@ -2372,7 +2376,7 @@ fn copy_direct(
             });
         }
     });
-    if let Some((_, e)) = failed.into_inner().ok().flatten() {
+    if let Some(e) = failed.into_inner().ok().flatten() {
         return Err(CopyError::Source(e));
     }
     if stop.load(Ordering::Relaxed) {
