@@ -134,7 +134,57 @@ fn raw_path(rel: &Path) -> RawPath {
         .collect();
     RawPath {
         os: native_os().to_string(),
-        hex: hex::encode(parts.join(&b'/')),
+        hex: hex::encode(join_raw(&parts, NATIVE_UNITS)),
+    }
+}
+
+/// How a system spells a name in bytes: as its bytes (Unix), or as UTF-16 units, two bytes
+/// each, low byte first (Windows).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Units {
+    Bytes,
+    Utf16Le,
+}
+
+const NATIVE_UNITS: Units = if cfg!(windows) {
+    Units::Utf16Le
+} else {
+    Units::Bytes
+};
+
+/// The parts of a raw path, joined by '/' spelled in the same units as they are: a separator
+/// of one byte between UTF-16 parts would shift every unit after it by a byte.
+fn join_raw(parts: &[Vec<u8>], units: Units) -> Vec<u8> {
+    let sep: &[u8] = match units {
+        Units::Bytes => b"/",
+        Units::Utf16Le => &[b'/', 0],
+    };
+    parts.join(sep)
+}
+
+/// The parts of a raw path written by [`join_raw`]: split on the unit '/', and only on whole
+/// units (in UTF-16, a byte 0x2F is also half of many other characters).
+fn split_raw(bytes: &[u8], units: Units) -> Vec<&[u8]> {
+    match units {
+        Units::Bytes => bytes.split(|b| *b == b'/').filter(|p| !p.is_empty()).collect(),
+        Units::Utf16Le => {
+            let mut out = Vec::new();
+            let mut start = 0;
+            let mut i = 0;
+            while i + 1 < bytes.len() {
+                if bytes[i] == b'/' && bytes[i + 1] == 0 {
+                    if i > start {
+                        out.push(&bytes[start..i]);
+                    }
+                    start = i + 2;
+                }
+                i += 2;
+            }
+            if start < bytes.len() {
+                out.push(&bytes[start..]);
+            }
+            out
+        }
     }
 }
 
@@ -197,7 +247,7 @@ pub fn restore_path(root: &Path, name: &str, raw: Option<&RawPath>) -> PathBuf {
     if let Some(raw) = raw {
         if raw.os == native_os() {
             if let Ok(bytes) = hex::decode(&raw.hex) {
-                for comp in split_raw(&bytes) {
+                for comp in split_raw(&bytes, NATIVE_UNITS) {
                     out.push(os_from_bytes(comp));
                 }
                 return out;
@@ -208,37 +258,6 @@ pub fn restore_path(root: &Path, name: &str, raw: Option<&RawPath>) -> PathBuf {
         out.push(part);
     }
     out
-}
-
-#[cfg(unix)]
-fn split_raw(bytes: &[u8]) -> Vec<&[u8]> {
-    bytes.split(|b| *b == b'/').filter(|p| !p.is_empty()).collect()
-}
-
-#[cfg(windows)]
-fn split_raw(bytes: &[u8]) -> Vec<&[u8]> {
-    // UTF-16LE units: split on the unit 0x002F.
-    let mut out = Vec::new();
-    let mut start = 0;
-    let mut i = 0;
-    while i + 1 < bytes.len() {
-        if bytes[i] == b'/' && bytes[i + 1] == 0 {
-            if i > start {
-                out.push(&bytes[start..i]);
-            }
-            start = i + 2;
-        }
-        i += 2;
-    }
-    if start < bytes.len() {
-        out.push(&bytes[start..]);
-    }
-    out
-}
-
-#[cfg(not(any(unix, windows)))]
-fn split_raw(bytes: &[u8]) -> Vec<&[u8]> {
-    bytes.split(|b| *b == b'/').filter(|p| !p.is_empty()).collect()
 }
 
 #[cfg(unix)]
@@ -282,6 +301,29 @@ mod tests {
         let b = ArchivePath::plain("t/a.jpg").made_distinct(&mut seen, None);
         assert_eq!(a.name, "t/a.jpg");
         assert_eq!(b.name, "t/a~2.jpg");
+    }
+
+    /// Windows names are kept as UTF-16 units: a path of several parts comes back as the same
+    /// parts, also where a character holds the byte 0x2F without being '/' (U+012F, U+2F00).
+    #[test]
+    fn utf16_parts_come_back_whole() {
+        let utf16 = |s: &str| {
+            s.encode_utf16()
+                .flat_map(|u| u.to_le_bytes())
+                .collect::<Vec<u8>>()
+        };
+        let parts = vec![utf16("聊天记录"), utf16("į⼀"), utf16("照片 1.jpg")];
+        let joined = join_raw(&parts, Units::Utf16Le);
+        assert_eq!(joined.len() % 2, 0, "whole units");
+        let back: Vec<Vec<u8>> = split_raw(&joined, Units::Utf16Le)
+            .into_iter()
+            .map(|p| p.to_vec())
+            .collect();
+        assert_eq!(back, parts);
+        let bytes = vec![b"\xc1\xc4".to_vec(), b"a.txt".to_vec()];
+        let back = split_raw(b"\xc1\xc4/a.txt", Units::Bytes);
+        assert_eq!(back, bytes.iter().map(|b| b.as_slice()).collect::<Vec<_>>());
+        assert_eq!(join_raw(&bytes, Units::Bytes), b"\xc1\xc4/a.txt");
     }
 
     #[cfg(unix)]
