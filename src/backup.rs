@@ -394,19 +394,17 @@ impl Drop for RunLock {
     }
 }
 
-/// Whether the open `file` is the one at `path` now.
-#[cfg(unix)]
+/// Whether the open `file` is the one at `path` now: by the system's identity of files (device
+/// and inode; on Windows, volume and file index), so the same on every system. A file that is
+/// open can be removed on Windows as well (the standard library opens files sharing delete).
 fn same_file(file: &File, path: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    match (file.metadata(), std::fs::metadata(path)) {
-        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+    match (
+        file.try_clone().and_then(same_file::Handle::from_file),
+        same_file::Handle::from_path(path),
+    ) {
+        (Ok(a), Ok(b)) => a == b,
         _ => false,
     }
-}
-/// Elsewhere a file that is open cannot be removed under it (Windows): it is still there.
-#[cfg(not(unix))]
-fn same_file(_file: &File, path: &Path) -> bool {
-    path.exists()
 }
 
 pub fn partial_path(output: &Path) -> PathBuf {
