@@ -236,6 +236,44 @@ pub fn unsafe_reason(path: &str) -> Option<&'static str> {
     None
 }
 
+/// The name to give on Windows to a part of an archived path that Windows cannot hold as it
+/// is (a name from another system), or None when it can. Each character Windows refuses in a
+/// name becomes its full-width form (`12:30` becomes `12：30`), a control character its
+/// picture (U+2400 and on), a trailing dot or space its full-width form (Windows would drop
+/// it), and a device name (`CON`, `nul.txt`, `COM1`) takes a leading `_`.
+pub fn windows_name(part: &str) -> Option<String> {
+    let kept = part.trim_end_matches(['.', ' ']).len();
+    let mut out = String::with_capacity(part.len() + 4);
+    for (i, c) in part.char_indices() {
+        out.push(match c {
+            '<' => '＜',
+            '>' => '＞',
+            ':' => '：',
+            '"' => '＂',
+            '|' => '｜',
+            '?' => '？',
+            '*' => '＊',
+            '\\' => '＼',
+            '\u{1}'..='\u{1f}' => char::from_u32(0x2400 + c as u32).unwrap_or('_'),
+            '.' if i >= kept => '．',
+            ' ' if i >= kept => '\u{3000}',
+            c => c,
+        });
+    }
+    let stem = out.split('.').next().unwrap_or("").trim_end_matches(' ');
+    let device = match stem.to_ascii_uppercase().as_str() {
+        "CON" | "PRN" | "AUX" | "NUL" => true,
+        s if s.len() == 4 && (s.starts_with("COM") || s.starts_with("LPT")) => {
+            matches!(s.as_bytes()[3], b'1'..=b'9')
+        }
+        _ => false,
+    };
+    if device {
+        out.insert(0, '_');
+    }
+    (out != part).then_some(out)
+}
+
 /// The path to create on this system for an archived path: from its original bytes when they
 /// were recorded on a system of the same kind, from its UTF-8 name otherwise.
 /// `name` is `top/rel`; `raw` holds `rel` only.
@@ -301,6 +339,30 @@ mod tests {
         let b = ArchivePath::plain("t/a.jpg").made_distinct(&mut seen, None);
         assert_eq!(a.name, "t/a.jpg");
         assert_eq!(b.name, "t/a~2.jpg");
+    }
+
+    #[test]
+    fn names_windows_cannot_hold_are_given_near_ones() {
+        assert_eq!(windows_name("截图 12:30.png").as_deref(), Some("截图 12：30.png"));
+        assert_eq!(
+            windows_name(r#"a<b>c"d|e?f*g\h"#).as_deref(),
+            Some("a＜b＞c＂d｜e？f＊g＼h")
+        );
+        assert_eq!(windows_name("tab\there").as_deref(), Some("tab\u{2409}here"));
+        assert_eq!(windows_name("notes. .").as_deref(), Some("notes．\u{3000}．"));
+        assert_eq!(windows_name("nul.txt").as_deref(), Some("_nul.txt"));
+        assert_eq!(windows_name("CON").as_deref(), Some("_CON"));
+        assert_eq!(windows_name("com7.tar.gz").as_deref(), Some("_com7.tar.gz"));
+        assert_eq!(windows_name("lpt0.txt"), None);
+        assert_eq!(windows_name("console.txt"), None);
+        assert_eq!(windows_name("聊天记录 (1).txt"), None);
+        assert_eq!(windows_name(".hidden"), None);
+        assert_eq!(windows_name("v1.2"), None);
+        // Whatever it gives, Windows can hold.
+        for name in ["a:b", "x. ", "aux", "a\u{7}b", "com1 .txt"] {
+            let w = windows_name(name).unwrap();
+            assert!(windows_name(&w).is_none(), "{name} gave {w}");
+        }
     }
 
     /// Windows names are kept as UTF-16 units: a path of several parts comes back as the same

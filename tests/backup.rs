@@ -816,3 +816,54 @@ fn a_new_archive_read_back_in_two_parts_verifies_whole() {
     assert!(s["timings"].get("read_back").is_none(), "{}", s["timings"]);
     expect_code(&run(&["verify", plain.to_str().unwrap()]), 0);
 }
+
+/// Names another system allows and Windows does not are restored there under the nearest name
+/// Windows holds, and said; the content is the same. Run here with Windows' rules, through the
+/// library's plan and restore, since this system holds both names.
+#[test]
+fn names_windows_cannot_hold_are_restored_under_near_ones_and_named() {
+    use qqvault::archive::read::ArchiveReader;
+    use qqvault::archive::restore::{execute, plan, Action, NameRules};
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("in");
+    let names: [(&str, &str); 4] = [
+        ("截图 12:30.png", "截图 12：30.png"),
+        ("nul.txt", "_nul.txt"),
+        ("说明.", "说明．"),
+        ("普通.txt", "普通.txt"),
+    ];
+    fs::create_dir_all(&dir).unwrap();
+    for (i, (name, _)) in names.iter().enumerate() {
+        fs::write(dir.join(name), format!("content {i}")).unwrap();
+    }
+    let archive = t.path().join("out.zip");
+    expect_code(
+        &run(&["backup", dir.to_str().unwrap(), "-o", archive.to_str().unwrap()]),
+        0,
+    );
+    let mut reader = ArchiveReader::open(&archive).unwrap();
+    let native = plan(&reader, &t.path().join("unix"), false, false, NameRules::Unix);
+    assert!(native.iter().all(|p| p.renamed_to.is_none()), "{native:?}");
+    let target = t.path().join("windows");
+    let items = plan(&reader, &target, false, false, NameRules::Windows);
+    assert_eq!(items.len(), 4);
+    for (name, fitted) in names {
+        let it = items.iter().find(|p| p.path == format!("in/{name}")).unwrap();
+        assert_eq!(it.action, Action::Create);
+        assert_eq!(it.dest, target.join("in").join(fitted), "{name}");
+        let renamed = name != fitted;
+        assert_eq!(it.renamed_to.is_some(), renamed, "{name}");
+        assert_eq!(it.reason.is_some(), renamed, "{name}: {:?}", it.reason);
+    }
+    let report = execute(&mut reader, items).unwrap();
+    assert_eq!(report.restored, 4);
+    assert_eq!(report.renamed.len(), 3, "{:?}", report.renamed);
+    assert!(report.failed.is_empty() && report.refused.is_empty());
+    for (i, (_, fitted)) in names.iter().enumerate() {
+        assert_eq!(
+            fs::read(target.join("in").join(fitted)).unwrap(),
+            format!("content {i}").as_bytes()
+        );
+    }
+    assert_eq!(tree(&target).len(), 4, "nothing else was written");
+}

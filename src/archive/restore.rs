@@ -31,6 +31,10 @@ pub struct PlanItem {
     pub size: u64,
     pub action: Action,
     pub reason: Option<String>,
+    /// The name it is restored under when this system cannot hold its own (see
+    /// [`names::windows_name`]), relative to the target folder.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub renamed_to: Option<String>,
     #[serde(skip)]
     pub sha256: Sha256Digest,
     #[serde(skip)]
@@ -43,6 +47,8 @@ pub struct RestoreReport {
     pub bytes: u64,
     pub kept_existing: Vec<String>,
     pub refused: Vec<PlanItem>,
+    /// Restored under another name (path, name given): this system cannot hold the original.
+    pub renamed: Vec<(String, String)>,
     pub failed: Vec<(String, String)>,
 }
 
@@ -56,9 +62,33 @@ impl RestoreReport {
     }
 }
 
+/// Which names the system restored onto can hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NameRules {
+    /// Any name but `/` and NUL (Unix).
+    Unix,
+    /// Windows: no `<>:"|?*\`, control characters, trailing dots or spaces, or device names.
+    Windows,
+}
+
+impl NameRules {
+    pub const NATIVE: NameRules = if cfg!(windows) {
+        NameRules::Windows
+    } else {
+        NameRules::Unix
+    };
+}
+
 /// The restore plan: every file at its path, and with `versions` also every earlier content
-/// an update replaced, at its `versions/<when>/<path>`.
-pub fn plan(reader: &ArchiveReader, target: &Path, overwrite: bool, versions: bool) -> Vec<PlanItem> {
+/// an update replaced, at its `versions/<when>/<path>`. A name that `rules` do not allow (a
+/// file archived on another system) is given the nearest one they do, and said.
+pub fn plan(
+    reader: &ArchiveReader,
+    target: &Path,
+    overwrite: bool,
+    versions: bool,
+    rules: NameRules,
+) -> Vec<PlanItem> {
     let earlier = reader.manifest.versions.iter().filter(|_| versions).map(|v| {
         let mut f = v.file.clone();
         // `versions/<when>/<path>`, <when> as a name every file system accepts.
@@ -79,13 +109,43 @@ pub fn plan(reader: &ArchiveReader, target: &Path, overwrite: bool, versions: bo
                     .any(|p| p.is_empty() || p == ".")
                     .then_some("empty or '.' path component")
             });
-            let dest = names::restore_path(target, &f.path, f.raw_path.as_ref());
+            // Names recorded as the system's own bytes were that system's names: only a name
+            // spelled from UTF-8 can be one this system cannot hold.
+            let own_bytes = f.raw_path.as_ref().is_some_and(|r| {
+                r.os == if rules == NameRules::Windows {
+                    "windows"
+                } else {
+                    "unix"
+                }
+            });
+            let fitted = match rules {
+                NameRules::Windows if !own_bytes && unsafe_reason.is_none() => {
+                    let parts: Vec<String> = f
+                        .path
+                        .split('/')
+                        .map(|p| names::windows_name(p).unwrap_or_else(|| p.to_string()))
+                        .collect();
+                    let joined = parts.join("/");
+                    (joined != f.path).then_some(joined)
+                }
+                _ => None,
+            };
+            let name = fitted.as_deref().unwrap_or(&f.path);
+            let dest = names::restore_path(
+                target,
+                name,
+                if fitted.is_some() {
+                    None
+                } else {
+                    f.raw_path.as_ref()
+                },
+            );
             // Every part must be one plain name on this system: `c:x` or `a\b` are on Windows
             // a drive or two names, and would put the file elsewhere.
             let escapes = match dest.strip_prefix(target) {
                 Ok(rel) => {
                     let parts: Vec<_> = rel.components().collect();
-                    parts.len() != f.path.split('/').count()
+                    parts.len() != name.split('/').count()
                         || parts
                             .iter()
                             .any(|c| !matches!(c, std::path::Component::Normal(_)))
@@ -111,6 +171,12 @@ pub fn plan(reader: &ArchiveReader, target: &Path, overwrite: bool, versions: bo
             } else {
                 (Action::Create, None)
             };
+            let reason = match (&fitted, action) {
+                (Some(n), Action::Create | Action::Overwrite) => Some(format!(
+                    "restored as {n}: this system cannot hold the original name"
+                )),
+                _ => reason,
+            };
             PlanItem {
                 path: f.path.clone(),
                 dest,
@@ -118,6 +184,7 @@ pub fn plan(reader: &ArchiveReader, target: &Path, overwrite: bool, versions: bo
                 size: f.size,
                 action,
                 reason,
+                renamed_to: fitted,
                 sha256: f.sha256,
                 mtime: f.mtime,
             }
@@ -135,6 +202,9 @@ pub fn execute(reader: &mut ArchiveReader, items: Vec<PlanItem>) -> Result<Resto
                 Ok(()) => {
                     report.restored += 1;
                     report.bytes += item.size;
+                    if let Some(n) = item.renamed_to {
+                        report.renamed.push((item.path, n));
+                    }
                 }
                 Err(e) => report.failed.push((item.path.clone(), e)),
             },
@@ -199,6 +269,6 @@ fn restore_one(reader: &mut ArchiveReader, item: &PlanItem) -> std::result::Resu
 pub fn restore(archive: &Path, target: &Path, overwrite: bool) -> Result<RestoreReport> {
     let mut reader = ArchiveReader::open(archive)?;
     fs::create_dir_all(target).map_err(|e| Error::write(target, e))?;
-    let items = plan(&reader, target, overwrite, false);
+    let items = plan(&reader, target, overwrite, false, NameRules::NATIVE);
     execute(&mut reader, items)
 }

@@ -26,7 +26,13 @@ pub struct Args {
 
 pub fn run(a: Args) -> CliResult {
     let mut reader = ArchiveReader::open(&a.archive)?;
-    let items = restore::plan(&reader, &a.output, a.overwrite, a.versions);
+    let items = restore::plan(
+        &reader,
+        &a.output,
+        a.overwrite,
+        a.versions,
+        restore::NameRules::NATIVE,
+    );
     let mut out = printer::stdout();
     if a.dry_run {
         let mut code = 0;
@@ -65,6 +71,12 @@ pub fn run(a: Args) -> CliResult {
             "refused: {}: {}",
             it.path,
             it.reason.as_deref().unwrap_or("")
+        )?;
+    }
+    for (p, n) in &report.renamed {
+        writeln!(
+            out,
+            "restored under another name (this system cannot hold the original): {p} -> {n}"
         )?;
     }
     for p in &report.kept_existing {
