@@ -818,7 +818,8 @@ fn a_new_archive_read_back_in_two_parts_verifies_whole() {
 }
 
 /// Names another system allows and Windows does not are restored there under the nearest name
-/// Windows holds, and said; the content is the same. Run here with Windows' rules, through the
+/// Windows holds, and said, as are names that Windows would take for one; the content is the
+/// same. Run here with Windows' rules, through the
 /// library's plan and restore, since this system holds both names.
 #[test]
 fn names_windows_cannot_hold_are_restored_under_near_ones_and_named() {
@@ -826,11 +827,14 @@ fn names_windows_cannot_hold_are_restored_under_near_ones_and_named() {
     use qqvault::archive::restore::{execute, plan, Action, NameRules};
     let t = tempfile::tempdir().unwrap();
     let dir = t.path().join("in");
-    let names: [(&str, &str); 4] = [
+    let names: [(&str, &str); 6] = [
         ("截图 12:30.png", "截图 12：30.png"),
         ("nul.txt", "_nul.txt"),
         ("说明.", "说明．"),
         ("普通.txt", "普通.txt"),
+        // One name but for letter case: the second in the manifest's order comes back numbered.
+        ("README.txt", "README.txt"),
+        ("Readme.txt", "Readme~2.txt"),
     ];
     fs::create_dir_all(&dir).unwrap();
     for (i, (name, _)) in names.iter().enumerate() {
@@ -846,7 +850,7 @@ fn names_windows_cannot_hold_are_restored_under_near_ones_and_named() {
     assert!(native.iter().all(|p| p.renamed_to.is_none()), "{native:?}");
     let target = t.path().join("windows");
     let items = plan(&reader, &target, false, false, NameRules::Windows);
-    assert_eq!(items.len(), 4);
+    assert_eq!(items.len(), 6);
     for (name, fitted) in names {
         let it = items.iter().find(|p| p.path == format!("in/{name}")).unwrap();
         assert_eq!(it.action, Action::Create);
@@ -855,9 +859,14 @@ fn names_windows_cannot_hold_are_restored_under_near_ones_and_named() {
         assert_eq!(it.renamed_to.is_some(), renamed, "{name}");
         assert_eq!(it.reason.is_some(), renamed, "{name}: {:?}", it.reason);
     }
+    let case = items.iter().find(|p| p.path == "in/Readme.txt").unwrap();
+    assert!(
+        case.reason.as_deref().unwrap().contains("letter case"),
+        "{case:?}"
+    );
     let report = execute(&mut reader, items).unwrap();
-    assert_eq!(report.restored, 4);
-    assert_eq!(report.renamed.len(), 3, "{:?}", report.renamed);
+    assert_eq!(report.restored, 6);
+    assert_eq!(report.renamed.len(), 4, "{:?}", report.renamed);
     assert!(report.failed.is_empty() && report.refused.is_empty());
     for (i, (_, fitted)) in names.iter().enumerate() {
         assert_eq!(
@@ -865,5 +874,5 @@ fn names_windows_cannot_hold_are_restored_under_near_ones_and_named() {
             format!("content {i}").as_bytes()
         );
     }
-    assert_eq!(tree(&target).len(), 4, "nothing else was written");
+    assert_eq!(tree(&target).len(), 6, "nothing else was written");
 }

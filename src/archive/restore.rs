@@ -72,6 +72,11 @@ pub enum NameRules {
 }
 
 impl NameRules {
+    /// Whether names that differ only in letter case are one name (Windows; macOS, whose
+    /// file system folds case unless made otherwise).
+    pub fn folds_case(self) -> bool {
+        self == NameRules::Windows || cfg!(target_os = "macos")
+    }
     pub const NATIVE: NameRules = if cfg!(windows) {
         NameRules::Windows
     } else {
@@ -96,6 +101,8 @@ pub fn plan(
         f.raw_path = None;
         f
     });
+    // The names given so far, in lower case, where letter case does not tell names apart.
+    let mut taken: std::collections::HashSet<String> = std::collections::HashSet::new();
     reader
         .manifest
         .files
@@ -118,7 +125,7 @@ pub fn plan(
                     "unix"
                 }
             });
-            let fitted = match rules {
+            let mut fitted = match rules {
                 NameRules::Windows if !own_bytes && unsafe_reason.is_none() => {
                     let parts: Vec<String> = f
                         .path
@@ -130,6 +137,20 @@ pub fn plan(
                 }
                 _ => None,
             };
+            let mut why = "this system cannot hold the original name";
+            // Two names that differ only in letter case would be one file here: the second
+            // comes back numbered, as the archive names twins (`a~2.jpg`).
+            if rules.folds_case() && unsafe_reason.is_none() {
+                let name = fitted.clone().unwrap_or_else(|| f.path.clone());
+                if !taken.insert(name.to_lowercase()) {
+                    let distinct = (2..)
+                        .map(|n| numbered(&name, n))
+                        .find(|c| taken.insert(c.to_lowercase()))
+                        .unwrap_or(name);
+                    fitted = Some(distinct);
+                    why = "another file has the same name here but for letter case";
+                }
+            }
             let name = fitted.as_deref().unwrap_or(&f.path);
             let dest = names::restore_path(
                 target,
@@ -172,9 +193,7 @@ pub fn plan(
                 (Action::Create, None)
             };
             let reason = match (&fitted, action) {
-                (Some(n), Action::Create | Action::Overwrite) => Some(format!(
-                    "restored as {n}: this system cannot hold the original name"
-                )),
+                (Some(n), Action::Create | Action::Overwrite) => Some(format!("restored as {n}: {why}")),
                 _ => reason,
             };
             PlanItem {
@@ -190,6 +209,15 @@ pub fn plan(
             }
         })
         .collect()
+}
+
+/// `path` with `~n` before the extension of its last part: `a/b.jpg` gives `a/b~2.jpg`.
+fn numbered(path: &str, n: u32) -> String {
+    let last = path.rfind('/').map_or(0, |i| i + 1);
+    match path[last..].rfind('.') {
+        Some(dot) if dot > 0 => format!("{}~{n}{}", &path[..last + dot], &path[last + dot..]),
+        _ => format!("{path}~{n}"),
+    }
 }
 
 pub fn execute(reader: &mut ArchiveReader, items: Vec<PlanItem>) -> Result<RestoreReport> {
