@@ -2048,7 +2048,7 @@ fn writer_after_prefix(
     e: &mut Earlier,
     partial: &Path,
     end: u64,
-    handoff: Option<std::sync::mpsc::Sender<BlockHash>>,
+    mut handoff: Option<std::sync::mpsc::Sender<BlockHash>>,
 ) -> Result<(ArchiveWriter, BlockCopy)> {
     File::create(partial)
         .and_then(|f| {
@@ -2066,6 +2066,16 @@ fn writer_after_prefix(
             f.set_len(end)
         })
         .map_err(|err| Error::write(partial, err))?;
+    // On Windows, a write past what a file holds makes NTFS write zeros up to it first: the
+    // directory written after the block would cost the block's length in zeros, written before
+    // the copy writes it again. There the block is copied first, and nothing beside it.
+    let copied_first = if COPY_BLOCK_FIRST {
+        let mut copy = BlockCopy::start(&e.reader.path, partial, end, handoff.take())?;
+        copy.wait();
+        Some(copy)
+    } else {
+        None
+    };
     let zip = &e.reader.zip;
     let names = crate::archive::salvage::seal_prefix(
         &e.reader.path,
@@ -2088,17 +2098,26 @@ fn writer_after_prefix(
         })
         .collect::<Result<Vec<_>>>()?;
     let writer = ArchiveWriter::append(partial, records)?;
-    let copy = BlockCopy::start(&e.reader.path, partial, end, handoff)?;
+    let copy = match copied_first {
+        Some(copy) => copy,
+        None => BlockCopy::start(&e.reader.path, partial, end, handoff)?,
+    };
     e.block = names.into_iter().collect();
     Ok((writer, copy))
 }
 
 /// The copy of the first bytes of one file into another, which is already that long, on a
 /// thread of its own (see [`copy_block`]).
+/// Whether an update copies its block before writing anything after it (see
+/// [`writer_after_prefix`]), rather than beside the rest of the update.
+const COPY_BLOCK_FIRST: bool = cfg!(windows);
+
 struct BlockCopy {
     from: std::path::PathBuf,
     to: std::path::PathBuf,
     thread: Option<std::thread::JoinHandle<std::result::Result<Copied, CopyError>>>,
+    /// What the copy did, once [`BlockCopy::wait`] waited for it.
+    done: Option<std::result::Result<Copied, CopyError>>,
     /// Asks the thread to stop (a run that fails before the copy is needed).
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     end: u64,
@@ -2137,17 +2156,29 @@ impl BlockCopy {
             from: from.to_path_buf(),
             to: to.to_path_buf(),
             thread: Some(thread),
+            done: None,
             stop,
             end,
         })
     }
 
+    /// Waits for the copy to end, keeping what it did for [`BlockCopy::finish`].
+    fn wait(&mut self) {
+        if let Some(t) = self.thread.take() {
+            self.done =
+                Some(t.join().unwrap_or_else(|_| {
+                    Err(CopyError::Target(io::Error::other("the copying thread failed")))
+                }));
+        }
+    }
+
     /// Waits for the copy to end; an error unless it copied the whole block.
     fn finish(mut self) -> Result<()> {
-        let done = match self.thread.take().map(|t| t.join()) {
-            Some(Ok(r)) => r,
-            _ => Err(CopyError::Target(io::Error::other("the copying thread failed"))),
-        };
+        self.wait();
+        let done = self
+            .done
+            .take()
+            .unwrap_or_else(|| Err(CopyError::Target(io::Error::other("the copying thread failed"))));
         let short = || {
             Error::read(
                 &self.from,
@@ -2658,6 +2689,38 @@ mod tests {
             copied.state.finalize()[..],
             sha2::Sha256::digest(&data[..end as usize])[..]
         );
+    }
+
+    /// A copy waited for (as on Windows, before anything is written after the block) keeps
+    /// what it did: the block is whole, its hash was handed over, and `finish` says so.
+    #[test]
+    fn a_block_copy_waited_for_finishes_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let (from, to) = (dir.path().join("a.zip"), dir.path().join("b.zip.partial"));
+        let data: Vec<u8> = (0..(9u32 << 20) + 77).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&from, &data).unwrap();
+        let end = (9 << 20) + 5;
+        let f = File::create(&to).unwrap();
+        f.set_len(end).unwrap();
+        drop(f);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut copy = BlockCopy::start(&from, &to, end, Some(tx)).unwrap();
+        copy.wait();
+        let (len, state) = rx
+            .try_recv()
+            .expect("the hash was handed over when the copy ended");
+        assert_eq!(len, end);
+        use sha2::Digest;
+        assert_eq!(
+            state.finalize()[..],
+            sha2::Sha256::digest(&data[..end as usize])[..]
+        );
+        assert!(copy.finish().is_ok());
+        assert!(std::fs::read(&to).unwrap()[..] == data[..end as usize]);
+        // A block longer than its source is not whole, waited for or not.
+        let mut short = BlockCopy::start(&from, &to, data.len() as u64 + 1, None).unwrap();
+        short.wait();
+        assert!(short.finish().is_err());
     }
 
     /// A copy asked to stop before it begins hands over nothing whole: no bytes, so the check
