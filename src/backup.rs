@@ -2562,7 +2562,16 @@ fn extract_earlier_exports(
             carried.push(kept);
             continue;
         }
-        let dest = tmp.path().join(name.replace('/', std::path::MAIN_SEPARATOR_STR));
+        // Its folders and name as in the archive, where this system can hold them; on Windows
+        // a name from another system may need its nearest Windows form (`12:30` as `12：30`),
+        // which only this scratch copy takes (the export keeps its archived name).
+        let mut dest = tmp.path().to_path_buf();
+        for part in name.split('/') {
+            match crate::names::windows_name(part).filter(|_| cfg!(windows)) {
+                Some(fitted) => dest.push(fitted),
+                None => dest.push(part),
+            }
+        }
         if let Some(parent) = dest.parent() {
             std::fs::create_dir_all(parent).map_err(|err| Error::write(parent, err))?;
         }

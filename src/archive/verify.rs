@@ -1390,7 +1390,8 @@ fn release(map: &memmap2::Mmap, offset: usize, len: usize) {
     let _ = (map, offset, len);
 }
 
-/// How far beyond a range [`release`] lets pages go.
+/// How far beyond a range [`release`] lets pages go (where it does: on Unix).
+#[cfg(unix)]
 const RELEASE_MARGIN: usize = 256 << 10;
 
 /// Reads a mapped range and lets its pages go every 4 MiB, as `release` does.
