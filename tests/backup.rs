@@ -819,22 +819,32 @@ fn a_new_archive_read_back_in_two_parts_verifies_whole() {
 
 /// Names another system allows and Windows does not are restored there under the nearest name
 /// Windows holds, and said, as are names that Windows would take for one; the content is the
-/// same. Run here with Windows' rules, through the
-/// library's plan and restore, since this system holds both names.
+/// same. Run here with Windows' rules, through the library's plan and restore, since this
+/// system holds every one of these names (Linux only: Windows and macOS do not).
+#[cfg(target_os = "linux")]
 #[test]
 fn names_windows_cannot_hold_are_restored_under_near_ones_and_named() {
     use qqvault::archive::read::ArchiveReader;
     use qqvault::archive::restore::{execute, plan, Action, NameRules};
     let t = tempfile::tempdir().unwrap();
     let dir = t.path().join("in");
-    let names: [(&str, &str); 6] = [
+    // (archived name, name restored under Windows' rules)
+    let names: [(&str, &str); 11] = [
         ("截图 12:30.png", "截图 12：30.png"),
         ("nul.txt", "_nul.txt"),
         ("说明.", "说明．"),
         ("普通.txt", "普通.txt"),
-        // One name but for letter case: the second in the manifest's order comes back numbered.
+        // One name but for letter case: the first in the manifest's order keeps it, the next
+        // is numbered past the names other files have of their own (`Readme~2.txt` is one).
         ("README.txt", "README.txt"),
-        ("Readme.txt", "Readme~2.txt"),
+        ("Readme.txt", "Readme~3.txt"),
+        ("Readme~2.txt", "Readme~2.txt"),
+        // Case as Windows compares it: one character at a time (σ and ς are both Σ).
+        ("ΛΟΓΟΣ.txt", "ΛΟΓΟΣ.txt"),
+        ("λογος.txt", "λογος~2.txt"),
+        // A nearest Windows name that another file has already.
+        ("a:b.txt", "a：b~2.txt"),
+        ("a：b.txt", "a：b.txt"),
     ];
     fs::create_dir_all(&dir).unwrap();
     for (i, (name, _)) in names.iter().enumerate() {
@@ -850,7 +860,7 @@ fn names_windows_cannot_hold_are_restored_under_near_ones_and_named() {
     assert!(native.iter().all(|p| p.renamed_to.is_none()), "{native:?}");
     let target = t.path().join("windows");
     let items = plan(&reader, &target, false, false, NameRules::Windows);
-    assert_eq!(items.len(), 6);
+    assert_eq!(items.len(), names.len());
     for (name, fitted) in names {
         let it = items.iter().find(|p| p.path == format!("in/{name}")).unwrap();
         assert_eq!(it.action, Action::Create);
@@ -864,15 +874,39 @@ fn names_windows_cannot_hold_are_restored_under_near_ones_and_named() {
         case.reason.as_deref().unwrap().contains("letter case"),
         "{case:?}"
     );
+    let both = items.iter().find(|p| p.path == "in/a:b.txt").unwrap();
+    assert!(
+        both.reason.as_deref().unwrap().contains("cannot hold")
+            && both.reason.as_deref().unwrap().contains("letter case"),
+        "{both:?}"
+    );
     let report = execute(&mut reader, items).unwrap();
-    assert_eq!(report.restored, 6);
-    assert_eq!(report.renamed.len(), 4, "{:?}", report.renamed);
+    assert_eq!(report.restored, names.len() as u64);
+    assert_eq!(report.renamed.len(), 6, "{:?}", report.renamed);
     assert!(report.failed.is_empty() && report.refused.is_empty());
     for (i, (_, fitted)) in names.iter().enumerate() {
         assert_eq!(
             fs::read(target.join("in").join(fitted)).unwrap(),
-            format!("content {i}").as_bytes()
+            format!("content {i}").as_bytes(),
+            "{fitted}"
         );
     }
-    assert_eq!(tree(&target).len(), 6, "nothing else was written");
+    assert_eq!(tree(&target).len(), names.len(), "nothing else was written");
+
+    // A file that appears where the plan found none (as another file's name does on a system
+    // that takes the two for one) is not replaced: that file fails, the rest is restored.
+    let again = t.path().join("again");
+    let items = plan(&reader, &again, false, false, NameRules::Windows);
+    fs::create_dir_all(again.join("in")).unwrap();
+    fs::write(again.join("in/普通.txt"), b"someone else's").unwrap();
+    let report = execute(&mut reader, items).unwrap();
+    assert_eq!(report.failed.len(), 1, "{:?}", report.failed);
+    assert_eq!(report.failed[0].0, "in/普通.txt");
+    assert!(
+        report.failed[0].1.contains("nothing was replaced"),
+        "{:?}",
+        report.failed
+    );
+    assert_eq!(fs::read(again.join("in/普通.txt")).unwrap(), b"someone else's");
+    assert_eq!(report.restored, names.len() as u64 - 1);
 }

@@ -47,7 +47,7 @@ pub struct RestoreReport {
     pub bytes: u64,
     pub kept_existing: Vec<String>,
     pub refused: Vec<PlanItem>,
-    /// Restored under another name (path, name given): this system cannot hold the original.
+    /// Restored under another name: the archived path, and why and as what (the plan's reason).
     pub renamed: Vec<(String, String)>,
     pub failed: Vec<(String, String)>,
 }
@@ -101,14 +101,11 @@ pub fn plan(
         f.raw_path = None;
         f
     });
-    // The names given so far, in lower case, where letter case does not tell names apart.
-    let mut taken: std::collections::HashSet<String> = std::collections::HashSet::new();
-    reader
-        .manifest
-        .files
+    let files: Vec<_> = reader.manifest.files.iter().cloned().chain(earlier).collect();
+    // What each file would be called here before names are told apart: refused, or its own
+    // name, or (where this system cannot hold that) its nearest one.
+    let firsts: Vec<(Option<&'static str>, Option<String>)> = files
         .iter()
-        .cloned()
-        .chain(earlier)
         .map(|f| {
             let unsafe_reason = names::unsafe_reason(&f.path).or_else(|| {
                 f.path
@@ -125,7 +122,7 @@ pub fn plan(
                     "unix"
                 }
             });
-            let mut fitted = match rules {
+            let fitted = match rules {
                 NameRules::Windows if !own_bytes && unsafe_reason.is_none() => {
                     let parts: Vec<String> = f
                         .path
@@ -137,18 +134,48 @@ pub fn plan(
                 }
                 _ => None,
             };
-            let mut why = "this system cannot hold the original name";
-            // Two names that differ only in letter case would be one file here: the second
-            // comes back numbered, as the archive names twins (`a~2.jpg`).
-            if rules.folds_case() && unsafe_reason.is_none() {
+            (unsafe_reason, fitted)
+        })
+        .collect();
+    // Where letter case does not tell names apart, a name kept as it is belongs to the first
+    // file that has it; any other file that would take it (a second one but for case, or a
+    // name given above) is numbered as the archive numbers twins (`a~2.jpg`), past every name
+    // a file has of its own.
+    let folds = rules.folds_case();
+    let mut owner: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    if folds {
+        for (i, (f, (unsafe_reason, fitted))) in files.iter().zip(&firsts).enumerate() {
+            if unsafe_reason.is_none() && fitted.is_none() {
+                owner.entry(case_key(&f.path)).or_insert(i);
+            }
+        }
+    }
+    let mut taken: std::collections::HashSet<String> = std::collections::HashSet::new();
+    files
+        .into_iter()
+        .zip(firsts)
+        .enumerate()
+        .map(|(i, (f, (unsafe_reason, mut fitted)))| {
+            let mut why = Vec::new();
+            if fitted.is_some() {
+                why.push("this system cannot hold the original name");
+            }
+            if folds && unsafe_reason.is_none() {
                 let name = fitted.clone().unwrap_or_else(|| f.path.clone());
-                if !taken.insert(name.to_lowercase()) {
+                let key = case_key(&name);
+                let free = |k: &String, taken: &std::collections::HashSet<String>| {
+                    !taken.contains(k) && owner.get(k).is_none_or(|&o| o == i)
+                };
+                if free(&key, &taken) {
+                    taken.insert(key);
+                } else {
                     let distinct = (2..)
                         .map(|n| numbered(&name, n))
-                        .find(|c| taken.insert(c.to_lowercase()))
+                        .find(|c| free(&case_key(c), &taken))
                         .unwrap_or(name);
+                    taken.insert(case_key(&distinct));
                     fitted = Some(distinct);
-                    why = "another file has the same name here but for letter case";
+                    why.push("another file has that name here, letter case aside");
                 }
             }
             let name = fitted.as_deref().unwrap_or(&f.path);
@@ -193,7 +220,9 @@ pub fn plan(
                 (Action::Create, None)
             };
             let reason = match (&fitted, action) {
-                (Some(n), Action::Create | Action::Overwrite) => Some(format!("restored as {n}: {why}")),
+                (Some(n), Action::Create | Action::Overwrite) => {
+                    Some(format!("restored as {n}: {}", why.join("; ")))
+                }
                 _ => reason,
             };
             PlanItem {
@@ -206,6 +235,20 @@ pub fn plan(
                 renamed_to: fitted,
                 sha256: f.sha256,
                 mtime: f.mtime,
+            }
+        })
+        .collect()
+}
+
+/// A name as a file system that does not tell letter case apart compares it: each character
+/// as its one upper-case form (NTFS upper-cases one character at a time), where it has one.
+fn case_key(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            let mut up = c.to_uppercase();
+            match (up.next(), up.next()) {
+                (Some(u), None) => u,
+                _ => c,
             }
         })
         .collect()
@@ -226,12 +269,22 @@ pub fn execute(reader: &mut ArchiveReader, items: Vec<PlanItem>) -> Result<Resto
         match item.action {
             Action::Refuse => report.refused.push(item),
             Action::KeepExisting => report.kept_existing.push(item.path),
+            // A file where the plan found none: another file of this archive took the name
+            // (a system that tells apart fewer names than the plan knew of), or something else
+            // did. Nothing is replaced that the plan did not say it would replace.
+            Action::Create if item.dest.symlink_metadata().is_ok() => report.failed.push((
+                item.path.clone(),
+                format!(
+                    "{} is there already, though it was not when this restore began (this system takes another file's name for it); nothing was replaced: restore into an empty folder, or on a system that tells the two names apart",
+                    item.dest.display()
+                ),
+            )),
             Action::Create | Action::Overwrite => match restore_one(reader, &item) {
                 Ok(()) => {
                     report.restored += 1;
                     report.bytes += item.size;
-                    if let Some(n) = item.renamed_to {
-                        report.renamed.push((item.path, n));
+                    if item.renamed_to.is_some() {
+                        report.renamed.push((item.path, item.reason.unwrap_or_default()));
                     }
                 }
                 Err(e) => report.failed.push((item.path.clone(), e)),

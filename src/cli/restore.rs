@@ -73,11 +73,8 @@ pub fn run(a: Args) -> CliResult {
             it.reason.as_deref().unwrap_or("")
         )?;
     }
-    for (p, n) in &report.renamed {
-        writeln!(
-            out,
-            "restored under another name (this system cannot hold the original): {p} -> {n}"
-        )?;
+    for (p, why) in &report.renamed {
+        writeln!(out, "restored under another name: {p}: {why}")?;
     }
     for p in &report.kept_existing {
         writeln!(out, "kept existing (pass --overwrite to replace): {p}")?;
