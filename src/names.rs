@@ -261,12 +261,21 @@ pub fn windows_name(part: &str) -> Option<String> {
         });
     }
     let stem = out.split('.').next().unwrap_or("").trim_end_matches(' ');
-    let device = match stem.to_ascii_uppercase().as_str() {
+    let upper = stem.to_ascii_uppercase();
+    let device = match upper.as_str() {
         "CON" | "PRN" | "AUX" | "NUL" => true,
-        s if s.len() == 4 && (s.starts_with("COM") || s.starts_with("LPT")) => {
-            matches!(s.as_bytes()[3], b'1'..=b'9')
+        s => {
+            // COM1 to COM9 and LPT1 to LPT9, and with ¹ ² ³ as their digit.
+            let mut rest = s
+                .strip_prefix("COM")
+                .or_else(|| s.strip_prefix("LPT"))
+                .unwrap_or("")
+                .chars();
+            matches!(
+                (rest.next(), rest.next()),
+                (Some('1'..='9' | '¹' | '²' | '³'), None)
+            )
         }
-        _ => false,
     };
     if device {
         out.insert(0, '_');
@@ -285,10 +294,17 @@ pub fn restore_path(root: &Path, name: &str, raw: Option<&RawPath>) -> PathBuf {
     if let Some(raw) = raw {
         if raw.os == native_os() {
             if let Ok(bytes) = hex::decode(&raw.hex) {
-                for comp in split_raw(&bytes, NATIVE_UNITS) {
-                    out.push(os_from_bytes(comp));
+                let comps = split_raw(&bytes, NATIVE_UNITS);
+                // Bytes that do not split into as many parts as the name has (UTF-16 parts
+                // joined by a one-byte '/', as Windows builds before this fix recorded them)
+                // are not taken: the name is.
+                let whole_units = NATIVE_UNITS == Units::Bytes || bytes.len() % 2 == 0;
+                if whole_units && comps.len() + 1 == name.split('/').count() {
+                    for comp in comps {
+                        out.push(os_from_bytes(comp));
+                    }
+                    return out;
                 }
-                return out;
             }
         }
     }
@@ -353,6 +369,9 @@ mod tests {
         assert_eq!(windows_name("nul.txt").as_deref(), Some("_nul.txt"));
         assert_eq!(windows_name("CON").as_deref(), Some("_CON"));
         assert_eq!(windows_name("com7.tar.gz").as_deref(), Some("_com7.tar.gz"));
+        assert_eq!(windows_name("COM¹.txt").as_deref(), Some("_COM¹.txt"));
+        assert_eq!(windows_name("lpt³").as_deref(), Some("_lpt³"));
+        assert_eq!(windows_name("com10.txt"), None);
         assert_eq!(windows_name("lpt0.txt"), None);
         assert_eq!(windows_name("console.txt"), None);
         assert_eq!(windows_name("聊天记录 (1).txt"), None);
@@ -386,6 +405,24 @@ mod tests {
         let back = split_raw(b"\xc1\xc4/a.txt", Units::Bytes);
         assert_eq!(back, bytes.iter().map(|b| b.as_slice()).collect::<Vec<_>>());
         assert_eq!(join_raw(&bytes, Units::Bytes), b"\xc1\xc4/a.txt");
+    }
+
+    /// Recorded bytes that do not split into the parts the name has are not trusted: the
+    /// file comes back at its name (as from archives whose Windows bytes were joined wrongly).
+    #[test]
+    fn raw_bytes_that_disagree_with_the_name_give_way_to_it() {
+        let units = |s: &str| match NATIVE_UNITS {
+            Units::Bytes => s.as_bytes().to_vec(),
+            Units::Utf16Le => s.encode_utf16().flat_map(|u| u.to_le_bytes()).collect(),
+        };
+        let raw = RawPath {
+            os: native_os().to_string(),
+            hex: hex::encode(join_raw(&[units("a"), units("b")], NATIVE_UNITS)),
+        };
+        let back = restore_path(Path::new("r"), "top/x.txt", Some(&raw));
+        assert_eq!(back, Path::new("r").join("top").join("x.txt"));
+        let back = restore_path(Path::new("r"), "top/x/y.txt", Some(&raw));
+        assert_eq!(back, Path::new("r").join("top").join("a").join("b"));
     }
 
     #[cfg(unix)]
