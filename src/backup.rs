@@ -2043,7 +2043,9 @@ fn earlier_prefix(e: &Earlier, renames: &HashMap<String, String>, readme: &str) 
 /// A writer for `partial` that starts with the first `end` bytes of the archive being
 /// updated, copied as one block, and goes on after them. The block is copied on a thread of
 /// its own (the [`BlockCopy`] returned), beside the rest of the update: the writer writes
-/// after it, and nothing reads it before the check of the new archive.
+/// after it, and nothing reads it before the check of the new archive. On Windows the copy
+/// is done before the writer writes anything (see [`COPY_BLOCK_FIRST`]), and a copy that
+/// failed fails here.
 fn writer_after_prefix(
     e: &mut Earlier,
     partial: &Path,
@@ -2072,6 +2074,14 @@ fn writer_after_prefix(
     let copied_first = if COPY_BLOCK_FIRST {
         let mut copy = BlockCopy::start(&e.reader.path, partial, end, handoff.take())?;
         copy.wait();
+        if !matches!(&copy.done, Some(Ok(c)) if c.bytes == end) {
+            // The error it ended with, now rather than after the rest of the update.
+            copy.finish()?;
+            return Err(Error::write(
+                partial,
+                io::Error::other("the block was not copied whole"),
+            ));
+        }
         Some(copy)
     } else {
         None
@@ -2106,12 +2116,12 @@ fn writer_after_prefix(
     Ok((writer, copy))
 }
 
-/// The copy of the first bytes of one file into another, which is already that long, on a
-/// thread of its own (see [`copy_block`]).
 /// Whether an update copies its block before writing anything after it (see
 /// [`writer_after_prefix`]), rather than beside the rest of the update.
 const COPY_BLOCK_FIRST: bool = cfg!(windows);
 
+/// The copy of the first bytes of one file into another, which is already that long, on a
+/// thread of its own (see [`copy_block`]).
 struct BlockCopy {
     from: std::path::PathBuf,
     to: std::path::PathBuf,
@@ -2521,6 +2531,9 @@ fn extract_earlier_exports(
         .iter()
         .map(|v| (v.file.entry.clone(), v.file.clone()))
         .collect();
+    // The scratch copies' paths so far, in lower case (see below).
+    let mut scratch_names: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let mut apart = 0u32;
     for x in exports {
         if x.opaque {
             carried.push(x);
@@ -2576,13 +2589,24 @@ fn extract_earlier_exports(
         // Its folders and name as in the archive, where this system can hold them; on Windows
         // a name from another system may need its nearest Windows form (`12:30` as `12：30`),
         // which only this scratch copy takes (the export keeps its archived name).
-        let mut dest = tmp.path().to_path_buf();
+        let mut rel = std::path::PathBuf::new();
         for part in name.split('/') {
             match crate::names::windows_name(part).filter(|_| cfg!(windows)) {
-                Some(fitted) => dest.push(fitted),
-                None => dest.push(part),
+                Some(fitted) => rel.push(fitted),
+                None => rel.push(part),
             }
         }
+        // Two names this system takes for one (`Chat.txt` and `chat.txt` from Linux on
+        // Windows, or a name and another's nearest Windows form) would share one scratch file,
+        // and one export would be read from the other's bytes: the second goes in a folder of
+        // its own (its chunks, if any, are then not beside it, and it says so).
+        let key = rel.to_string_lossy().to_lowercase();
+        let dest = if scratch_names.insert(key) {
+            tmp.path().join(&rel)
+        } else {
+            apart += 1;
+            tmp.path().join(format!("~{apart}")).join(&rel)
+        };
         if let Some(parent) = dest.parent() {
             std::fs::create_dir_all(parent).map_err(|err| Error::write(parent, err))?;
         }
