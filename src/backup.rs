@@ -873,7 +873,7 @@ pub fn backup(opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSum
                 .ok_or_else(|| Error::zip(output, "no archive to update"))?;
             match writer_after_prefix(e, &partial, end, handoff) {
                 Ok((w, copy)) => {
-                    block_copy = Some(copy);
+                    block_copy = copy;
                     w
                 }
                 Err(err) => {
@@ -2044,14 +2044,14 @@ fn earlier_prefix(e: &Earlier, renames: &HashMap<String, String>, readme: &str) 
 /// updated, copied as one block, and goes on after them. The block is copied on a thread of
 /// its own (the [`BlockCopy`] returned), beside the rest of the update: the writer writes
 /// after it, and nothing reads it before the check of the new archive. On Windows the copy
-/// is done before the writer writes anything (see [`COPY_BLOCK_FIRST`]), and a copy that
-/// failed fails here.
+/// is done before the writer writes anything (see [`COPY_BLOCK_FIRST`]): no copy is returned,
+/// and a copy that failed fails here.
 fn writer_after_prefix(
     e: &mut Earlier,
     partial: &Path,
     end: u64,
     mut handoff: Option<std::sync::mpsc::Sender<BlockHash>>,
-) -> Result<(ArchiveWriter, BlockCopy)> {
+) -> Result<(ArchiveWriter, Option<BlockCopy>)> {
     File::create(partial)
         .and_then(|f| {
             // The block's place is allocated first: writes into allocated blocks leave the
@@ -2071,21 +2071,9 @@ fn writer_after_prefix(
     // On Windows, a write past what a file holds makes NTFS write zeros up to it first: the
     // directory written after the block would cost the block's length in zeros, written before
     // the copy writes it again. There the block is copied first, and nothing beside it.
-    let copied_first = if COPY_BLOCK_FIRST {
-        let mut copy = BlockCopy::start(&e.reader.path, partial, end, handoff.take())?;
-        copy.wait();
-        if !matches!(&copy.done, Some(Ok(c)) if c.bytes == end) {
-            // The error it ended with, now rather than after the rest of the update.
-            copy.finish()?;
-            return Err(Error::write(
-                partial,
-                io::Error::other("the block was not copied whole"),
-            ));
-        }
-        Some(copy)
-    } else {
-        None
-    };
+    if COPY_BLOCK_FIRST {
+        BlockCopy::start(&e.reader.path, partial, end, handoff.take())?.finish()?;
+    }
     let zip = &e.reader.zip;
     let names = crate::archive::salvage::seal_prefix(
         &e.reader.path,
@@ -2108,9 +2096,10 @@ fn writer_after_prefix(
         })
         .collect::<Result<Vec<_>>>()?;
     let writer = ArchiveWriter::append(partial, records)?;
-    let copy = match copied_first {
-        Some(copy) => copy,
-        None => BlockCopy::start(&e.reader.path, partial, end, handoff)?,
+    let copy = if COPY_BLOCK_FIRST {
+        None
+    } else {
+        Some(BlockCopy::start(&e.reader.path, partial, end, handoff)?)
     };
     e.block = names.into_iter().collect();
     Ok((writer, copy))
@@ -2126,8 +2115,6 @@ struct BlockCopy {
     from: std::path::PathBuf,
     to: std::path::PathBuf,
     thread: Option<std::thread::JoinHandle<std::result::Result<Copied, CopyError>>>,
-    /// What the copy did, once [`BlockCopy::wait`] waited for it.
-    done: Option<std::result::Result<Copied, CopyError>>,
     /// Asks the thread to stop (a run that fails before the copy is needed).
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     end: u64,
@@ -2166,29 +2153,17 @@ impl BlockCopy {
             from: from.to_path_buf(),
             to: to.to_path_buf(),
             thread: Some(thread),
-            done: None,
             stop,
             end,
         })
     }
 
-    /// Waits for the copy to end, keeping what it did for [`BlockCopy::finish`].
-    fn wait(&mut self) {
-        if let Some(t) = self.thread.take() {
-            self.done =
-                Some(t.join().unwrap_or_else(|_| {
-                    Err(CopyError::Target(io::Error::other("the copying thread failed")))
-                }));
-        }
-    }
-
     /// Waits for the copy to end; an error unless it copied the whole block.
     fn finish(mut self) -> Result<()> {
-        self.wait();
-        let done = self
-            .done
-            .take()
-            .unwrap_or_else(|| Err(CopyError::Target(io::Error::other("the copying thread failed"))));
+        let done = match self.thread.take().map(|t| t.join()) {
+            Some(Ok(r)) => r,
+            _ => Err(CopyError::Target(io::Error::other("the copying thread failed"))),
+        };
         let short = || {
             Error::read(
                 &self.from,
@@ -2531,7 +2506,7 @@ fn extract_earlier_exports(
         .iter()
         .map(|v| (v.file.entry.clone(), v.file.clone()))
         .collect();
-    // The scratch copies' paths so far, in lower case (see below).
+    // The scratch copies' paths so far, as a case-blind system compares them (see below).
     let mut scratch_names: std::collections::HashSet<String> = std::collections::HashSet::new();
     let mut apart = 0u32;
     for x in exports {
@@ -2589,18 +2564,13 @@ fn extract_earlier_exports(
         // Its folders and name as in the archive, where this system can hold them; on Windows
         // a name from another system may need its nearest Windows form (`12:30` as `12：30`),
         // which only this scratch copy takes (the export keeps its archived name).
-        let mut rel = std::path::PathBuf::new();
-        for part in name.split('/') {
-            match crate::names::windows_name(part).filter(|_| cfg!(windows)) {
-                Some(fitted) => rel.push(fitted),
-                None => rel.push(part),
-            }
-        }
+        let fitted = crate::names::windows_path(&name).filter(|_| cfg!(windows));
+        let rel: std::path::PathBuf = fitted.as_deref().unwrap_or(&name).split('/').collect();
         // Two names this system takes for one (`Chat.txt` and `chat.txt` from Linux on
         // Windows, or a name and another's nearest Windows form) would share one scratch file,
         // and one export would be read from the other's bytes: the second goes in a folder of
         // its own (its chunks, if any, are then not beside it, and it says so).
-        let key = rel.to_string_lossy().to_lowercase();
+        let key = crate::names::case_key(fitted.as_deref().unwrap_or(&name));
         let dest = if scratch_names.insert(key) {
             tmp.path().join(&rel)
         } else {
@@ -2739,10 +2709,10 @@ mod tests {
         }
     }
 
-    /// A copy waited for (as on Windows, before anything is written after the block) keeps
-    /// what it did: the block is whole, its hash was handed over, and `finish` says so.
+    /// A copy finished before anything else is written (as on Windows) has handed its hash
+    /// over by then, and the block is whole; one longer than its source is not.
     #[test]
-    fn a_block_copy_waited_for_finishes_whole() {
+    fn a_block_copy_finished_first_is_whole_and_handed_over() {
         let dir = tempfile::tempdir().unwrap();
         let (from, to) = (dir.path().join("a.zip"), dir.path().join("b.zip.partial"));
         let data: Vec<u8> = (0..(9u32 << 20) + 77).map(|i| (i % 251) as u8).collect();
@@ -2752,8 +2722,8 @@ mod tests {
         f.set_len(end).unwrap();
         drop(f);
         let (tx, rx) = std::sync::mpsc::channel();
-        let mut copy = BlockCopy::start(&from, &to, end, Some(tx)).unwrap();
-        copy.wait();
+        let copy = BlockCopy::start(&from, &to, end, Some(tx)).unwrap();
+        assert!(copy.finish().is_ok());
         let (len, state) = rx
             .try_recv()
             .expect("the hash was handed over when the copy ended");
@@ -2763,11 +2733,8 @@ mod tests {
             state.finalize()[..],
             sha2::Sha256::digest(&data[..end as usize])[..]
         );
-        assert!(copy.finish().is_ok());
         assert!(std::fs::read(&to).unwrap()[..] == data[..end as usize]);
-        // A block longer than its source is not whole, waited for or not.
-        let mut short = BlockCopy::start(&from, &to, data.len() as u64 + 1, None).unwrap();
-        short.wait();
+        let short = BlockCopy::start(&from, &to, data.len() as u64 + 1, None).unwrap();
         assert!(short.finish().is_err());
     }
 

@@ -103,13 +103,9 @@ impl ArchivePath {
             return self;
         }
         let base = self.name.clone();
-        let (stem, ext) = match base.rfind('.') {
-            Some(dot) if dot > base.rfind('/').map_or(0, |s| s + 1) => (&base[..dot], &base[dot..]),
-            _ => (base.as_str(), ""),
-        };
         let mut n = 2;
         loop {
-            let candidate = format!("{stem}~{n}{ext}");
+            let candidate = numbered(&base, n);
             if seen.insert(candidate.clone()) {
                 self.name = candidate;
                 // The name no longer says the original: keep its bytes for restore.
@@ -120,6 +116,16 @@ impl ArchivePath {
             }
             n += 1;
         }
+    }
+}
+
+/// `path` with `~n` before the extension of its last part: `a/b.jpg` gives `a/b~2.jpg`, `a/.x`
+/// gives `a/.x~2`. How twins are named, in the archive and on restore.
+pub fn numbered(path: &str, n: u32) -> String {
+    let last = path.rfind('/').map_or(0, |i| i + 1);
+    match path[last..].rfind('.') {
+        Some(dot) if dot > 0 => format!("{}~{n}{}", &path[..last + dot], &path[last + dot..]),
+        _ => format!("{path}~{n}"),
     }
 }
 
@@ -281,6 +287,33 @@ pub fn windows_name(part: &str) -> Option<String> {
         out.insert(0, '_');
     }
     (out != part).then_some(out)
+}
+
+/// An archived path (parts joined by '/') with each part Windows cannot hold given its nearest
+/// Windows form ([`windows_name`]), or None when Windows holds every part.
+pub fn windows_path(path: &str) -> Option<String> {
+    let parts: Vec<Option<String>> = path.split('/').map(windows_name).collect();
+    parts.iter().any(Option::is_some).then(|| {
+        path.split('/')
+            .zip(parts)
+            .map(|(p, w)| w.unwrap_or_else(|| p.to_string()))
+            .collect::<Vec<_>>()
+            .join("/")
+    })
+}
+
+/// A name as a file system that does not tell letter case apart compares it: each character
+/// as its one upper-case form (NTFS upper-cases one character at a time), where it has one.
+pub fn case_key(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            let mut up = c.to_uppercase();
+            match (up.next(), up.next()) {
+                (Some(u), None) => u,
+                _ => c,
+            }
+        })
+        .collect()
 }
 
 /// The path to create on this system for an archived path: from its original bytes when they

@@ -123,15 +123,7 @@ pub fn plan(
                 }
             });
             let fitted = match rules {
-                NameRules::Windows if !own_bytes && unsafe_reason.is_none() => {
-                    let parts: Vec<String> = f
-                        .path
-                        .split('/')
-                        .map(|p| names::windows_name(p).unwrap_or_else(|| p.to_string()))
-                        .collect();
-                    let joined = parts.join("/");
-                    (joined != f.path).then_some(joined)
-                }
+                NameRules::Windows if !own_bytes && unsafe_reason.is_none() => names::windows_path(&f.path),
                 _ => None,
             };
             (unsafe_reason, fitted)
@@ -146,7 +138,7 @@ pub fn plan(
     if folds {
         for (i, (f, (unsafe_reason, fitted))) in files.iter().zip(&firsts).enumerate() {
             if unsafe_reason.is_none() && fitted.is_none() {
-                owner.entry(case_key(&f.path)).or_insert(i);
+                owner.entry(names::case_key(&f.path)).or_insert(i);
             }
         }
     }
@@ -162,7 +154,7 @@ pub fn plan(
             }
             if folds && unsafe_reason.is_none() {
                 let name = fitted.clone().unwrap_or_else(|| f.path.clone());
-                let key = case_key(&name);
+                let key = names::case_key(&name);
                 let free = |k: &String, taken: &std::collections::HashSet<String>| {
                     !taken.contains(k) && owner.get(k).is_none_or(|&o| o == i)
                 };
@@ -170,10 +162,10 @@ pub fn plan(
                     taken.insert(key);
                 } else {
                     let distinct = (2..)
-                        .map(|n| numbered(&name, n))
-                        .find(|c| free(&case_key(c), &taken))
+                        .map(|n| names::numbered(&name, n))
+                        .find(|c| free(&names::case_key(c), &taken))
                         .unwrap_or(name);
-                    taken.insert(case_key(&distinct));
+                    taken.insert(names::case_key(&distinct));
                     fitted = Some(distinct);
                     why.push("another file has that name here, letter case aside");
                 }
@@ -238,29 +230,6 @@ pub fn plan(
             }
         })
         .collect()
-}
-
-/// A name as a file system that does not tell letter case apart compares it: each character
-/// as its one upper-case form (NTFS upper-cases one character at a time), where it has one.
-fn case_key(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            let mut up = c.to_uppercase();
-            match (up.next(), up.next()) {
-                (Some(u), None) => u,
-                _ => c,
-            }
-        })
-        .collect()
-}
-
-/// `path` with `~n` before the extension of its last part: `a/b.jpg` gives `a/b~2.jpg`.
-fn numbered(path: &str, n: u32) -> String {
-    let last = path.rfind('/').map_or(0, |i| i + 1);
-    match path[last..].rfind('.') {
-        Some(dot) if dot > 0 => format!("{}~{n}{}", &path[..last + dot], &path[last + dot..]),
-        _ => format!("{path}~{n}"),
-    }
 }
 
 pub fn execute(reader: &mut ArchiveReader, items: Vec<PlanItem>) -> Result<RestoreReport> {
